@@ -1,0 +1,202 @@
+//! AcknowledgementActor: acknowledges routed events to CXone by `dataActionId` (seed 004),
+//! in the background, bounded by the tenant's rate limit and never by ingestion.
+//!
+//! The queue holds at most `routing.ack_queue_capacity` ids; when full, a new id is dropped
+//! with a log line and the `dropped` metric (CXone redelivers an unacknowledged event, the
+//! dedupe window answers `duplicate` and queues the acknowledgement again). At most
+//! `routing.ack_concurrency` calls are in flight. 200 and 409 (already acknowledged) are
+//! success; 429/5xx/transport errors are retried by the CXone client and, when its attempts
+//! are spent, the id goes back to the end of the queue; any other 4xx is final and audited as
+//! failed by the client.
+
+use std::collections::VecDeque;
+
+use actix::prelude::*;
+use awc::http::Method;
+
+use crate::cxone::{ApiCall, CxoneClient, CxoneError, CxoneHandle};
+use crate::lifecycle::{self, StopActor};
+use crate::metrics::METRICS;
+
+/// Queues the acknowledgement of one event.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "Queued")]
+pub struct Acknowledge {
+    /// The event's `dataActionId`.
+    pub data_action_id: String,
+}
+
+/// Whether [`Acknowledge`] was queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Queued {
+    /// In the queue.
+    Yes,
+    /// The queue was full: dropped (logged and counted).
+    Dropped,
+}
+
+/// How an acknowledgement call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AckResult {
+    Acknowledged,
+    AlreadyAcknowledged,
+    Failed,
+    Requeue,
+}
+
+fn classify(result: &Result<(), CxoneError>) -> AckResult {
+    match result {
+        Ok(()) => AckResult::Acknowledged,
+        Err(e) => match e.status() {
+            Some(409) => AckResult::AlreadyAcknowledged,
+            Some(s) if (400..500).contains(&s) && s != 429 => AckResult::Failed,
+            _ => AckResult::Requeue,
+        },
+    }
+}
+
+/// The acknowledgement queue and its workers.
+pub struct AcknowledgementActor {
+    cxone: CxoneHandle,
+    client: Option<CxoneClient>,
+    queue: VecDeque<String>,
+    capacity: usize,
+    concurrency: usize,
+    in_flight: usize,
+    restarts: u32,
+}
+
+impl AcknowledgementActor {
+    /// A queue of `capacity` ids drained by `concurrency` concurrent calls (both at least 1).
+    pub fn new(cxone: CxoneHandle, capacity: usize, concurrency: usize) -> Self {
+        AcknowledgementActor {
+            cxone,
+            client: None,
+            queue: VecDeque::new(),
+            capacity: capacity.max(1),
+            concurrency: concurrency.max(1),
+            in_flight: 0,
+            restarts: 0,
+        }
+    }
+
+    fn pump(&mut self, ctx: &mut Context<Self>) {
+        while self.in_flight < self.concurrency {
+            let Some(id) = self.queue.pop_front() else { break };
+            self.in_flight += 1;
+            let client = self.client.get_or_insert_with(|| self.cxone.client()).clone();
+            let path = CxoneHandle::path(&client.handle().settings().paths.acknowledge, &[("id", &id)]);
+            let fut = async move {
+                let call = ApiCall::new("acknowledge", Method::POST, path, id.clone());
+                let result = client.send(&call).await.map(|_| ());
+                (id, result)
+            };
+            ctx.spawn(fut.into_actor(self).map(|(id, result), act, ctx| {
+                act.in_flight -= 1;
+                let outcome = classify(&result);
+                let label = match outcome {
+                    AckResult::Acknowledged => "acknowledged",
+                    AckResult::AlreadyAcknowledged => "already_acknowledged",
+                    AckResult::Failed => "failed",
+                    AckResult::Requeue => "requeued",
+                };
+                METRICS.acks.with_label_values(&[label]).inc();
+                match (outcome, result) {
+                    (AckResult::Failed, Err(e)) => {
+                        log::warn!("actor=AcknowledgementActor event=ack_failed data_action_id={id} error={e}")
+                    }
+                    (AckResult::Requeue, Err(e)) => {
+                        log::warn!("actor=AcknowledgementActor event=ack_requeued data_action_id={id} error={e}");
+                        act.enqueue(id);
+                    }
+                    _ => {}
+                }
+                METRICS.ack_queue.set(act.queue.len() as i64);
+                act.pump(ctx);
+            }));
+        }
+        METRICS.ack_queue.set(self.queue.len() as i64);
+    }
+
+    fn enqueue(&mut self, id: String) -> Queued {
+        if self.queue.len() >= self.capacity {
+            METRICS.acks.with_label_values(&["dropped"]).inc();
+            log::warn!(
+                "actor=AcknowledgementActor event=ack_dropped data_action_id={id} queue={} reason=queue_full",
+                self.queue.len()
+            );
+            return Queued::Dropped;
+        }
+        self.queue.push_back(id);
+        Queued::Yes
+    }
+}
+
+impl Actor for AcknowledgementActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(4096);
+        self.client = Some(self.cxone.client());
+        lifecycle::started("AcknowledgementActor", self.restarts);
+        self.pump(ctx);
+    }
+
+    fn stopping(&mut self, _: &mut Self::Context) -> Running {
+        lifecycle::stopping("AcknowledgementActor", self.restarts);
+        Running::Stop
+    }
+}
+
+impl Supervised for AcknowledgementActor {
+    fn restarting(&mut self, _: &mut Self::Context) {
+        self.restarts = lifecycle::restarted("AcknowledgementActor", self.restarts);
+        // Calls in flight died with the old context; the queue itself is kept.
+        self.in_flight = 0;
+    }
+}
+
+/// Queues an acknowledgement (or drops it when the queue is full).
+impl Handler<Acknowledge> for AcknowledgementActor {
+    type Result = MessageResult<Acknowledge>;
+
+    fn handle(&mut self, msg: Acknowledge, ctx: &mut Self::Context) -> Self::Result {
+        let queued = self.enqueue(msg.data_action_id);
+        self.pump(ctx);
+        MessageResult(queued)
+    }
+}
+
+/// Stops the actor (its supervisor restarts it).
+impl Handler<StopActor> for AcknowledgementActor {
+    type Result = ();
+
+    fn handle(&mut self, _: StopActor, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(s: u16) -> Result<(), CxoneError> {
+        Err(CxoneError::Status {
+            status: s,
+            body: String::new(),
+        })
+    }
+
+    #[test]
+    fn a_409_is_success_and_other_4xx_are_final_while_429_and_5xx_requeue() {
+        assert_eq!(classify(&Ok(())), AckResult::Acknowledged);
+        assert_eq!(classify(&status(409)), AckResult::AlreadyAcknowledged);
+        assert_eq!(classify(&status(404)), AckResult::Failed);
+        assert_eq!(classify(&status(429)), AckResult::Requeue);
+        assert_eq!(classify(&status(503)), AckResult::Requeue);
+        assert_eq!(
+            classify(&Err(CxoneError::Transport("reset".into()))),
+            AckResult::Requeue
+        );
+    }
+}

@@ -1,0 +1,378 @@
+//! The CXone client: the one place that calls the CXone API. Per call it takes a slot from
+//! the tenant's [`RateLimiterActor`], a token from the [`TokenActor`], sends a correlation id,
+//! retries 429/5xx/transport errors with exponential backoff and jitter (honouring
+//! `Retry-After`, and pausing every caller on 429) up to `cxone.max_attempts` attempts in all,
+//! and on 401 drops the token and retries once. Redirects and other 4xx are not retried.
+//! Error bodies are kept for the caller; each call ends in one audit record.
+//!
+//! The HTTP client (awc) is bound to the thread that made it, so actors keep a Send
+//! [`CxoneHandle`] and build their [`CxoneClient`] in their own context.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use actix_rt::time::sleep;
+use awc::http::Method;
+
+use crate::audit::{AuditActor, AuditEvent, AuditOutcome};
+use crate::metrics::METRICS;
+use crate::rate_limiter::{self, RateLimiterActor, Throttle};
+use crate::retry;
+use crate::settings::CxoneSettings;
+use crate::token::{GetToken, InvalidateToken, TokenActor, TokenError};
+
+/// Largest error or response body kept, in bytes.
+pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Why a CXone call failed.
+#[derive(Debug, Clone, derive_more::Display, derive_more::Error)]
+pub enum CxoneError {
+    /// The API answered a non-2xx status (after retries, when retryable); `body` is its text.
+    #[display("CXone answered HTTP {status}: {body}")]
+    Status {
+        /// HTTP status.
+        status: u16,
+        /// Response body (truncated to 2 KiB for display).
+        body: String,
+    },
+    /// Connection, timeout or protocol failure on every attempt.
+    #[display("CXone unreachable: {_0}")]
+    Transport(#[error(not(source))] String),
+    /// No token could be obtained.
+    #[display("{_0}")]
+    Token(TokenError),
+    /// An actor the client relies on is gone.
+    #[display("internal actor unavailable: {_0}")]
+    Mailbox(#[error(not(source))] String),
+}
+
+impl CxoneError {
+    /// The HTTP status, when the API answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            CxoneError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// One API call.
+#[derive(Debug, Clone)]
+pub struct ApiCall {
+    /// Operation name for logs, metrics and audit, e.g. `acknowledge`.
+    pub operation: &'static str,
+    /// HTTP method.
+    pub method: Method,
+    /// Path relative to the base URL, already expanded (see [`CxoneHandle::path`]).
+    pub path: String,
+    /// Id of the object operated on (for the audit record).
+    pub target_id: String,
+    /// Correlation id sent as `X-Correlation-ID`.
+    pub correlation_id: String,
+    /// JSON body, if any.
+    pub json: Option<Vec<u8>>,
+    /// Extra headers.
+    pub headers: Vec<(String, String)>,
+}
+
+impl ApiCall {
+    /// A call without body or extra headers, with a new correlation id.
+    pub fn new(operation: &'static str, method: Method, path: String, target_id: impl Into<String>) -> Self {
+        ApiCall {
+            operation,
+            method,
+            path,
+            target_id: target_id.into(),
+            correlation_id: uuid::Uuid::new_v4().to_string(),
+            json: None,
+            headers: Vec::new(),
+        }
+    }
+}
+
+/// A 2xx answer.
+#[derive(Debug, Clone)]
+pub struct ApiResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// `Location` header, when present.
+    pub location: Option<String>,
+    /// Body bytes.
+    pub body: Vec<u8>,
+    /// Attempts made, the first included.
+    pub attempts: u32,
+}
+
+/// What an actor keeps to build its [`CxoneClient`]: Send and cheap to clone.
+#[derive(Clone)]
+pub struct CxoneHandle {
+    settings: Arc<CxoneSettings>,
+    token: Addr<TokenActor>,
+    limiter: Addr<RateLimiterActor>,
+    audit: Option<Addr<AuditActor>>,
+}
+
+impl CxoneHandle {
+    /// A handle on the tenant's token and rate limiter actors, auditing to `audit`.
+    pub fn new(
+        settings: Arc<CxoneSettings>,
+        token: Addr<TokenActor>,
+        limiter: Addr<RateLimiterActor>,
+        audit: Option<Addr<AuditActor>>,
+    ) -> Self {
+        CxoneHandle {
+            settings,
+            token,
+            limiter,
+            audit,
+        }
+    }
+
+    /// The tenant's settings.
+    pub fn settings(&self) -> &CxoneSettings {
+        &self.settings
+    }
+
+    /// The token actor.
+    pub fn token_actor(&self) -> &Addr<TokenActor> {
+        &self.token
+    }
+
+    /// Expands a path template, replacing `{name}` by the URL-escaped value.
+    pub fn path(template: &str, params: &[(&str, &str)]) -> String {
+        let mut out = template.to_string();
+        for (name, value) in params {
+            let escaped =
+                percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC)
+                    .to_string();
+            out = out.replace(&format!("{{{name}}}"), &escaped);
+        }
+        out
+    }
+
+    /// Builds a client bound to the current thread.
+    pub fn client(&self) -> CxoneClient {
+        let http = awc::Client::builder()
+            .disable_redirects()
+            .timeout(Duration::from_millis(self.settings.request_timeout_ms))
+            .finish();
+        CxoneClient {
+            http,
+            handle: self.clone(),
+        }
+    }
+}
+
+/// The CXone API client of one thread.
+#[derive(Clone)]
+pub struct CxoneClient {
+    http: awc::Client,
+    handle: CxoneHandle,
+}
+
+enum Attempt {
+    Done(ApiResponse),
+    Final(CxoneError),
+    Retry { after: Option<Duration>, error: CxoneError },
+    Reauth,
+}
+
+impl CxoneClient {
+    /// The handle this client was built from.
+    pub fn handle(&self) -> &CxoneHandle {
+        &self.handle
+    }
+
+    /// Sends `call` with rate limiting, token, retries and auditing.
+    ///
+    /// Errors: [`CxoneError::Status`] for a non-2xx final answer (its body kept),
+    /// [`CxoneError::Transport`] when every attempt failed in transport,
+    /// [`CxoneError::Token`] when no token could be had.
+    pub async fn send(&self, call: &ApiCall) -> Result<ApiResponse, CxoneError> {
+        let started = Instant::now();
+        let result = self.send_with_retries(call).await;
+        let mut event = AuditEvent::now(
+            "CxoneClient",
+            call.operation,
+            call.correlation_id.clone(),
+            call.target_id.clone(),
+        );
+        event.latency_ms = started.elapsed().as_millis() as u64;
+        let outcome_label = match &result {
+            Ok(resp) => {
+                event.http_status = Some(resp.status);
+                resp.status.to_string()
+            }
+            Err(e) => {
+                event.http_status = e.status();
+                event.outcome = AuditOutcome::Failed;
+                event.error = Some(e.to_string());
+                e.status().map_or_else(|| "transport".to_string(), |s| s.to_string())
+            }
+        };
+        METRICS
+            .cxone_calls
+            .with_label_values(&[call.operation, &outcome_label])
+            .inc();
+        if let Some(audit) = &self.handle.audit {
+            audit.do_send(event);
+        }
+        result
+    }
+
+    async fn send_with_retries(&self, call: &ApiCall) -> Result<ApiResponse, CxoneError> {
+        let s = &self.handle.settings;
+        let mut delays = retry::backoff(
+            Duration::from_millis(s.backoff_initial_ms),
+            Duration::from_millis(s.backoff_max_ms),
+            s.max_attempts,
+        );
+        let mut reauthed = false;
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match self.attempt(call, attempts).await {
+                Attempt::Done(resp) => return Ok(resp),
+                Attempt::Final(e) => return Err(e),
+                Attempt::Reauth if !reauthed => {
+                    reauthed = true;
+                    attempts -= 1;
+                }
+                Attempt::Reauth => {
+                    return Err(CxoneError::Status {
+                        status: 401,
+                        body: "unauthorized after a fresh token".into(),
+                    })
+                }
+                Attempt::Retry { after, error } => match delays.next() {
+                    Some(d) => {
+                        log::debug!(
+                            "component=CxoneClient event=retry operation={} attempt={attempts} error={error}",
+                            call.operation
+                        );
+                        sleep(after.map_or(d, |a| a.max(d))).await;
+                    }
+                    None => return Err(error),
+                },
+            }
+        }
+    }
+
+    async fn attempt(&self, call: &ApiCall, attempts: u32) -> Attempt {
+        let h = &self.handle;
+        if let Err(e) = rate_limiter::acquire(&h.limiter).await {
+            return Attempt::Final(CxoneError::Mailbox(e.to_string()));
+        }
+        let token = match h.token.send(GetToken).await {
+            Ok(Ok(t)) => t,
+            Ok(Err(e)) => return Attempt::Final(CxoneError::Token(e)),
+            Err(e) => return Attempt::Final(CxoneError::Mailbox(e.to_string())),
+        };
+        let url = format!("{}{}", h.settings.base_url, call.path);
+        let mut req = self
+            .http
+            .request(call.method.clone(), url)
+            .insert_header(("Authorization", format!("Bearer {}", token.secret())))
+            .insert_header(("Accept", "application/json"))
+            .insert_header(("X-Correlation-ID", call.correlation_id.as_str()));
+        for (name, value) in &call.headers {
+            req = req.insert_header((name.as_str(), value.as_str()));
+        }
+        let sent = match &call.json {
+            Some(body) => {
+                req.insert_header(("Content-Type", "application/json"))
+                    .send_body(body.clone())
+                    .await
+            }
+            None => req.send().await,
+        };
+        let mut resp = match sent {
+            Ok(r) => r,
+            Err(e) => {
+                return Attempt::Retry {
+                    after: None,
+                    error: CxoneError::Transport(e.to_string()),
+                }
+            }
+        };
+        let status = resp.status().as_u16();
+        let location = resp
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(String::from);
+        let retry_after =
+            retry::parse_retry_after(resp.headers().get("retry-after").and_then(|v| v.to_str().ok()));
+        let body = match resp.body().limit(MAX_RESPONSE_BYTES).await {
+            Ok(b) => b.to_vec(),
+            Err(e) => {
+                return Attempt::Retry {
+                    after: None,
+                    error: CxoneError::Transport(format!("reading the body: {e}")),
+                }
+            }
+        };
+        if (200..300).contains(&status) {
+            return Attempt::Done(ApiResponse {
+                status,
+                location,
+                body,
+                attempts,
+            });
+        }
+        if status == 401 {
+            h.token.do_send(InvalidateToken(token));
+            return Attempt::Reauth;
+        }
+        let error = CxoneError::Status {
+            status,
+            body: truncate(&String::from_utf8_lossy(&body), 2048),
+        };
+        if status == 429 {
+            h.limiter.do_send(Throttle {
+                retry_after: retry_after.unwrap_or(Duration::from_secs(1)),
+            });
+        }
+        if retry::is_retryable(status) {
+            Attempt::Retry {
+                after: retry_after,
+                error,
+            }
+        } else {
+            Attempt::Final(error)
+        }
+    }
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_parameters_are_url_escaped() {
+        assert_eq!(
+            CxoneHandle::path("/api/v2/data/actions/{id}/acknowledge", &[("id", "a/b c")]),
+            "/api/v2/data/actions/a%2Fb%20c/acknowledge"
+        );
+    }
+
+    #[test]
+    fn long_bodies_are_truncated_on_a_char_boundary() {
+        let s = "é".repeat(10);
+        let t = truncate(&s, 5);
+        assert!(t.ends_with('…'));
+        assert!(t.len() <= 5 + '…'.len_utf8());
+    }
+}

@@ -1,0 +1,118 @@
+//! Prometheus metrics of the actors, registered once in a process-wide registry that
+//! `GET /metrics` renders in the text exposition format.
+
+use std::sync::LazyLock;
+
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+};
+
+/// Every metric switchboard exports.
+pub struct Metrics {
+    /// The registry holding them all.
+    pub registry: Registry,
+    /// Webhook events by `outcome`: routed, duplicate, rejected, unavailable.
+    pub events: IntCounterVec,
+    /// Records acknowledged by the broker, by `topic` and `partition`.
+    pub routed: IntCounterVec,
+    /// Records per produce request.
+    pub batch_records: Histogram,
+    /// Seconds from accepting a record to the broker's acknowledgement, by `outcome`.
+    pub produce_seconds: HistogramVec,
+    /// Records accepted by the router and not yet answered.
+    pub router_queue: IntGauge,
+    /// Acknowledgements to CXone by `outcome`: acknowledged, already_acknowledged, failed,
+    /// requeued, dropped.
+    pub acks: IntCounterVec,
+    /// Acknowledgements waiting to be sent.
+    pub ack_queue: IntGauge,
+    /// Actor restarts by `actor`.
+    pub actor_restarts: IntCounterVec,
+    /// CXone API calls by `operation` and `outcome` (HTTP status or `transport`).
+    pub cxone_calls: IntCounterVec,
+    /// OAuth2 tokens obtained.
+    pub tokens: IntCounter,
+}
+
+fn histogram(name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
+    Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets)).expect("valid histogram")
+}
+
+/// The process-wide metrics.
+pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
+    let counter_vec = |name: &str, help: &str, labels: &[&str]| {
+        IntCounterVec::new(Opts::new(name, help), labels).expect("valid counter")
+    };
+    let m = Metrics {
+        registry: Registry::new(),
+        events: counter_vec("switchboard_events_total", "Webhook events by outcome.", &["outcome"]),
+        routed: counter_vec(
+            "switchboard_routed_records_total",
+            "Records acknowledged by the broker.",
+            &["topic", "partition"],
+        ),
+        batch_records: histogram(
+            "switchboard_produce_batch_records",
+            "Records per produce request.",
+            vec![1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0],
+        ),
+        produce_seconds: HistogramVec::new(
+            HistogramOpts::new(
+                "switchboard_produce_seconds",
+                "Seconds from accepting a record to the broker's answer.",
+            )
+            .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0]),
+            &["outcome"],
+        )
+        .expect("valid histogram"),
+        router_queue: IntGauge::new(
+            "switchboard_router_queue_records",
+            "Records accepted by the router and not yet answered.",
+        )
+        .expect("valid gauge"),
+        acks: counter_vec(
+            "switchboard_acknowledgements_total",
+            "Acknowledgements to CXone by outcome.",
+            &["outcome"],
+        ),
+        ack_queue: IntGauge::new(
+            "switchboard_ack_queue_depth",
+            "Acknowledgements waiting to be sent.",
+        )
+        .expect("valid gauge"),
+        actor_restarts: counter_vec(
+            "switchboard_actor_restarts_total",
+            "Actor restarts by actor.",
+            &["actor"],
+        ),
+        cxone_calls: counter_vec(
+            "switchboard_cxone_calls_total",
+            "CXone API calls by operation and outcome.",
+            &["operation", "outcome"],
+        ),
+        tokens: IntCounter::new("switchboard_tokens_obtained_total", "OAuth2 tokens obtained.")
+            .expect("valid counter"),
+    };
+    let r = &m.registry;
+    let _ = r.register(Box::new(m.events.clone()));
+    let _ = r.register(Box::new(m.routed.clone()));
+    let _ = r.register(Box::new(m.batch_records.clone()));
+    let _ = r.register(Box::new(m.produce_seconds.clone()));
+    let _ = r.register(Box::new(m.router_queue.clone()));
+    let _ = r.register(Box::new(m.acks.clone()));
+    let _ = r.register(Box::new(m.ack_queue.clone()));
+    let _ = r.register(Box::new(m.actor_restarts.clone()));
+    let _ = r.register(Box::new(m.cxone_calls.clone()));
+    let _ = r.register(Box::new(m.tokens.clone()));
+    m
+});
+
+/// Renders every metric in the Prometheus text exposition format.
+pub fn render() -> String {
+    let mut out = String::new();
+    let families = METRICS.registry.gather();
+    if let Err(e) = prometheus::TextEncoder::new().encode_utf8(&families, &mut out) {
+        log::error!("event=metrics_encode_failed error={e}");
+    }
+    out
+}

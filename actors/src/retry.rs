@@ -1,0 +1,66 @@
+//! Retry policy shared by every CXone call: exponential backoff with jitter (backon),
+//! `Retry-After` honoured, a bounded number of attempts (`cxone.max_attempts`).
+
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+
+/// Delays between attempts: at most `max_attempts - 1` of them, starting at `initial`,
+/// doubling up to `max`, with jitter.
+pub fn backoff(initial: Duration, max: Duration, max_attempts: u32) -> impl Iterator<Item = Duration> {
+    ExponentialBuilder::default()
+        .with_min_delay(initial)
+        .with_max_delay(max)
+        .with_factor(2.0)
+        .with_jitter()
+        .with_max_times(max_attempts.saturating_sub(1) as usize)
+        .build()
+}
+
+/// Parses `Retry-After` given in seconds (the HTTP-date form is taken as 1 s), capped at
+/// 10 minutes so a hostile value cannot park callers for ever.
+pub fn parse_retry_after(value: Option<&str>) -> Option<Duration> {
+    let value = value?.trim();
+    let secs = match value.parse::<f64>() {
+        Ok(s) if s.is_finite() && s >= 0.0 => s.min(600.0),
+        _ if !value.is_empty() => 1.0,
+        _ => return None,
+    };
+    Some(Duration::from_secs_f64(secs))
+}
+
+/// Whether an HTTP status is worth another attempt (429 and 5xx).
+pub fn is_retryable(status: u16) -> bool {
+    status == 429 || (500..600).contains(&status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_yields_max_attempts_minus_one_growing_delays() {
+        let delays: Vec<_> =
+            backoff(Duration::from_millis(100), Duration::from_secs(1), 6).collect();
+        assert_eq!(delays.len(), 5);
+        assert!(delays.iter().all(|d| *d >= Duration::from_millis(100)));
+        assert!(delays.iter().all(|d| *d <= Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn retry_after_is_read_in_seconds_and_capped() {
+        assert_eq!(parse_retry_after(Some("2")), Some(Duration::from_secs(2)));
+        assert_eq!(parse_retry_after(Some("99999")), Some(Duration::from_secs(600)));
+        assert_eq!(
+            parse_retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT")),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(parse_retry_after(None), None);
+    }
+
+    #[test]
+    fn only_429_and_5xx_are_retryable() {
+        assert!(is_retryable(429) && is_retryable(503) && is_retryable(500));
+        assert!(!is_retryable(409) && !is_retryable(404) && !is_retryable(302));
+    }
+}

@@ -1,0 +1,391 @@
+//! KafkaRouterActor: dedupe, rule matching, per-partition batching and produce.
+//!
+//! A [`RouteEvent`] is answered at once with a [`Ticket`]; the ticket resolves when the broker
+//! has acknowledged the record (or it failed, or it is a duplicate). Records beyond
+//! `kafka.queue_capacity` are refused ([`RouteError::QueueFull`]) so memory stays bounded
+//! and the webhook can answer 503 with `Retry-After`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use rskafka::client::partition::Compression;
+use rskafka::record::Record;
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use super::batch::{BatchLimits, Next, PartitionQueue, Pending};
+use super::dedupe::{DedupeStore, Seen};
+use super::kafka::KafkaConnection;
+use super::rules::{Route, RuleSet};
+use crate::lifecycle::{self, StopActor};
+use crate::metrics::METRICS;
+use crate::settings::KafkaSettings;
+
+/// How often queues are swept for records that can no longer be answered in time.
+pub const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
+
+/// A Data Action event to route.
+#[derive(Message, Debug)]
+#[rtype(result = "Ticket")]
+pub struct RouteEvent {
+    /// Dedupe key: the `webhook-id` header, or `dataActionId` + `eventType` + `timestamp`.
+    pub dedupe_key: String,
+    /// `dataActionId`: the record key.
+    pub data_action_id: String,
+    /// `eventType`: a record header.
+    pub event_type: String,
+    /// `timestamp`: a record header.
+    pub timestamp: String,
+    /// The payload (for rules on one field).
+    pub payload: Value,
+    /// The payload serialised compactly: what rules match and the record value.
+    pub compact: String,
+}
+
+/// Where a record landed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Routed {
+    /// Topic.
+    pub topic: Arc<str>,
+    /// Partition.
+    pub partition: i32,
+    /// Offset the broker assigned.
+    pub offset: i64,
+}
+
+/// The result of routing one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteOutcome {
+    /// The broker acknowledged the record.
+    Routed(Routed),
+    /// The event was routed before, within the dedupe window; nothing produced.
+    Duplicate,
+}
+
+/// Why an event was not routed. Nothing of it is in Kafka (or, for a timeout, may be:
+/// the event is redelivered and produced at least once).
+#[derive(Debug, Clone, PartialEq, Eq, derive_more::Display, derive_more::Error)]
+pub enum RouteError {
+    /// No rule matched the payload.
+    #[display("no routing rule matches the event")]
+    NoRoute,
+    /// The router's queue is full (backpressure).
+    #[display("the router's queue is full")]
+    QueueFull,
+    /// The broker did not acknowledge in time.
+    #[display("the broker did not acknowledge within the produce timeout")]
+    Timeout,
+    /// The broker refused or failed.
+    #[display("the broker failed: {_0}")]
+    Broker(#[error(not(source))] String),
+    /// The router stopped (it is being restarted).
+    #[display("the router restarted before the record was produced")]
+    Stopped,
+}
+
+type Reply = Result<RouteOutcome, RouteError>;
+
+/// The answer to [`RouteEvent`]: ready, or a receiver resolved by the broker's answer.
+#[derive(Debug)]
+pub enum Ticket {
+    /// Already decided.
+    Ready(Reply),
+    /// Decided when the produce request (of this or an earlier delivery) completes.
+    Waiting(oneshot::Receiver<Reply>),
+}
+
+impl Ticket {
+    /// Waits for the outcome. A router stopped meanwhile gives [`RouteError::Stopped`].
+    pub async fn outcome(self) -> Reply {
+        match self {
+            Ticket::Ready(r) => r,
+            Ticket::Waiting(rx) => rx.await.unwrap_or(Err(RouteError::Stopped)),
+        }
+    }
+}
+
+/// Asks whether the broker answers metadata requests (readiness).
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "Result<usize, String>")]
+pub struct CheckBroker;
+
+struct Waiter {
+    key: String,
+    reply: oneshot::Sender<Reply>,
+}
+
+type Queue = PartitionQueue<Record, Waiter>;
+
+/// The router. One per process.
+pub struct KafkaRouterActor {
+    rules: Arc<RuleSet>,
+    kafka: Arc<KafkaConnection>,
+    dedupe: Box<dyn DedupeStore>,
+    limits: BatchLimits,
+    produce_timeout: Duration,
+    capacity: usize,
+    /// Records accepted and not yet answered (queued + in flight).
+    pending: usize,
+    queues: HashMap<Route, Queue>,
+    /// Redeliveries waiting for the delivery in flight, by dedupe key.
+    duplicates: HashMap<String, Vec<oneshot::Sender<Reply>>>,
+    linger_armed: HashMap<Route, SpawnHandle>,
+    restarts: u32,
+}
+
+impl KafkaRouterActor {
+    /// A router over an established connection.
+    pub fn new(
+        settings: &KafkaSettings,
+        rules: Arc<RuleSet>,
+        kafka: Arc<KafkaConnection>,
+        dedupe: Box<dyn DedupeStore>,
+    ) -> Self {
+        KafkaRouterActor {
+            rules,
+            kafka,
+            dedupe,
+            limits: BatchLimits {
+                max_records: settings.max_batch_records.max(1),
+                max_bytes: settings.max_batch_bytes.max(1),
+                max_in_flight: settings.max_in_flight.max(1),
+                linger: Duration::from_millis(settings.linger_ms),
+            },
+            produce_timeout: Duration::from_millis(settings.produce_timeout_ms),
+            capacity: settings.queue_capacity.max(1),
+            pending: 0,
+            queues: HashMap::new(),
+            duplicates: HashMap::new(),
+            linger_armed: HashMap::new(),
+            restarts: 0,
+        }
+    }
+
+    fn admit(&mut self, msg: RouteEvent, ctx: &mut Context<Self>) -> Ticket {
+        let now = Instant::now();
+        match self.dedupe.check_and_reserve(&msg.dedupe_key, now) {
+            Some(Seen::Routed) => return Ticket::Ready(Ok(RouteOutcome::Duplicate)),
+            Some(Seen::InFlight) => {
+                let (tx, rx) = oneshot::channel();
+                self.duplicates.entry(msg.dedupe_key).or_default().push(tx);
+                return Ticket::Waiting(rx);
+            }
+            None => {}
+        }
+        let Some(route) = self.rules.route(&msg.payload, &msg.compact).cloned() else {
+            self.dedupe.release(&msg.dedupe_key);
+            return Ticket::Ready(Err(RouteError::NoRoute));
+        };
+        if self.pending >= self.capacity {
+            self.dedupe.release(&msg.dedupe_key);
+            return Ticket::Ready(Err(RouteError::QueueFull));
+        }
+        let record = Record {
+            key: Some(msg.data_action_id.into_bytes()),
+            value: Some(msg.compact.into_bytes()),
+            headers: BTreeMap::from([
+                ("eventType".to_string(), msg.event_type.into_bytes()),
+                ("timestamp".to_string(), msg.timestamp.into_bytes()),
+            ]),
+            timestamp: chrono::Utc::now(),
+        };
+        let (tx, rx) = oneshot::channel();
+        let size = record.approximate_size();
+        self.queues.entry(route.clone()).or_default().push(Pending {
+            record,
+            size,
+            accepted: now,
+            waiter: Waiter {
+                key: msg.dedupe_key,
+                reply: tx,
+            },
+        });
+        self.pending += 1;
+        METRICS.router_queue.set(self.pending as i64);
+        self.pump(&route, ctx);
+        Ticket::Waiting(rx)
+    }
+
+    /// Sends what the partition's queue allows now, or arms its linger timer.
+    fn pump(&mut self, route: &Route, ctx: &mut Context<Self>) {
+        loop {
+            let Some(queue) = self.queues.get_mut(route) else { return };
+            match queue.next(&self.limits, Instant::now()) {
+                Next::Idle => return,
+                Next::WaitFor(delay) => {
+                    if !self.linger_armed.contains_key(route) {
+                        let r = route.clone();
+                        let handle = ctx.run_later(delay, move |act, ctx| {
+                            act.linger_armed.remove(&r);
+                            act.pump(&r, ctx);
+                        });
+                        self.linger_armed.insert(route.clone(), handle);
+                    }
+                    return;
+                }
+                Next::Send => {
+                    let batch = queue.take_batch(&self.limits);
+                    queue.in_flight += 1;
+                    self.send(route.clone(), batch, ctx);
+                }
+            }
+        }
+    }
+
+    fn send(&mut self, route: Route, batch: Vec<Pending<Record, Waiter>>, ctx: &mut Context<Self>) {
+        let Some(client) = self.kafka.partition(&route) else {
+            // Routes come from the rules the connection was opened for; this cannot happen
+            // unless they diverge, and then the records fail rather than vanish.
+            let waiters = batch.into_iter().map(|p| (p.accepted, p.waiter)).collect();
+            self.finish(&route, waiters, Err(RouteError::Broker("no partition client".into())), ctx);
+            return;
+        };
+        METRICS.batch_records.observe(batch.len() as f64);
+        let oldest = batch.first().map_or_else(Instant::now, |p| p.accepted);
+        let budget = self.produce_timeout.saturating_sub(oldest.elapsed());
+        let mut records = Vec::with_capacity(batch.len());
+        let mut waiters = Vec::with_capacity(batch.len());
+        for p in batch {
+            records.push(p.record);
+            waiters.push((p.accepted, p.waiter));
+        }
+        let produce = async move {
+            match tokio::time::timeout(budget, client.produce(records, Compression::NoCompression)).await {
+                Ok(Ok(offsets)) => Ok(offsets),
+                Ok(Err(e)) => Err(RouteError::Broker(e.to_string())),
+                Err(_) => Err(RouteError::Timeout),
+            }
+        };
+        ctx.spawn(produce.into_actor(self).map(move |result, act, ctx| {
+            if let Some(q) = act.queues.get_mut(&route) {
+                q.in_flight = q.in_flight.saturating_sub(1);
+            }
+            act.finish(&route, waiters, result, ctx);
+            act.pump(&route, ctx);
+        }));
+    }
+
+    /// Answers the senders of a batch (and the redeliveries waiting on them).
+    fn finish(
+        &mut self,
+        route: &Route,
+        waiters: Vec<(Instant, Waiter)>,
+        result: Result<Vec<i64>, RouteError>,
+        _: &mut Context<Self>,
+    ) {
+        self.pending = self.pending.saturating_sub(waiters.len());
+        METRICS.router_queue.set(self.pending as i64);
+        let label = if result.is_ok() { "ok" } else { "failed" };
+        let partition = route.partition.to_string();
+        for (i, (accepted, waiter)) in waiters.into_iter().enumerate() {
+            METRICS
+                .produce_seconds
+                .with_label_values(&[label])
+                .observe(accepted.elapsed().as_secs_f64());
+            let reply = match &result {
+                Ok(offsets) => match offsets.get(i) {
+                    Some(&offset) => Ok(RouteOutcome::Routed(Routed {
+                        topic: route.topic.clone(),
+                        partition: route.partition,
+                        offset,
+                    })),
+                    None => Err(RouteError::Broker("the broker returned fewer offsets than records".into())),
+                },
+                Err(e) => Err(e.clone()),
+            };
+            if reply.is_ok() {
+                self.dedupe.confirm(&waiter.key);
+                METRICS.routed.with_label_values(&[route.topic.as_ref(), partition.as_str()]).inc();
+            } else {
+                self.dedupe.release(&waiter.key);
+            }
+            if let Some(dups) = self.duplicates.remove(&waiter.key) {
+                let dup_reply = reply.clone().map(|_| RouteOutcome::Duplicate);
+                for d in dups {
+                    let _ = d.send(dup_reply.clone());
+                }
+            }
+            let _ = waiter.reply.send(reply);
+        }
+    }
+
+    /// Fails queued records that can no longer be answered within the produce timeout.
+    fn sweep(&mut self, ctx: &mut Context<Self>) {
+        let Some(cutoff) = Instant::now().checked_sub(self.produce_timeout) else { return };
+        let routes: Vec<Route> = self.queues.keys().cloned().collect();
+        for route in routes {
+            let expired = match self.queues.get_mut(&route) {
+                Some(q) => q.take_expired(cutoff),
+                None => continue,
+            };
+            if !expired.is_empty() {
+                let waiters = expired.into_iter().map(|p| (p.accepted, p.waiter)).collect();
+                self.finish(&route, waiters, Err(RouteError::Timeout), ctx);
+            }
+        }
+    }
+}
+
+impl Actor for KafkaRouterActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(4096);
+        ctx.run_interval(SWEEP_INTERVAL, |act, ctx| act.sweep(ctx));
+        lifecycle::started("KafkaRouterActor", self.restarts);
+    }
+
+    fn stopping(&mut self, _: &mut Self::Context) -> Running {
+        lifecycle::stopping("KafkaRouterActor", self.restarts);
+        Running::Stop
+    }
+}
+
+impl Supervised for KafkaRouterActor {
+    fn restarting(&mut self, _: &mut Self::Context) {
+        self.restarts = lifecycle::restarted("KafkaRouterActor", self.restarts);
+        // In-flight produce futures died with the old context (their senders see Stopped);
+        // queued records are failed now. Their keys are released so redeliveries produce.
+        for queue in self.queues.values_mut() {
+            for p in queue.take_all() {
+                let _ = p.waiter.reply.send(Err(RouteError::Stopped));
+            }
+        }
+        self.queues.clear();
+        self.linger_armed.clear();
+        self.duplicates.clear();
+        self.dedupe.release_in_flight();
+        self.pending = 0;
+        METRICS.router_queue.set(0);
+    }
+}
+
+/// Admits an event: dedupe, rule, queue; answers with a [`Ticket`].
+impl Handler<RouteEvent> for KafkaRouterActor {
+    type Result = MessageResult<RouteEvent>;
+
+    fn handle(&mut self, msg: RouteEvent, ctx: &mut Self::Context) -> Self::Result {
+        MessageResult(self.admit(msg, ctx))
+    }
+}
+
+/// Asks the broker for metadata.
+impl Handler<CheckBroker> for KafkaRouterActor {
+    type Result = ResponseFuture<Result<usize, String>>;
+
+    fn handle(&mut self, _: CheckBroker, _: &mut Self::Context) -> Self::Result {
+        let kafka = self.kafka.clone();
+        Box::pin(async move { kafka.check().await })
+    }
+}
+
+/// Stops the actor (its supervisor restarts it).
+impl Handler<StopActor> for KafkaRouterActor {
+    type Result = ();
+
+    fn handle(&mut self, _: StopActor, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}

@@ -1,0 +1,19 @@
+//! The Kafka router: routing rules, the dedupe window, per-partition batching, the broker
+//! connection, and the [`KafkaRouterActor`] that ties them together (seed 004).
+//!
+//! - `rules`: ordered `{pattern, topic, partition, field?}` rules, first match wins;
+//! - `dedupe`: the window of event keys already routed;
+//! - `batch`: per-partition queues, linger, batch limits, in-flight limit;
+//! - `kafka`: rskafka connection, topic creation, partition checks;
+//! - `actor`: the actor and its messages.
+
+mod actor;
+pub mod batch;
+pub mod dedupe;
+mod kafka;
+pub mod rules;
+
+pub use actor::{CheckBroker, KafkaRouterActor, RouteError, RouteEvent, RouteOutcome, Routed, Ticket};
+pub use dedupe::{DedupeStore, MemoryDedupe};
+pub use kafka::{KafkaConnection, KafkaSetupError};
+pub use rules::{Route, RuleConfig, RuleError, RuleSet};

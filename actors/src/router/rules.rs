@@ -1,0 +1,240 @@
+//! Routing rules (seed 004): an ordered list of `{pattern, topic, partition, field?}`;
+//! the first rule whose regex matches wins. A rule matches the event's payload serialised
+//! compactly as JSON (so the sender's spacing does not matter), or, when `field` is a JSON
+//! pointer, that one value of the payload: a string's text, any other value's compact JSON.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use regex::Regex;
+use serde::Deserialize;
+use serde_json::Value;
+
+/// A rules file: `[[rules]]` tables in order.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RulesFile {
+    /// The rules, first match wins.
+    pub rules: Vec<RuleConfig>,
+}
+
+/// One rule as written in the rules file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    /// Regular expression (Rust `regex` syntax).
+    pub pattern: String,
+    /// Kafka topic.
+    pub topic: String,
+    /// Partition index of the topic.
+    pub partition: i32,
+    /// JSON pointer into the payload (e.g. `/region`); absent: the whole payload.
+    #[serde(default)]
+    pub field: Option<String>,
+}
+
+/// Where a rule sends an event.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Route {
+    /// Kafka topic.
+    pub topic: Arc<str>,
+    /// Partition index.
+    pub partition: i32,
+}
+
+/// A rule that cannot be used; `index` counts from 0 in file order.
+#[derive(Debug, Clone, derive_more::Display, derive_more::Error)]
+#[display("routing rule {index} ({field}): {message}")]
+pub struct RuleError {
+    /// Position of the rule in the file.
+    pub index: usize,
+    /// Offending key of the rule.
+    pub field: &'static str,
+    /// What is wrong.
+    pub message: String,
+}
+
+struct CompiledRule {
+    regex: Regex,
+    field: Option<String>,
+    route: Route,
+}
+
+/// The compiled rules, in order.
+pub struct RuleSet {
+    rules: Vec<CompiledRule>,
+}
+
+impl RuleSet {
+    /// Parses and compiles a TOML rules file.
+    ///
+    /// Errors: TOML syntax or shape (reported as rule 0, field `rules`), or any [`RuleError`].
+    pub fn from_toml(text: &str) -> Result<Self, RuleError> {
+        let file: RulesFile = toml::from_str(text).map_err(|e| RuleError {
+            index: 0,
+            field: "rules",
+            message: e.to_string(),
+        })?;
+        Self::compile(file.rules)
+    }
+
+    /// Compiles rules, refusing an empty list, a bad regex, an empty topic, a negative
+    /// partition or a field that is not a JSON pointer.
+    pub fn compile(rules: Vec<RuleConfig>) -> Result<Self, RuleError> {
+        if rules.is_empty() {
+            return Err(RuleError {
+                index: 0,
+                field: "rules",
+                message: "at least one rule is needed".into(),
+            });
+        }
+        let mut compiled = Vec::with_capacity(rules.len());
+        for (index, rule) in rules.into_iter().enumerate() {
+            let err = |field, message: String| RuleError {
+                index,
+                field,
+                message,
+            };
+            let regex = Regex::new(&rule.pattern).map_err(|e| err("pattern", e.to_string()))?;
+            if rule.topic.trim().is_empty() {
+                return Err(err("topic", "must not be empty".into()));
+            }
+            if rule.partition < 0 {
+                return Err(err("partition", format!("{} is negative", rule.partition)));
+            }
+            if let Some(f) = &rule.field {
+                if !f.starts_with('/') {
+                    return Err(err("field", format!("{f:?} is not a JSON pointer (starts with /)")));
+                }
+            }
+            compiled.push(CompiledRule {
+                regex,
+                field: rule.field,
+                route: Route {
+                    topic: rule.topic.into(),
+                    partition: rule.partition,
+                },
+            });
+        }
+        Ok(RuleSet { rules: compiled })
+    }
+
+    /// The route of the first matching rule. `compact` is `payload` serialised compactly.
+    pub fn route(&self, payload: &Value, compact: &str) -> Option<&Route> {
+        self.rules.iter().find_map(|rule| {
+            let matched = match &rule.field {
+                None => rule.regex.is_match(compact),
+                Some(pointer) => match payload.pointer(pointer) {
+                    Some(Value::String(s)) => rule.regex.is_match(s),
+                    Some(other) => rule.regex.is_match(&other.to_string()),
+                    None => false,
+                },
+            };
+            matched.then_some(&rule.route)
+        })
+    }
+
+    /// Every topic the rules name, with the partitions they use.
+    pub fn targets(&self) -> BTreeMap<Arc<str>, BTreeSet<i32>> {
+        let mut out: BTreeMap<Arc<str>, BTreeSet<i32>> = BTreeMap::new();
+        for rule in &self.rules {
+            out.entry(rule.route.topic.clone())
+                .or_default()
+                .insert(rule.route.partition);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEED_RULES: &str = r#"
+[[rules]]
+pattern = '"priority"\s*:\s*"high"'
+topic = "cxone.data.actions.high"
+partition = 0
+[[rules]]
+pattern = '"region"\s*:\s*"eu-west"'
+topic = "cxone.data.actions.eu"
+partition = 1
+[[rules]]
+pattern = '.*'
+topic = "cxone.data.actions.default"
+partition = 2
+"#;
+
+    fn route_of(rules: &RuleSet, payload: &str) -> (String, i32) {
+        let v: Value = serde_json::from_str(payload).expect("json");
+        let compact = serde_json::to_string(&v).expect("json");
+        let r = rules.route(&v, &compact).expect("a route");
+        (r.topic.to_string(), r.partition)
+    }
+
+    #[test]
+    fn the_first_matching_rule_wins_whatever_the_senders_spacing() {
+        let rules = RuleSet::from_toml(SEED_RULES).expect("rules");
+        assert_eq!(
+            route_of(&rules, r#"{"region": "eu-west",   "priority"  :   "high"}"#),
+            ("cxone.data.actions.high".into(), 0)
+        );
+        assert_eq!(
+            route_of(&rules, r#"{ "region" : "eu-west" }"#),
+            ("cxone.data.actions.eu".into(), 1)
+        );
+        assert_eq!(
+            route_of(&rules, r#"{"priority":"low"}"#),
+            ("cxone.data.actions.default".into(), 2)
+        );
+    }
+
+    #[test]
+    fn a_field_rule_matches_only_that_value() {
+        let rules = RuleSet::compile(vec![
+            RuleConfig {
+                pattern: "^eu-".into(),
+                topic: "eu".into(),
+                partition: 0,
+                field: Some("/region".into()),
+            },
+            RuleConfig {
+                pattern: "^eu-".into(),
+                topic: "other".into(),
+                partition: 0,
+                field: None,
+            },
+        ])
+        .expect("rules");
+        assert_eq!(route_of(&rules, r#"{"region":"eu-west"}"#).0, "eu");
+        assert_eq!(
+            rules.route(&serde_json::json!({"x": "eu-west"}), r#"{"x":"eu-west"}"#),
+            None
+        );
+    }
+
+    #[test]
+    fn bad_rules_are_refused_naming_the_rule_and_key() {
+        let bad = |rule: RuleConfig| RuleSet::compile(vec![rule]).err().expect("refused");
+        let base = RuleConfig {
+            pattern: ".*".into(),
+            topic: "t".into(),
+            partition: 0,
+            field: None,
+        };
+        let e = bad(RuleConfig { pattern: "(".into(), ..base.clone() });
+        assert_eq!((e.index, e.field), (0, "pattern"));
+        assert_eq!(bad(RuleConfig { topic: " ".into(), ..base.clone() }).field, "topic");
+        assert_eq!(bad(RuleConfig { partition: -1, ..base.clone() }).field, "partition");
+        assert_eq!(bad(RuleConfig { field: Some("region".into()), ..base }).field, "field");
+        assert_eq!(RuleSet::compile(vec![]).err().expect("refused").field, "rules");
+    }
+
+    #[test]
+    fn targets_group_partitions_by_topic() {
+        let rules = RuleSet::from_toml(SEED_RULES).expect("rules");
+        let t = rules.targets();
+        assert_eq!(t.len(), 3);
+        assert!(t[&Arc::<str>::from("cxone.data.actions.eu")].contains(&1));
+    }
+}

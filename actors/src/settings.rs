@@ -1,0 +1,190 @@
+//! Typed settings of the subsystems the actors run. Every field is documented in
+//! `config/default.toml`; the service crate composes these into its `Settings`, loads them
+//! (defaults → file → environment) and validates them at start-up.
+
+use serde::{Deserialize, Deserializer};
+
+/// A list that may also be given as one comma-separated string (environment variables).
+pub fn string_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(deserializer)? {
+        OneOrMany::One(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
+        OneOrMany::Many(v) => v,
+    })
+}
+
+/// `[kafka]`: brokers, topic creation, batching and backpressure of the Kafka router.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSettings {
+    /// Bootstrap brokers as `host:port`.
+    #[serde(deserialize_with = "string_list")]
+    pub brokers: Vec<String>,
+    /// Create missing routed topics at start-up.
+    pub create_topics: bool,
+    /// Partitions of topics switchboard creates.
+    pub topic_partitions: i32,
+    /// Replication factor of topics switchboard creates.
+    pub replication_factor: i16,
+    /// Longest wait (ms) for the broker's acknowledgement before answering 503.
+    pub produce_timeout_ms: u64,
+    /// Longest wait (ms) for the broker at start-up and in readiness checks.
+    pub connect_timeout_ms: u64,
+    /// How long (ms) a partition batch lingers for more records.
+    pub linger_ms: u64,
+    /// Largest produce request per partition, in bytes of record key + value.
+    pub max_batch_bytes: usize,
+    /// Largest number of records per produce request.
+    pub max_batch_records: usize,
+    /// Produce requests in flight per partition.
+    pub max_in_flight: usize,
+    /// Records accepted but not yet acknowledged by the broker, over all partitions.
+    pub queue_capacity: usize,
+}
+
+/// `[routing]`: rules file, dedupe window, acknowledgement queue, webhook signatures.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingSettings {
+    /// Path of the routing rules (TOML `[[rules]]`).
+    pub rules_file: String,
+    /// Seconds an event key is remembered for dedupe.
+    pub dedupe_window_secs: u64,
+    /// Event keys remembered at most.
+    pub dedupe_capacity: usize,
+    /// Pending acknowledgements held before new ones are dropped.
+    pub ack_queue_capacity: usize,
+    /// Acknowledgement calls in flight at once.
+    pub ack_concurrency: usize,
+    /// Accept top-level event fields other than the four known ones.
+    pub allow_unknown_fields: bool,
+    /// Standard Webhooks signing secret; empty: signatures are not checked. Never logged.
+    pub signing_secret: String,
+    /// Largest accepted clock difference (s) of `webhook-timestamp` when signed.
+    pub signature_tolerance_secs: u64,
+}
+
+/// `[cxone]`: the CXone tenant, OAuth2 credentials, retries, rate limit and API paths.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CxoneSettings {
+    /// API base URL without a trailing slash, e.g. `https://api.us.ctys.niceincontact.com`.
+    pub base_url: String,
+    /// OAuth2 grant type.
+    pub grant_type: GrantType,
+    /// OAuth2 client id.
+    pub client_id: String,
+    /// OAuth2 client secret. Never logged (see the `Debug` impl).
+    pub client_secret: String,
+    /// Access key id for the `password` grant.
+    pub access_key_id: String,
+    /// Access key secret for the `password` grant. Never logged.
+    pub access_key_secret: String,
+    /// Scopes requested with the token.
+    #[serde(deserialize_with = "string_list")]
+    pub scopes: Vec<String>,
+    /// Seconds before expiry at which the token is refreshed.
+    pub token_refresh_margin_secs: u64,
+    /// Attempts per call, the first included, for 429/5xx/transport errors.
+    pub max_attempts: u32,
+    /// First retry delay (ms); doubles per attempt, with jitter.
+    pub backoff_initial_ms: u64,
+    /// Longest retry delay (ms).
+    pub backoff_max_ms: u64,
+    /// Timeout (ms) of one HTTP request.
+    pub request_timeout_ms: u64,
+    /// Client-side GCRA limit: sustained requests per minute.
+    pub requests_per_minute: u32,
+    /// Client-side GCRA limit: burst size.
+    pub burst: u32,
+    /// API paths relative to `base_url`.
+    pub paths: CxonePaths,
+}
+
+impl std::fmt::Debug for CxoneSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CxoneSettings")
+            .field("base_url", &self.base_url)
+            .field("grant_type", &self.grant_type)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .field("access_key_id", &self.access_key_id)
+            .field("access_key_secret", &"<redacted>")
+            .field("scopes", &self.scopes)
+            .field("max_attempts", &self.max_attempts)
+            .field("requests_per_minute", &self.requests_per_minute)
+            .field("burst", &self.burst)
+            .finish_non_exhaustive()
+    }
+}
+
+/// OAuth2 grant used to obtain tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    /// `client_credentials`: client id and secret in the form body.
+    ClientCredentials,
+    /// `password`: access key id/secret as username/password, client credentials as Basic auth.
+    Password,
+}
+
+/// `[cxone.paths]`: API paths; `{id}` and `{execution_id}` are replaced per call.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CxonePaths {
+    /// OAuth2 token endpoint.
+    pub token: String,
+    /// Execute a sub-flow (Data Action) by id.
+    pub execute: String,
+    /// Execution status (poll fallback).
+    pub execution_status: String,
+    /// Register a completion webhook.
+    pub register_webhook: String,
+    /// Delta records PATCH.
+    pub delta_records: String,
+    /// Create a definition.
+    pub create_definition: String,
+    /// Start an export job.
+    pub start_export: String,
+    /// Page an export job's records.
+    pub export_records: String,
+    /// Acknowledge a Data Action event.
+    pub acknowledge: String,
+}
+
+/// `[audit]`: where audit records go.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// Append-only JSON-lines audit log.
+    pub path: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Deserialize)]
+    struct Holder {
+        #[serde(deserialize_with = "string_list")]
+        v: Vec<String>,
+    }
+
+    #[test]
+    fn string_list_accepts_a_comma_separated_string_and_a_list() {
+        let h: Holder = serde_json::from_str(r#"{"v":"a:1, b:2,"}"#).expect("parse");
+        assert_eq!(h.v, vec!["a:1", "b:2"]);
+        let h: Holder = serde_json::from_str(r#"{"v":["x"]}"#).expect("parse");
+        assert_eq!(h.v, vec!["x"]);
+    }
+}

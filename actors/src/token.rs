@@ -1,0 +1,319 @@
+//! TokenActor: the OAuth2 token of one CXone tenant. Cached; refreshed proactively before
+//! expiry; one refresh in flight however many callers wait ([`GetToken`] callers queue
+//! behind it); a 401 from the API lets the client drop a token ([`InvalidateToken`]).
+//!
+//! Grants (seed 004, seed 001 with its escaping defect fixed, seed 002 with its content-type
+//! defect fixed): `client_credentials` with the client id and secret in a form-encoded,
+//! URL-escaped body, or `password` with the access key id/secret as username/password and
+//! the client credentials as HTTP Basic (each part URL-escaped first, RFC 6749 §2.3.1).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use base64::Engine;
+use serde::Deserialize;
+use tokio::sync::oneshot;
+
+use crate::lifecycle::{self, StopActor};
+use crate::metrics::METRICS;
+use crate::retry;
+use crate::settings::{CxoneSettings, GrantType};
+
+/// An access token. Its `Debug` never shows the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccessToken(Arc<str>);
+
+impl AccessToken {
+    /// The bearer value, for the `Authorization` header only.
+    pub fn secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AccessToken(<redacted>)")
+    }
+}
+
+/// Why no token could be obtained. Texts never contain credentials.
+#[derive(Debug, Clone, derive_more::Display, derive_more::Error)]
+pub enum TokenError {
+    /// The token endpoint refused the credentials (HTTP status given).
+    #[display("token endpoint refused the credentials (HTTP {_0})")]
+    Refused(#[error(not(source))] u16),
+    /// The token endpoint could not be reached or kept failing.
+    #[display("token endpoint unavailable: {_0}")]
+    Unavailable(#[error(not(source))] String),
+    /// The token endpoint answered something that is not a token.
+    #[display("token endpoint answered an invalid body: {_0}")]
+    InvalidResponse(#[error(not(source))] String),
+}
+
+/// Asks for a valid token; waits for the refresh in flight when there is none.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "Result<AccessToken, TokenError>")]
+pub struct GetToken;
+
+/// Drops `token` if it is the cached one (the API answered 401 with it).
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct InvalidateToken(pub AccessToken);
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    #[serde(default)]
+    expires_in: Option<u64>,
+}
+
+struct Cached {
+    token: AccessToken,
+    /// After this the token is not handed out any more.
+    usable_until: Instant,
+}
+
+type Waiter = oneshot::Sender<Result<AccessToken, TokenError>>;
+
+/// The token cache of one tenant.
+pub struct TokenActor {
+    settings: Arc<CxoneSettings>,
+    http: Option<awc::Client>,
+    cached: Option<Cached>,
+    refreshing: bool,
+    waiters: Vec<Waiter>,
+    restarts: u32,
+}
+
+impl TokenActor {
+    /// A token cache for the tenant in `settings`.
+    pub fn new(settings: Arc<CxoneSettings>) -> Self {
+        TokenActor {
+            settings,
+            http: None,
+            cached: None,
+            refreshing: false,
+            waiters: Vec::new(),
+            restarts: 0,
+        }
+    }
+
+    fn valid_token(&self, now: Instant) -> Option<AccessToken> {
+        self.cached
+            .as_ref()
+            .filter(|c| c.usable_until > now)
+            .map(|c| c.token.clone())
+    }
+
+    fn start_refresh(&mut self, ctx: &mut Context<Self>) {
+        if self.refreshing {
+            return;
+        }
+        self.refreshing = true;
+        let http = self.http.get_or_insert_with(awc::Client::default).clone();
+        let settings = self.settings.clone();
+        ctx.spawn(fetch_token(http, settings).into_actor(self).map(|result, act, ctx| {
+            act.refreshing = false;
+            let delivered = match result {
+                Ok((token, ttl)) => {
+                    METRICS.tokens.inc();
+                    let (refresh_in, usable_for) = schedule(ttl, act.settings.token_refresh_margin_secs);
+                    log::info!(
+                        "actor=TokenActor event=token_obtained expires_in_secs={} refresh_in_ms={}",
+                        ttl.as_secs(),
+                        refresh_in.as_millis()
+                    );
+                    act.cached = Some(Cached {
+                        token: token.clone(),
+                        usable_until: Instant::now() + usable_for,
+                    });
+                    ctx.run_later(refresh_in, |act, ctx| act.start_refresh(ctx));
+                    Ok(token)
+                }
+                Err(e) => {
+                    log::warn!("actor=TokenActor event=token_failed error={e}");
+                    Err(e)
+                }
+            };
+            for waiter in act.waiters.drain(..) {
+                let _ = waiter.send(delivered.clone());
+            }
+        }));
+    }
+}
+
+/// When to refresh a token of lifetime `ttl`, and how long to hand it out: refresh `margin`
+/// before expiry (a quarter of the lifetime for short-lived tokens), hand out until 1 s
+/// before expiry (or an eighth of the lifetime).
+fn schedule(ttl: Duration, margin_secs: u64) -> (Duration, Duration) {
+    let margin = Duration::from_secs(margin_secs).min(ttl / 4);
+    let skew = Duration::from_secs(1).min(ttl / 8);
+    (ttl - margin, ttl - skew)
+}
+
+/// One token request, retried on 429/5xx/transport errors.
+async fn fetch_token(
+    http: awc::Client,
+    s: Arc<CxoneSettings>,
+) -> Result<(AccessToken, Duration), TokenError> {
+    let url = format!("{}{}", s.base_url, s.paths.token);
+    let scope = s.scopes.join(" ");
+    let (form, basic) = match s.grant_type {
+        GrantType::ClientCredentials => (
+            vec![
+                ("grant_type", "client_credentials"),
+                ("client_id", s.client_id.as_str()),
+                ("client_secret", s.client_secret.as_str()),
+                ("scope", scope.as_str()),
+            ],
+            None,
+        ),
+        GrantType::Password => {
+            let enc = |v: &str| serde_urlencoded::to_string([("", v)]).unwrap_or_default()[1..].to_string();
+            let pair = format!("{}:{}", enc(&s.client_id), enc(&s.client_secret));
+            (
+                vec![
+                    ("grant_type", "password"),
+                    ("username", s.access_key_id.as_str()),
+                    ("password", s.access_key_secret.as_str()),
+                    ("scope", scope.as_str()),
+                ],
+                Some(format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(pair)
+                )),
+            )
+        }
+    };
+    let mut delays = retry::backoff(
+        Duration::from_millis(s.backoff_initial_ms),
+        Duration::from_millis(s.backoff_max_ms),
+        s.max_attempts,
+    );
+    loop {
+        let mut req = http
+            .post(&url)
+            .timeout(Duration::from_millis(s.request_timeout_ms))
+            .insert_header(("Accept", "application/json"));
+        if let Some(basic) = &basic {
+            req = req.insert_header(("Authorization", basic.as_str()));
+        }
+        let (retry_after, last_error) = match req.send_form(&form).await {
+            Ok(mut resp) => {
+                let status = resp.status().as_u16();
+                let body = resp.body().limit(64 * 1024).await.unwrap_or_default();
+                if resp.status().is_success() {
+                    let parsed: TokenResponse = serde_json::from_slice(&body)
+                        .map_err(|e| TokenError::InvalidResponse(e.to_string()))?;
+                    if parsed.access_token.is_empty() {
+                        return Err(TokenError::InvalidResponse("empty access_token".into()));
+                    }
+                    let ttl = Duration::from_secs(parsed.expires_in.unwrap_or(3600).max(1));
+                    return Ok((AccessToken(parsed.access_token.into()), ttl));
+                }
+                if !retry::is_retryable(status) {
+                    return Err(TokenError::Refused(status));
+                }
+                let ra = retry::parse_retry_after(
+                    resp.headers().get("retry-after").and_then(|v| v.to_str().ok()),
+                );
+                (ra, format!("HTTP {status}"))
+            }
+            Err(e) => (None, e.to_string()),
+        };
+        match delays.next() {
+            Some(d) => actix_rt::time::sleep(retry_after.map_or(d, |ra| ra.max(d))).await,
+            None => return Err(TokenError::Unavailable(last_error)),
+        }
+    }
+}
+
+impl Actor for TokenActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(1024);
+        self.http = Some(awc::Client::default());
+        lifecycle::started("TokenActor", self.restarts);
+    }
+
+    fn stopping(&mut self, _: &mut Self::Context) -> Running {
+        lifecycle::stopping("TokenActor", self.restarts);
+        Running::Stop
+    }
+}
+
+impl Supervised for TokenActor {
+    fn restarting(&mut self, _: &mut Self::Context) {
+        self.restarts = lifecycle::restarted("TokenActor", self.restarts);
+        // The refresh future died with the old context; let the next caller start another.
+        self.refreshing = false;
+        self.waiters.clear();
+    }
+}
+
+/// Hands out the cached token, or queues the caller behind the one refresh in flight.
+impl Handler<GetToken> for TokenActor {
+    type Result = ResponseFuture<Result<AccessToken, TokenError>>;
+
+    fn handle(&mut self, _: GetToken, ctx: &mut Self::Context) -> Self::Result {
+        if let Some(token) = self.valid_token(Instant::now()) {
+            return Box::pin(async move { Ok(token) });
+        }
+        let (tx, rx) = oneshot::channel();
+        self.waiters.push(tx);
+        self.start_refresh(ctx);
+        Box::pin(async move {
+            rx.await
+                .unwrap_or_else(|_| Err(TokenError::Unavailable("token refresh was cancelled".into())))
+        })
+    }
+}
+
+/// Drops the cached token when it is the one the API refused.
+impl Handler<InvalidateToken> for TokenActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: InvalidateToken, _: &mut Self::Context) {
+        if self.cached.as_ref().is_some_and(|c| c.token == msg.0) {
+            log::info!("actor=TokenActor event=token_invalidated");
+            self.cached = None;
+        }
+    }
+}
+
+/// Stops the actor (its supervisor restarts it).
+impl Handler<StopActor> for TokenActor {
+    type Result = ();
+
+    fn handle(&mut self, _: StopActor, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_lived_tokens_refresh_a_margin_before_expiry() {
+        let (refresh, usable) = schedule(Duration::from_secs(3600), 60);
+        assert_eq!(refresh, Duration::from_secs(3540));
+        assert_eq!(usable, Duration::from_secs(3599));
+    }
+
+    #[test]
+    fn short_lived_tokens_refresh_at_three_quarters_and_stay_usable_until_near_expiry() {
+        let (refresh, usable) = schedule(Duration::from_secs(2), 60);
+        assert_eq!(refresh, Duration::from_millis(1500));
+        assert_eq!(usable, Duration::from_millis(1750));
+        assert!(refresh < usable);
+    }
+
+    #[test]
+    fn the_token_debug_output_hides_the_value() {
+        let t = AccessToken("s3cr3t".into());
+        assert!(!format!("{t:?}").contains("s3cr3t"));
+    }
+}

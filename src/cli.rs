@@ -1,0 +1,63 @@
+//! Command line: `switchboard serve [--config FILE] [--sandbox]` runs the service;
+//! `switchboard sandbox [--config FILE]` runs the CXone emulator alone on `sandbox.bind`.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use crate::config::Settings;
+use crate::sandbox::Sandbox;
+use crate::startup::{sandbox_options, Application, BuildOptions};
+
+/// switchboard: NICE CXone Data Actions to Kafka, and more.
+#[derive(Debug, Parser)]
+#[command(name = "switchboard", version, about)]
+pub struct Cli {
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service.
+    Serve {
+        /// A TOML file layered over the defaults.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Run the embedded CXone sandbox and point the service at it.
+        #[arg(long)]
+        sandbox: bool,
+    },
+    /// Run the CXone sandbox alone.
+    Sandbox {
+        /// A TOML file layered over the defaults.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+/// Runs the parsed command line to completion.
+///
+/// Errors: configuration, start-up or serving failures, with context naming the key.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve { config, sandbox } => {
+            let settings = Settings::load(config.as_deref())?;
+            let app = Application::build(settings, BuildOptions { with_sandbox: sandbox }).await?;
+            app.run_until_stopped().await.context("the HTTP server failed")
+        }
+        Command::Sandbox { config } => {
+            let settings = Settings::load(config.as_deref())?;
+            let sandbox = Sandbox::start(sandbox_options(&settings))
+                .await
+                .with_context(|| format!("sandbox.bind: cannot bind {}", settings.sandbox.bind))?;
+            log::info!("component=sandbox event=listening url={}", sandbox.base_url());
+            tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+            sandbox.stop().await;
+            Ok(())
+        }
+    }
+}

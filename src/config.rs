@@ -1,0 +1,295 @@
+//! Configuration: typed settings per subsystem, loaded in layers (later wins):
+//! the compiled-in `config/default.toml` → `--config FILE` → the tutorials' `CXONE_BASE_URL`,
+//! `CXONE_CLIENT_ID`, `CXONE_CLIENT_SECRET` → `SWITCHBOARD__<SECTION>__<KEY>` variables
+//! (lists comma-separated). Validated at start-up; every error names its key.
+
+use std::path::Path;
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use serde::Deserialize;
+use switchboard_actors::settings::{
+    AuditSettings, CxoneSettings, GrantType, KafkaSettings, RoutingSettings,
+};
+
+/// The compiled-in defaults, every key commented.
+pub const DEFAULT_CONFIG: &str = include_str!("../config/default.toml");
+/// The compiled-in default routing rules (seed 004), used when the default rules file is absent.
+pub const DEFAULT_ROUTES: &str = include_str!("../config/routes.toml");
+/// The default value of `routing.rules_file`.
+pub const DEFAULT_ROUTES_PATH: &str = "config/routes.toml";
+
+/// A configuration problem, naming the key.
+#[derive(Debug, derive_more::Display, derive_more::Error)]
+pub enum ConfigError {
+    /// The layers could not be read or do not fit the settings' types.
+    #[display("{_0}")]
+    Load(#[error(not(source))] String),
+    /// `--config FILE` does not exist.
+    #[display("config file {_0} does not exist")]
+    MissingFile(#[error(not(source))] String),
+    /// A value is out of range; `key` is the dotted key.
+    #[display("{key}: {message}")]
+    Invalid {
+        /// Dotted key, e.g. `kafka.brokers`.
+        key: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// All settings of the service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// `[server]`.
+    pub server: ServerSettings,
+    /// `[sandbox]`.
+    pub sandbox: SandboxSettings,
+    /// `[kafka]`.
+    pub kafka: KafkaSettings,
+    /// `[routing]`.
+    pub routing: RoutingSettings,
+    /// `[cxone]`.
+    pub cxone: CxoneSettings,
+    /// `[audit]`.
+    pub audit: AuditSettings,
+    /// `[export]`.
+    pub export: ExportSettings,
+    /// `[orchestration]`.
+    pub orchestration: OrchestrationSettings,
+    /// `[deltas]`.
+    pub deltas: DeltaSettings,
+}
+
+/// `[server]`: the service's HTTP API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Listen address `host:port`.
+    pub bind: String,
+    /// Largest accepted request body in bytes (413 above).
+    pub max_body_bytes: usize,
+    /// HTTP worker threads; 0 = one per core.
+    pub workers: usize,
+}
+
+/// `[sandbox]`: the embedded CXone emulator.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxSettings {
+    /// Listen address `host:port`.
+    pub bind: String,
+    /// Lifetime (s) of issued tokens.
+    pub token_ttl_secs: u64,
+    /// Per-tenant token bucket capacity, refilled over a minute.
+    pub rate_limit_per_minute: u32,
+}
+
+/// `[export]`: export streaming.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportSettings {
+    /// Directory of export checkpoints.
+    pub checkpoint_dir: String,
+}
+
+/// `[orchestration]`: sub-flow executions.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrchestrationSettings {
+    /// Completion webhook URL registered with CXone; empty derives it from `server.bind`.
+    pub callback_url: String,
+    /// Delay (ms) before a sub-flow without a completion webhook starts polling.
+    pub poll_after_ms: u64,
+    /// Interval (ms) between polls.
+    pub poll_interval_ms: u64,
+    /// Seconds after which a running execution is `timed_out`.
+    pub execution_timeout_secs: u64,
+}
+
+/// `[deltas]`: delta updates.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeltaSettings {
+    /// Where replication events are POSTed; empty: off.
+    pub replication_webhook_url: String,
+}
+
+impl Settings {
+    /// Loads the layers (defaults → `file` → environment) and validates the result.
+    ///
+    /// Errors: [`ConfigError`] naming the offending key or file.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        let mut figment = Figment::from(Toml::string(DEFAULT_CONFIG));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError::MissingFile(path.display().to_string()));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        let settings: Settings = figment
+            .merge(Env::raw().filter_map(|key| {
+                match key.as_str().to_ascii_uppercase().as_str() {
+                    "CXONE_BASE_URL" => Some("cxone.base_url".into()),
+                    "CXONE_CLIENT_ID" => Some("cxone.client_id".into()),
+                    "CXONE_CLIENT_SECRET" => Some("cxone.client_secret".into()),
+                    _ => None,
+                }
+            }))
+            .merge(Env::prefixed("SWITCHBOARD__").split("__"))
+            .extract()
+            .map_err(|e| ConfigError::Load(e.to_string()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks ranges and relations between keys.
+    ///
+    /// Errors: the first [`ConfigError::Invalid`] found, naming its key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        fn invalid(key: &'static str, message: impl Into<String>) -> Result<(), ConfigError> {
+            Err(ConfigError::Invalid {
+                key,
+                message: message.into(),
+            })
+        }
+        fn check_url(key: &'static str, url: &str) -> Result<(), ConfigError> {
+            if !url.is_empty() && !(url.starts_with("http://") || url.starts_with("https://")) {
+                return invalid(key, format!("{url:?} is not an http(s) URL"));
+            }
+            Ok(())
+        }
+        check_address("server.bind", &self.server.bind)?;
+        check_address("sandbox.bind", &self.sandbox.bind)?;
+        if self.server.max_body_bytes == 0 {
+            return invalid("server.max_body_bytes", "must be at least 1");
+        }
+        let k = &self.kafka;
+        if k.brokers.is_empty() {
+            return invalid("kafka.brokers", "must name at least one broker");
+        }
+        for broker in &k.brokers {
+            check_address("kafka.brokers", broker)?;
+        }
+        for (key, value) in [
+            ("kafka.topic_partitions", k.topic_partitions as i64),
+            ("kafka.replication_factor", k.replication_factor as i64),
+            ("kafka.produce_timeout_ms", k.produce_timeout_ms as i64),
+            ("kafka.connect_timeout_ms", k.connect_timeout_ms as i64),
+            ("kafka.max_batch_bytes", k.max_batch_bytes as i64),
+            ("kafka.max_batch_records", k.max_batch_records as i64),
+            ("kafka.max_in_flight", k.max_in_flight as i64),
+            ("kafka.queue_capacity", k.queue_capacity as i64),
+            ("routing.dedupe_window_secs", self.routing.dedupe_window_secs as i64),
+            ("routing.dedupe_capacity", self.routing.dedupe_capacity as i64),
+            ("routing.ack_queue_capacity", self.routing.ack_queue_capacity as i64),
+            ("routing.ack_concurrency", self.routing.ack_concurrency as i64),
+            ("cxone.requests_per_minute", self.cxone.requests_per_minute as i64),
+            ("cxone.burst", self.cxone.burst as i64),
+            ("cxone.request_timeout_ms", self.cxone.request_timeout_ms as i64),
+            ("orchestration.poll_interval_ms", self.orchestration.poll_interval_ms as i64),
+            ("orchestration.execution_timeout_secs", self.orchestration.execution_timeout_secs as i64),
+            ("sandbox.rate_limit_per_minute", self.sandbox.rate_limit_per_minute as i64),
+            ("sandbox.token_ttl_secs", self.sandbox.token_ttl_secs as i64),
+        ] {
+            if value < 1 {
+                return invalid(key, "must be at least 1");
+            }
+        }
+        if !(1..=20).contains(&self.cxone.max_attempts) {
+            return invalid("cxone.max_attempts", "must be within 1..=20");
+        }
+        check_url("cxone.base_url", &self.cxone.base_url)?;
+        check_url("orchestration.callback_url", &self.orchestration.callback_url)?;
+        check_url("deltas.replication_webhook_url", &self.deltas.replication_webhook_url)?;
+        if self.cxone.client_id.is_empty() {
+            return invalid("cxone.client_id", "must not be empty");
+        }
+        if self.cxone.grant_type == GrantType::Password
+            && (self.cxone.access_key_id.is_empty() || self.cxone.access_key_secret.is_empty())
+        {
+            return invalid(
+                "cxone.access_key_id",
+                "the password grant needs cxone.access_key_id and cxone.access_key_secret",
+            );
+        }
+        Ok(())
+    }
+
+    /// The completion webhook URL: `orchestration.callback_url`, or derived from `server.bind`.
+    pub fn callback_url(&self) -> String {
+        if self.orchestration.callback_url.is_empty() {
+            format!("http://{}/cxone/webhook", self.server.bind)
+        } else {
+            self.orchestration.callback_url.clone()
+        }
+    }
+}
+
+/// Checks a `host:port` address (host may be a name).
+fn check_address(key: &'static str, value: &str) -> Result<(), ConfigError> {
+    match value.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(()),
+        _ => Err(ConfigError::Invalid {
+            key,
+            message: format!("{value:?} is not a host:port address"),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn defaults() -> Settings {
+        Figment::from(Toml::string(DEFAULT_CONFIG))
+            .extract()
+            .expect("defaults parse")
+    }
+
+    #[test]
+    fn the_compiled_in_defaults_parse_and_validate() {
+        let s = defaults();
+        s.validate().expect("valid");
+        assert_eq!(s.server.bind, "127.0.0.1:8080");
+        assert_eq!(s.kafka.brokers, vec!["127.0.0.1:9092"]);
+        assert_eq!(s.kafka.produce_timeout_ms, 5000);
+        assert_eq!(s.cxone.max_attempts, 6);
+        assert_eq!(s.routing.dedupe_capacity, 200_000);
+        assert_eq!(s.routing.ack_queue_capacity, 100_000);
+        assert_eq!(s.orchestration.poll_after_ms, 5000);
+    }
+
+    #[test]
+    fn validation_names_the_offending_key() {
+        let mut s = defaults();
+        s.kafka.brokers.clear();
+        let err = s.validate().expect_err("invalid").to_string();
+        assert!(err.starts_with("kafka.brokers:"), "{err}");
+
+        let mut s = defaults();
+        s.cxone.max_attempts = 0;
+        assert!(s.validate().expect_err("invalid").to_string().starts_with("cxone.max_attempts"));
+
+        let mut s = defaults();
+        s.server.bind = "nonsense".into();
+        assert!(s.validate().expect_err("invalid").to_string().starts_with("server.bind"));
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused_with_its_name() {
+        let err = Figment::from(Toml::string(DEFAULT_CONFIG))
+            .merge(Toml::string("[kafka]\nbrokerz = [\"x:1\"]"))
+            .extract::<Settings>()
+            .expect_err("unknown key")
+            .to_string();
+        assert!(err.contains("brokerz"), "{err}");
+    }
+
+    #[test]
+    fn the_callback_url_is_derived_from_the_bind_address() {
+        let s = defaults();
+        assert_eq!(s.callback_url(), "http://127.0.0.1:8080/cxone/webhook");
+    }
+}

@@ -1,0 +1,135 @@
+//! The service's HTTP error contract: every error is JSON
+//! `{"error": "<machine_code>", "message": "<human text>", "details": [...]}`, and status
+//! codes are mapped here, in one place.
+
+use actix_web::http::header::{HeaderValue, RETRY_AFTER};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+/// One problem of a request, naming the field (a dotted path or JSON pointer).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FieldProblem {
+    /// The field, e.g. `dataActionId`.
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl FieldProblem {
+    /// A problem with `field`.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldProblem {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// An error answered to an HTTP client.
+#[derive(Debug, Clone, derive_more::Display)]
+#[display("{code}: {message}")]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Machine code, e.g. `malformed_json`.
+    pub code: &'static str,
+    /// Human text.
+    pub message: String,
+    /// Per-field problems (validation errors).
+    pub details: Vec<FieldProblem>,
+    /// `Retry-After` seconds, for 503.
+    pub retry_after_secs: Option<u64>,
+}
+
+impl ApiError {
+    /// An error without details.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            details: Vec::new(),
+            retry_after_secs: None,
+        }
+    }
+
+    /// 400 with a problem per field.
+    pub fn validation(code: &'static str, details: Vec<FieldProblem>) -> Self {
+        let message = match details.as_slice() {
+            [one] => format!("{}: {}", one.field, one.message),
+            many => format!(
+                "{} problems: {}",
+                many.len(),
+                many.iter().map(|p| p.field.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        };
+        ApiError {
+            details,
+            ..ApiError::new(StatusCode::BAD_REQUEST, code, message)
+        }
+    }
+
+    /// 503 with `Retry-After`.
+    pub fn unavailable(code: &'static str, message: impl Into<String>, retry_after_secs: u64) -> Self {
+        ApiError {
+            retry_after_secs: Some(retry_after_secs),
+            ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: &'a str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    details: &'a [FieldProblem],
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut resp = HttpResponse::build(self.status);
+        if let Some(secs) = self.retry_after_secs {
+            resp.insert_header((RETRY_AFTER, HeaderValue::from(secs)));
+        }
+        resp.json(Body {
+            error: self.code,
+            message: &self.message,
+            details: &self.details,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[actix_web::test]
+    async fn a_validation_error_lists_every_problem_in_details() {
+        let e = ApiError::validation(
+            "invalid_event",
+            vec![
+                FieldProblem::new("dataActionId", "is missing"),
+                FieldProblem::new("extra", "is not a known field"),
+            ],
+        );
+        let resp = e.error_response();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        let body = actix_web::body::to_bytes(resp.into_body()).await.expect("body");
+        let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(v["error"], "invalid_event");
+        assert_eq!(v["details"].as_array().map(Vec::len), Some(2));
+        assert!(v["message"].as_str().is_some_and(|m| m.contains("dataActionId")));
+    }
+
+    #[test]
+    fn a_503_carries_retry_after() {
+        let resp = ApiError::unavailable("queue_full", "busy", 1).error_response();
+        assert_eq!(resp.headers().get(RETRY_AFTER).map(|v| v.as_bytes()), Some(&b"1"[..]));
+    }
+}

@@ -1,0 +1,19 @@
+//! switchboard: a resilient service for NICE CXone Data Actions. CXone posts Data Action
+//! webhooks; switchboard routes them to Kafka and acknowledges them, through supervised actix
+//! actors (crate `switchboard-actors`).
+//!
+//! - [`config`]: typed settings, loaded in layers and validated at start-up;
+//! - [`startup`]: `Application::build`, the actor graph and the HTTP server;
+//! - [`routes`]: the HTTP API (thin: parse, validate, message, map);
+//! - [`error`]: the JSON error contract;
+//! - [`signature`]: webhook signature verification;
+//! - [`sandbox`]: the embedded CXone emulator;
+//! - [`cli`]: the command line.
+
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod routes;
+pub mod sandbox;
+pub mod signature;
+pub mod startup;

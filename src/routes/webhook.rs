@@ -1,0 +1,165 @@
+//! `POST /webhook/cxone/data-actions`: ingest a Data Action event, route it to Kafka, answer
+//! only after the broker acknowledged it, then queue its acknowledgement to CXone.
+//!
+//! Answers: 200 `{"status":"routed","topic","partition","offset"}`; 200
+//! `{"status":"duplicate"}` for a redelivery within the dedupe window (acknowledged again);
+//! 415 for a non-JSON content type; 413 above `server.max_body_bytes`; 400 `malformed_json`
+//! or `invalid_event` (with `details`); 401 `invalid_signature` when signatures are on;
+//! 422 `no_route`; 503 with `Retry-After` when the broker did not acknowledge in time or the
+//! router's queue is full.
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures::StreamExt;
+use serde_json::json;
+use switchboard_actors::metrics::METRICS;
+use switchboard_actors::{Acknowledge, RouteError, RouteEvent, RouteOutcome};
+
+use super::event::{dedupe_key, validate};
+use crate::error::ApiError;
+use crate::signature::SignedHeaders;
+use crate::startup::AppState;
+
+/// Whether a `Content-Type` value is JSON (`application/json`, any parameters, or `+json`).
+pub fn is_json_content_type(value: Option<&str>) -> bool {
+    let Some(value) = value else { return false };
+    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Reads the body, refusing more than `limit` bytes with 413.
+async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the body is larger than server.max_body_bytes ({limit} bytes)"),
+        )
+    };
+    let declared = req
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(1024).min(limit));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::new(StatusCode::BAD_REQUEST, "payload_error", format!("reading the body: {e}"))
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The ingestion handler.
+pub async fn ingest(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let result = route(&req, payload, &state).await;
+    let outcome = match &result {
+        Ok(RouteOutcome::Routed(_)) => "routed",
+        Ok(RouteOutcome::Duplicate) => "duplicate",
+        Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+        Err(_) => "rejected",
+    };
+    METRICS.events.with_label_values(&[outcome]).inc();
+    Ok(match result? {
+        RouteOutcome::Routed(r) => HttpResponse::Ok().json(json!({
+            "status": "routed",
+            "topic": r.topic.as_ref(),
+            "partition": r.partition,
+            "offset": r.offset,
+        })),
+        RouteOutcome::Duplicate => HttpResponse::Ok().json(json!({"status": "duplicate"})),
+    })
+}
+
+async fn route(req: &HttpRequest, payload: web::Payload, state: &AppState) -> Result<RouteOutcome, ApiError> {
+    if !is_json_content_type(header(req, "content-type")) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Content-Type must be application/json",
+        ));
+    }
+    let body = read_body(req, payload, state.settings.server.max_body_bytes).await?;
+    if let Some(verifier) = &state.verifier {
+        let headers = SignedHeaders {
+            id: header(req, "webhook-id"),
+            timestamp: header(req, "webhook-timestamp"),
+            signature: header(req, "webhook-signature"),
+        };
+        verifier
+            .verify(headers, &body, chrono::Utc::now().timestamp())
+            .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, "invalid_signature", e.to_string()))?;
+    }
+    let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("the body is not JSON: {e}"))
+    })?;
+    let event = validate(value, state.settings.routing.allow_unknown_fields)
+        .map_err(|details| ApiError::validation("invalid_event", details))?;
+    let dedupe_key = dedupe_key(header(req, "webhook-id"), &event);
+    let compact = serde_json::to_string(&event.payload).map_err(|e| {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_event", format!("payload: {e}"))
+    })?;
+    let data_action_id = event.data_action_id.clone();
+    let ticket = state
+        .router
+        .send(RouteEvent {
+            dedupe_key,
+            data_action_id: event.data_action_id,
+            event_type: event.event_type,
+            timestamp: event.timestamp,
+            payload: event.payload,
+            compact,
+        })
+        .await
+        .map_err(|_| ApiError::unavailable("router_unavailable", "the router is restarting", 1))?;
+    let deadline = Duration::from_millis(state.settings.kafka.produce_timeout_ms + 250);
+    let outcome = match tokio::time::timeout(deadline, ticket.outcome()).await {
+        Ok(r) => r,
+        Err(_) => Err(RouteError::Timeout),
+    }
+    .map_err(route_error)?;
+    state.acknowledger.do_send(Acknowledge { data_action_id });
+    Ok(outcome)
+}
+
+fn route_error(e: RouteError) -> ApiError {
+    match e {
+        RouteError::NoRoute => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "no_route", e.to_string()),
+        RouteError::QueueFull => ApiError::unavailable("queue_full", e.to_string(), 1),
+        RouteError::Timeout => ApiError::unavailable("broker_timeout", e.to_string(), 1),
+        RouteError::Broker(_) | RouteError::Stopped => ApiError::unavailable("broker_unavailable", e.to_string(), 1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_content_types_are_recognised_with_parameters_and_suffixes() {
+        assert!(is_json_content_type(Some("application/json")));
+        assert!(is_json_content_type(Some("application/json; charset=utf-8")));
+        assert!(is_json_content_type(Some("Application/JSON")));
+        assert!(is_json_content_type(Some("application/cloudevents+json")));
+        assert!(!is_json_content_type(Some("text/plain")));
+        assert!(!is_json_content_type(Some("application/x-www-form-urlencoded")));
+        assert!(!is_json_content_type(None));
+    }
+}

@@ -1,0 +1,170 @@
+//! The sandbox's error answers: one enum, mapped to status codes and JSON bodies in one place.
+//!
+//! Every error body is `{"error": "<machine_code>", "message": "<human text>"}`; a 429 also
+//! carries `Retry-After` (whole seconds) and `retry_after_secs` in the body.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use derive_more::Display;
+use serde_json::json;
+
+/// An error answer of the sandbox (token endpoint, API or admin API).
+#[derive(Debug, Display, PartialEq)]
+pub enum ApiError {
+    /// 400 `invalid_request`: the token request is malformed (wrong content type, missing field).
+    #[display("invalid token request: {_0}")]
+    InvalidRequest(String),
+    /// 401 `invalid_client`: unknown client id, wrong secret or rejected access key.
+    #[display("client authentication failed")]
+    InvalidClient,
+    /// 400 `unsupported_grant_type`: a grant other than `client_credentials` or `password`.
+    #[display("unsupported grant type {_0:?}")]
+    UnsupportedGrantType(String),
+    /// 401 `invalid_token`: no bearer token, a token the sandbox never issued, or an expired one.
+    #[display("missing, unknown or expired bearer token")]
+    InvalidToken,
+    /// 429 `rate_limited`: the tenant's token bucket is empty; retry after this many seconds.
+    #[display("rate limit exceeded, retry after {retry_after_secs} s")]
+    RateLimited {
+        /// Whole seconds (at least 1) until the bucket holds one token again.
+        retry_after_secs: u64,
+    },
+    /// 503 `service_unavailable`: injected by the `error_rate` fault.
+    #[display("service unavailable (injected fault)")]
+    ServiceUnavailable,
+    /// 409 `already_acknowledged`: the Data Action event with this id was acknowledged before.
+    #[display("data action {_0} is already acknowledged")]
+    AlreadyAcknowledged(String),
+    /// 400 `invalid_faults`: a `POST /sandbox/faults` body the sandbox cannot apply.
+    #[display("{_0}")]
+    InvalidFaults(String),
+    /// 400 `invalid_emit`: a `POST /sandbox/emit` body the sandbox cannot run.
+    #[display("{_0}")]
+    InvalidEmit(String),
+    /// 404 `not_found`: no such route.
+    #[display("no route for {_0}")]
+    NotFound(String),
+    /// 405 `method_not_allowed`: a known path with another method.
+    #[display("method not allowed: {_0}")]
+    MethodNotAllowed(String),
+}
+
+impl std::error::Error for ApiError {}
+
+impl ApiError {
+    /// The machine code put in the body's `error` field.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::InvalidRequest(_) => "invalid_request",
+            ApiError::InvalidClient => "invalid_client",
+            ApiError::UnsupportedGrantType(_) => "unsupported_grant_type",
+            ApiError::InvalidToken => "invalid_token",
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::ServiceUnavailable => "service_unavailable",
+            ApiError::AlreadyAcknowledged(_) => "already_acknowledged",
+            ApiError::InvalidFaults(_) => "invalid_faults",
+            ApiError::InvalidEmit(_) => "invalid_emit",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::InvalidRequest(_)
+            | ApiError::UnsupportedGrantType(_)
+            | ApiError::InvalidFaults(_)
+            | ApiError::InvalidEmit(_) => StatusCode::BAD_REQUEST,
+            ApiError::InvalidClient | ApiError::InvalidToken => StatusCode::UNAUTHORIZED,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::AlreadyAcknowledged(_) => StatusCode::CONFLICT,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        match self {
+            ApiError::RateLimited { retry_after_secs } => {
+                response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+                response.json(json!({
+                    "error": self.code(),
+                    "message": self.to_string(),
+                    "retry_after_secs": retry_after_secs,
+                }))
+            }
+            ApiError::InvalidToken => {
+                // RFC 6750 section 3: a 401 on a protected resource names the scheme.
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    "Bearer error=\"invalid_token\"",
+                ));
+                response.json(json!({"error": self.code(), "message": self.to_string()}))
+            }
+            _ => response.json(json!({"error": self.code(), "message": self.to_string()})),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::body::MessageBody;
+
+    fn body_json(error: &ApiError) -> serde_json::Value {
+        let bytes = error
+            .error_response()
+            .into_body()
+            .try_into_bytes()
+            .expect("in-memory body");
+        serde_json::from_slice(&bytes).expect("JSON body")
+    }
+
+    #[test]
+    fn rate_limited_answers_429_with_retry_after_header_and_json_body() {
+        let error = ApiError::RateLimited {
+            retry_after_secs: 7,
+        };
+        let response = error.error_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            response
+                .headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok()),
+            Some("7")
+        );
+        let body = body_json(&error);
+        assert_eq!(body["error"], "rate_limited");
+        assert_eq!(body["retry_after_secs"], 7);
+    }
+
+    #[test]
+    fn every_error_body_has_a_code_and_a_message() {
+        let errors = [
+            ApiError::InvalidRequest("x".into()),
+            ApiError::InvalidClient,
+            ApiError::UnsupportedGrantType("implicit".into()),
+            ApiError::InvalidToken,
+            ApiError::ServiceUnavailable,
+            ApiError::AlreadyAcknowledged("id-1".into()),
+            ApiError::InvalidFaults("field `x`".into()),
+            ApiError::InvalidEmit("field `count`".into()),
+            ApiError::NotFound("/nope".into()),
+            ApiError::MethodNotAllowed("GET /oauth/token".into()),
+        ];
+        for error in &errors {
+            let body = body_json(error);
+            assert_eq!(body["error"], error.code());
+            assert!(!body["message"].as_str().unwrap_or_default().is_empty());
+        }
+        assert_eq!(
+            ApiError::AlreadyAcknowledged("id-1".into()).status_code(),
+            StatusCode::CONFLICT
+        );
+    }
+}

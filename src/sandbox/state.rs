@@ -1,0 +1,160 @@
+//! The sandbox's in-memory state, shared by all handlers behind one mutex.
+//!
+//! [`Records`] is what `GET /sandbox/state` shows and `POST /sandbox/reset` clears; adding a
+//! resource in a later part is one more field there (with `Default` + `Serialize`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::faults::Faults;
+use super::limits::TokenBucket;
+use super::options::SandboxOptions;
+
+/// An access token the sandbox issued.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    /// The tenant the token belongs to: the client id it was issued to.
+    pub tenant: String,
+    /// When the token stops being accepted (issue time + the TTL then in force).
+    pub expires_at: Instant,
+}
+
+/// Everything `GET /sandbox/state` returns, in this JSON shape:
+/// `{"tokens_issued": n, "requests": {"METHOD path-template status": n},
+/// "acknowledgements": {dataActionId: n}, "executions": [], "definitions": [], "exports": {}}`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Records {
+    /// Access tokens issued since start or the last reset.
+    pub tokens_issued: u64,
+    /// Token-endpoint and API requests, keyed `"METHOD path-template status"`
+    /// (e.g. `"POST /api/v2/data/actions/{id}/acknowledge 409"`); admin calls are not counted.
+    pub requests: BTreeMap<String, u64>,
+    /// Acknowledge calls answered 200, per `dataActionId` (a 409 is not counted).
+    pub acknowledgements: BTreeMap<String, u64>,
+    /// Sub-flow executions (filled by a later part of the sandbox).
+    pub executions: Vec<Value>,
+    /// Definitions created (filled by a later part of the sandbox).
+    pub definitions: Vec<Value>,
+    /// Export job id → records served (filled by a later part of the sandbox).
+    pub exports: BTreeMap<String, Value>,
+}
+
+/// The mutable state of a running sandbox.
+#[derive(Debug)]
+pub struct SandboxState {
+    /// Current settings (options overridden by `POST /sandbox/faults`).
+    pub faults: Faults,
+    /// Issued tokens by their opaque value. Kept across a reset, so a running service's
+    /// token stays valid; expired ones are pruned whenever a token is issued.
+    pub tokens: HashMap<String, IssuedToken>,
+    /// One rate-limit bucket per tenant, created full on the tenant's first call.
+    pub buckets: HashMap<String, TokenBucket>,
+    /// What the admin API shows and a reset clears.
+    pub records: Records,
+}
+
+impl SandboxState {
+    /// A fresh state: settings from the options, nothing recorded.
+    pub fn new(options: &SandboxOptions) -> SandboxState {
+        SandboxState {
+            faults: Faults::from_options(options),
+            tokens: HashMap::new(),
+            buckets: HashMap::new(),
+            records: Records::default(),
+        }
+    }
+
+    /// Clears every record, restores the options' settings and refills every bucket.
+    /// Issued tokens stay valid until they expire.
+    pub fn reset(&mut self, options: &SandboxOptions) {
+        self.faults = Faults::from_options(options);
+        self.buckets.clear();
+        self.records = Records::default();
+    }
+
+    /// Counts one answered request under `"METHOD path-template status"`.
+    pub fn record_request(&mut self, method: &str, template: &str, status: u16) {
+        *self
+            .records
+            .requests
+            .entry(format!("{method} {template} {status}"))
+            .or_insert(0) += 1;
+    }
+}
+
+/// The state shared by the server's handlers: the start-up options and the mutable state.
+#[derive(Debug)]
+pub struct Shared {
+    /// The options the sandbox was started with (what a reset restores).
+    pub options: SandboxOptions,
+    state: Mutex<SandboxState>,
+}
+
+impl Shared {
+    /// Shared state for a sandbox started with these options.
+    pub fn new(options: SandboxOptions) -> Shared {
+        let state = Mutex::new(SandboxState::new(&options));
+        Shared { options, state }
+    }
+
+    /// Locks the state. A mutex poisoned by a panicking handler is recovered: every update
+    /// leaves the state consistent, so the data is still usable.
+    pub fn lock(&self) -> MutexGuard<'_, SandboxState> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_serialise_to_the_documented_state_shape() {
+        let shared = Shared::new(SandboxOptions::default());
+        shared.lock().record_request("POST", "/oauth/token", 200);
+        shared.lock().record_request("POST", "/oauth/token", 200);
+        let value = serde_json::to_value(&shared.lock().records).expect("serialisable");
+        assert_eq!(
+            value,
+            serde_json::json!({
+                "tokens_issued": 0,
+                "requests": {"POST /oauth/token 200": 2},
+                "acknowledgements": {},
+                "executions": [],
+                "definitions": [],
+                "exports": {},
+            })
+        );
+    }
+
+    #[test]
+    fn reset_clears_records_and_faults_but_keeps_tokens() {
+        let shared = Shared::new(SandboxOptions::default());
+        {
+            let mut state = shared.lock();
+            state.records.tokens_issued = 3;
+            state.records.acknowledgements.insert("a".into(), 1);
+            state.faults.error_rate = 0.5;
+            state.tokens.insert(
+                "t".into(),
+                IssuedToken {
+                    tenant: "switchboard".into(),
+                    expires_at: Instant::now(),
+                },
+            );
+        }
+        let options = shared.options.clone();
+        shared.lock().reset(&options);
+        let state = shared.lock();
+        assert_eq!(state.records.tokens_issued, 0);
+        assert!(state.records.acknowledgements.is_empty());
+        assert_eq!(state.faults.error_rate, 0.0);
+        assert!(state.tokens.contains_key("t"));
+    }
+}

@@ -1,0 +1,242 @@
+//! Start-up wiring: `Application::build(settings)` starts the sandbox (when asked), the
+//! supervised actors, connects to Kafka (creating topics, checking partitions), and binds the
+//! HTTP server (port 0 in tests); `port()` tells where it listens.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{web, App, HttpServer};
+use anyhow::Context as _;
+use switchboard_actors::router::MemoryDedupe;
+use switchboard_actors::{
+    AcknowledgementActor, AuditActor, CxoneHandle, Flush, KafkaConnection, KafkaRouterActor,
+    RateLimiterActor, RuleSet, TokenActor,
+};
+
+use crate::config::{Settings, DEFAULT_ROUTES, DEFAULT_ROUTES_PATH};
+use crate::sandbox::{Sandbox, SandboxOptions};
+use crate::signature::{SignatureVerifier, StandardWebhooks};
+
+/// What routes share.
+pub struct AppState {
+    /// The loaded settings.
+    pub settings: Arc<Settings>,
+    /// The Kafka router.
+    pub router: Addr<KafkaRouterActor>,
+    /// The acknowledgement queue.
+    pub acknowledger: Addr<AcknowledgementActor>,
+    /// The tenant's token cache (readiness).
+    pub token: Addr<TokenActor>,
+    /// Webhook signature verifier, when `routing.signing_secret` is set.
+    pub verifier: Option<Arc<dyn SignatureVerifier>>,
+}
+
+/// Addresses of the long-lived actors (each under a supervisor).
+#[derive(Clone)]
+pub struct Actors {
+    /// Kafka router.
+    pub router: Addr<KafkaRouterActor>,
+    /// Acknowledgements to CXone.
+    pub acknowledger: Addr<AcknowledgementActor>,
+    /// Token cache.
+    pub token: Addr<TokenActor>,
+    /// Client-side rate limiter.
+    pub limiter: Addr<RateLimiterActor>,
+    /// Audit log.
+    pub audit: Addr<AuditActor>,
+}
+
+/// Options of [`Application::build`] that are not configuration.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BuildOptions {
+    /// Start the embedded sandbox on `sandbox.bind` and point `cxone.base_url` at it.
+    pub with_sandbox: bool,
+}
+
+/// The running service.
+pub struct Application {
+    port: u16,
+    server: Server,
+    actors: Actors,
+    sandbox: Option<Sandbox>,
+    settings: Arc<Settings>,
+}
+
+/// The sandbox options that match the settings: it accepts the configured client
+/// credentials, so the service's defaults work against it.
+pub fn sandbox_options(settings: &Settings) -> SandboxOptions {
+    SandboxOptions {
+        bind: settings.sandbox.bind.clone(),
+        client_id: settings.cxone.client_id.clone(),
+        client_secret: settings.cxone.client_secret.clone(),
+        token_ttl_secs: settings.sandbox.token_ttl_secs,
+        rate_limit_per_minute: settings.sandbox.rate_limit_per_minute,
+    }
+}
+
+/// Reads and compiles the routing rules; the default path falls back to the built-in rules.
+///
+/// Errors: the file cannot be read, or a rule is invalid (named by index and key).
+pub fn load_rules(path: &str) -> anyhow::Result<RuleSet> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && path == DEFAULT_ROUTES_PATH => {
+            log::info!("component=startup event=builtin_rules reason=\"{path} not found\"");
+            DEFAULT_ROUTES.to_string()
+        }
+        Err(e) => return Err(e).with_context(|| format!("routing.rules_file: cannot read {path}")),
+    };
+    RuleSet::from_toml(&text).with_context(|| format!("routing.rules_file: {path}"))
+}
+
+impl Application {
+    /// Builds everything and binds the HTTP server; the server runs once awaited
+    /// ([`Application::run_until_stopped`]).
+    ///
+    /// Errors: the sandbox or server cannot bind, `cxone.base_url` is missing, the audit log
+    /// cannot be opened, the rules are invalid, or Kafka is unreachable / a rule names a
+    /// partition its topic lacks — each naming the key or resource.
+    pub async fn build(mut settings: Settings, options: BuildOptions) -> anyhow::Result<Self> {
+        let sandbox = if options.with_sandbox {
+            let sandbox = Sandbox::start(sandbox_options(&settings))
+                .await
+                .with_context(|| format!("sandbox.bind: cannot bind {}", settings.sandbox.bind))?;
+            settings.cxone.base_url = sandbox.base_url();
+            settings.cxone.requests_per_minute = settings.sandbox.rate_limit_per_minute;
+            settings.cxone.burst = settings.sandbox.rate_limit_per_minute;
+            log::info!("component=startup event=sandbox_started url={}", sandbox.base_url());
+            Some(sandbox)
+        } else {
+            None
+        };
+        if settings.cxone.base_url.is_empty() {
+            anyhow::bail!("cxone.base_url: required (set it, or use --sandbox)");
+        }
+        let settings = Arc::new(settings);
+        let cxone = Arc::new(settings.cxone.clone());
+
+        let audit = AuditActor::open(settings.audit.path.as_ref())
+            .with_context(|| format!("audit.path: cannot open {}", settings.audit.path))?;
+        let audit = Supervisor::start(move |_| audit);
+        let token = {
+            let cxone = cxone.clone();
+            Supervisor::start(move |_| TokenActor::new(cxone))
+        };
+        let limiter = {
+            let (rpm, burst) = (cxone.requests_per_minute, cxone.burst);
+            Supervisor::start(move |_| RateLimiterActor::new(rpm, burst))
+        };
+        let handle = CxoneHandle::new(cxone, token.clone(), limiter.clone(), Some(audit.clone()));
+
+        let rules = Arc::new(load_rules(&settings.routing.rules_file)?);
+        let kafka = Arc::new(
+            KafkaConnection::connect(&settings.kafka, &rules)
+                .await
+                .context("kafka: cannot start the router")?,
+        );
+        let router = {
+            let (settings, rules, kafka) = (settings.clone(), rules.clone(), kafka.clone());
+            let window = Duration::from_secs(settings.routing.dedupe_window_secs);
+            let capacity = settings.routing.dedupe_capacity;
+            Supervisor::start(move |_| {
+                KafkaRouterActor::new(
+                    &settings.kafka,
+                    rules,
+                    kafka,
+                    Box::new(MemoryDedupe::new(window, capacity)),
+                )
+            })
+        };
+        let acknowledger = {
+            let (capacity, concurrency) =
+                (settings.routing.ack_queue_capacity, settings.routing.ack_concurrency);
+            Supervisor::start(move |_| AcknowledgementActor::new(handle, capacity, concurrency))
+        };
+        let actors = Actors {
+            router,
+            acknowledger,
+            token,
+            limiter,
+            audit,
+        };
+
+        let verifier: Option<Arc<dyn SignatureVerifier>> = (!settings.routing.signing_secret.is_empty())
+            .then(|| {
+                Arc::new(StandardWebhooks::new(
+                    &settings.routing.signing_secret,
+                    settings.routing.signature_tolerance_secs,
+                )) as Arc<dyn SignatureVerifier>
+            });
+        let state = web::Data::new(AppState {
+            settings: settings.clone(),
+            router: actors.router.clone(),
+            acknowledger: actors.acknowledger.clone(),
+            token: actors.token.clone(),
+            verifier,
+        });
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .configure(crate::routes::configure)
+        })
+        .shutdown_timeout(10);
+        if settings.server.workers > 0 {
+            server = server.workers(settings.server.workers);
+        }
+        let server = server
+            .bind(&settings.server.bind)
+            .with_context(|| format!("server.bind: cannot bind {}", settings.server.bind))?;
+        let port = server.addrs().first().map(|a| a.port()).unwrap_or_default();
+        log::info!("component=startup event=listening bind={} port={port}", settings.server.bind);
+        Ok(Application {
+            port,
+            server: server.run(),
+            actors,
+            sandbox,
+            settings,
+        })
+    }
+
+    /// The port the HTTP server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The long-lived actors.
+    pub fn actors(&self) -> &Actors {
+        &self.actors
+    }
+
+    /// The settings in force (with `cxone.base_url` pointing at the sandbox when embedded).
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The embedded sandbox's base URL, when it runs.
+    pub fn sandbox_url(&self) -> Option<String> {
+        self.sandbox.as_ref().map(Sandbox::base_url)
+    }
+
+    /// A handle to stop the HTTP server.
+    pub fn server_handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until the server stops (SIGINT/SIGTERM or [`ServerHandle::stop`]), then flushes
+    /// the audit log and stops the sandbox.
+    ///
+    /// Errors: the server failed.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        log::info!("component=startup event=server_stopped");
+        if let Ok(Err(e)) = self.actors.audit.send(Flush).await {
+            log::error!("component=startup event=audit_flush_failed error={e}");
+        }
+        if let Some(sandbox) = self.sandbox {
+            sandbox.stop().await;
+        }
+        result
+    }
+}
