@@ -31,6 +31,21 @@ pub enum Command {
         #[arg(long)]
         sandbox: bool,
     },
+    /// Have the sandbox emit events at a running service and print a summary.
+    Demo {
+        /// The service's base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        service: String,
+        /// The sandbox's base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8090")]
+        sandbox: String,
+        /// Events to emit.
+        #[arg(long, default_value_t = 5000)]
+        events: u32,
+        /// Webhook requests in flight at once.
+        #[arg(long, default_value_t = 64)]
+        concurrency: u32,
+    },
     /// Run the CXone sandbox alone.
     Sandbox {
         /// A TOML file layered over the defaults.
@@ -48,6 +63,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let settings = Settings::load(config.as_deref())?;
             let app = Application::build(settings, BuildOptions { with_sandbox: sandbox }).await?;
             app.run_until_stopped().await.context("the HTTP server failed")
+        }
+        Command::Demo {
+            service,
+            sandbox,
+            events,
+            concurrency,
+        } => {
+            crate::demo::run(crate::demo::DemoOptions {
+                service,
+                sandbox,
+                events,
+                concurrency,
+            })
+            .await
         }
         Command::Sandbox { config } => {
             let settings = Settings::load(config.as_deref())?;

@@ -8,10 +8,12 @@
 //! - [`error`]: the JSON error contract;
 //! - [`signature`]: webhook signature verification;
 //! - [`sandbox`]: the embedded CXone emulator;
+//! - [`demo`]: `switchboard demo`, traffic from the sandbox and a summary;
 //! - [`cli`]: the command line.
 
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod error;
 pub mod routes;
 pub mod sandbox;

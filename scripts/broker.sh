@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Installs (if missing) and runs a local Kafka-compatible broker: tansu 0.6 with in-memory
+# storage. Usage:
+#   scripts/broker.sh install           # cargo install tansu (about 8 minutes the first time)
+#   scripts/broker.sh start [PORT]      # start on 127.0.0.1:PORT (default 9092), wait until it listens
+#   scripts/broker.sh stop [PORT]       # stop the broker started on PORT
+# tansu reads a .env in its working directory, so it runs from its own state directory.
+set -euo pipefail
+
+TANSU_VERSION=0.6.0
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STATE="$ROOT/.tansu"
+CARGO_BIN="${CARGO_HOME:-$HOME/.cargo}/bin"
+export PATH="$CARGO_BIN:$PATH"
+
+tansu_ok() {
+  command -v tansu >/dev/null 2>&1 && tansu --version 2>/dev/null | grep -q "$TANSU_VERSION"
+}
+
+install() {
+  if tansu_ok; then
+    return 0
+  fi
+  echo "broker: installing tansu $TANSU_VERSION (cargo install, takes several minutes)..." >&2
+  cargo install tansu --locked --version "$TANSU_VERSION" --features dynostore >&2
+  tansu_ok || { echo "broker: tansu $TANSU_VERSION is not usable after install" >&2; exit 1; }
+}
+
+listening() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && exec 3>&- 3<&-
+}
+
+start() {
+  local port="${1:-9092}"
+  install
+  mkdir -p "$STATE/$port"
+  if listening "$port"; then
+    echo "broker: something already listens on 127.0.0.1:$port; using it" >&2
+    return 0
+  fi
+  (
+    cd "$STATE/$port"
+    : > .env
+    nohup tansu broker \
+      --listener-url "tcp://127.0.0.1:$port" \
+      --advertised-listener-url "tcp://127.0.0.1:$port" \
+      --storage-engine "memory://tansu/" \
+      > "$STATE/$port/broker.log" 2>&1 &
+    echo $! > "$STATE/$port/pid"
+  )
+  for _ in $(seq 1 100); do
+    if listening "$port"; then
+      echo "broker: tansu listening on 127.0.0.1:$port (pid $(cat "$STATE/$port/pid"), log $STATE/$port/broker.log)" >&2
+      return 0
+    fi
+    if ! kill -0 "$(cat "$STATE/$port/pid")" 2>/dev/null; then
+      echo "broker: tansu exited; its log:" >&2
+      cat "$STATE/$port/broker.log" >&2
+      exit 1
+    fi
+    sleep 0.1
+  done
+  echo "broker: tansu did not listen on 127.0.0.1:$port within 10 s; its log:" >&2
+  cat "$STATE/$port/broker.log" >&2
+  exit 1
+}
+
+stop() {
+  local port="${1:-9092}"
+  local pidfile="$STATE/$port/pid"
+  if [[ -f "$pidfile" ]]; then
+    kill "$(cat "$pidfile")" 2>/dev/null || true
+    rm -f "$pidfile"
+  fi
+}
+
+case "${1:-}" in
+  install) install ;;
+  start) start "${2:-9092}" ;;
+  stop) stop "${2:-9092}" ;;
+  *) echo "usage: $0 install | start [PORT] | stop [PORT]" >&2; exit 2 ;;
+esac

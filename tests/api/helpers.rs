@@ -1,0 +1,289 @@
+//! Shared test harness: a sandbox and a service on port 0 per test, a real broker
+//! (`SWITCHBOARD_TEST_BROKERS`, started by scripts/test.sh), random topic names per test.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use rskafka::client::partition::UnknownTopicHandling;
+use rskafka::client::{Client, ClientBuilder};
+use rskafka::record::RecordAndOffset;
+use serde_json::{json, Value};
+use switchboard::config::Settings;
+use switchboard::sandbox::{Sandbox, SandboxOptions};
+use switchboard::startup::{Actors, Application, BuildOptions};
+
+/// The broker the tests use.
+pub fn brokers() -> String {
+    std::env::var("SWITCHBOARD_TEST_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
+}
+
+/// Logs to stderr when `TEST_LOG=1`.
+pub fn init_logging() {
+    if std::env::var("TEST_LOG").is_ok() {
+        let _ = env_logger::builder().is_test(true).try_init();
+    }
+}
+
+/// The three topics of a test's rules (seed 004 shape, unique names).
+#[derive(Debug, Clone)]
+pub struct Topics {
+    /// `"priority":"high"` → partition 0.
+    pub high: String,
+    /// `"region":"eu-west"` → partition 1.
+    pub eu: String,
+    /// everything else → partition 2.
+    pub default: String,
+}
+
+/// A running sandbox + service.
+pub struct TestApp {
+    pub address: String,
+    pub sandbox_url: String,
+    pub actors: Actors,
+    pub topics: Topics,
+    pub http: awc::Client,
+    pub dir: PathBuf,
+    /// Kept so the sandbox lives as long as the test.
+    pub _sandbox: Sandbox,
+}
+
+/// A temporary directory for one test.
+pub fn temp_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("switchboard-test-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// Settings for a test: port 0, unique topics in a rules file, audit in `dir`.
+pub fn test_settings(dir: &std::path::Path, topics: &Topics, sandbox_url: &str) -> Settings {
+    let rules = format!(
+        "[[rules]]\npattern = '\"priority\"\\s*:\\s*\"high\"'\ntopic = \"{}\"\npartition = 0\n\
+         [[rules]]\npattern = '\"region\"\\s*:\\s*\"eu-west\"'\ntopic = \"{}\"\npartition = 1\n\
+         [[rules]]\npattern = '.*'\ntopic = \"{}\"\npartition = 2\n",
+        topics.high, topics.eu, topics.default
+    );
+    let rules_file = dir.join("routes.toml");
+    std::fs::write(&rules_file, rules).expect("rules file");
+    let mut s = Settings::load(None).expect("default settings");
+    s.server.bind = "127.0.0.1:0".into();
+    s.server.workers = 2;
+    s.kafka.brokers = vec![brokers()];
+    s.routing.rules_file = rules_file.display().to_string();
+    s.audit.path = dir.join("audit.jsonl").display().to_string();
+    s.cxone.base_url = sandbox_url.to_string();
+    s.cxone.requests_per_minute = 60_000;
+    s.cxone.burst = 1000;
+    s.cxone.backoff_initial_ms = 50;
+    s.cxone.backoff_max_ms = 2000;
+    s
+}
+
+/// Fresh unique topic names.
+pub fn unique_topics() -> Topics {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    Topics {
+        high: format!("sbt-{id}-high"),
+        eu: format!("sbt-{id}-eu"),
+        default: format!("sbt-{id}-default"),
+    }
+}
+
+/// Starts a sandbox on port 0 with default options.
+pub async fn spawn_sandbox() -> Sandbox {
+    Sandbox::start(SandboxOptions {
+        bind: "127.0.0.1:0".into(),
+        ..SandboxOptions::default()
+    })
+    .await
+    .expect("sandbox starts")
+}
+
+/// Spawns a sandbox and a service with default test settings.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Spawns a sandbox and a service, letting the test adjust the settings first.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    init_logging();
+    let sandbox = spawn_sandbox().await;
+    let dir = temp_dir();
+    let topics = unique_topics();
+    let mut settings = test_settings(&dir, &topics, &sandbox.base_url());
+    adjust(&mut settings);
+    let app = Application::build(settings, BuildOptions::default())
+        .await
+        .expect("application builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let actors = app.actors().clone();
+    actix_rt::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        sandbox_url: sandbox.base_url(),
+        actors,
+        topics,
+        http: awc::Client::builder().timeout(Duration::from_secs(30)).finish(),
+        dir,
+        _sandbox: sandbox,
+    }
+}
+
+/// A seed-004 event.
+pub fn event(id: &str, payload: Value) -> Value {
+    json!({
+        "dataActionId": id,
+        "eventType": "data_action.executed",
+        "timestamp": "2026-11-21T10:00:00.000Z",
+        "payload": payload,
+    })
+}
+
+/// Waits for `check` to return `Some`, polling every 50 ms until `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+impl TestApp {
+    /// POSTs an event as JSON; returns status and body.
+    pub async fn post_event(&self, body: &Value, webhook_id: Option<&str>) -> (u16, Value) {
+        let mut req = self
+            .http
+            .post(format!("{}/webhook/cxone/data-actions", self.address))
+            .insert_header(("Content-Type", "application/json"));
+        if let Some(id) = webhook_id {
+            req = req.insert_header(("webhook-id", id));
+        }
+        let mut resp = req.send_json(body).await.expect("request");
+        let status = resp.status().as_u16();
+        let body = resp.json::<Value>().limit(1 << 20).await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    /// POSTs raw bytes with a content type.
+    pub async fn post_raw(&self, content_type: &str, body: Vec<u8>) -> (u16, Value) {
+        let mut resp = self
+            .http
+            .post(format!("{}/webhook/cxone/data-actions", self.address))
+            .insert_header(("Content-Type", content_type))
+            .send_body(body)
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        let body = resp.json::<Value>().limit(1 << 20).await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    /// The sandbox's `GET /sandbox/state`.
+    pub async fn sandbox_state(&self) -> Value {
+        self.http
+            .get(format!("{}/sandbox/state", self.sandbox_url))
+            .send()
+            .await
+            .expect("state")
+            .json::<Value>()
+            .limit(16 << 20)
+            .await
+            .expect("state json")
+    }
+
+    /// Sets sandbox faults.
+    pub async fn set_faults(&self, faults: Value) -> Value {
+        let mut resp = self
+            .http
+            .post(format!("{}/sandbox/faults", self.sandbox_url))
+            .send_json(&faults)
+            .await
+            .expect("faults");
+        assert_eq!(resp.status().as_u16(), 200, "faults accepted");
+        resp.json::<Value>().await.expect("faults json")
+    }
+
+    /// Has the sandbox emit `count` events at the service.
+    pub async fn emit(&self, count: u32, concurrency: u32, secret: Option<&str>) -> Value {
+        let mut body = json!({
+            "target_url": format!("{}/webhook/cxone/data-actions", self.address),
+            "count": count,
+            "concurrency": concurrency,
+        });
+        if let Some(s) = secret {
+            body["secret"] = json!(s);
+        }
+        let mut resp = self
+            .http
+            .post(format!("{}/sandbox/emit", self.sandbox_url))
+            .timeout(Duration::from_secs(120))
+            .send_json(&body)
+            .await
+            .expect("emit");
+        assert_eq!(resp.status().as_u16(), 200, "emit accepted");
+        resp.json::<Value>().limit(1 << 20).await.expect("emit json")
+    }
+
+    /// Waits until the sandbox has acknowledged `ids`, each exactly once.
+    pub async fn wait_for_acks(&self, ids: &[String], timeout: Duration) -> Value {
+        eventually(timeout, "acknowledgements", || async {
+            let state = self.sandbox_state().await;
+            let acks = &state["acknowledgements"];
+            ids.iter().all(|id| acks[id].as_u64() == Some(1)).then_some(state)
+        })
+        .await
+    }
+
+    /// Every record of a topic's partition, read back by fetching.
+    pub async fn read_partition(&self, topic: &str, partition: i32, expected: usize) -> Vec<RecordAndOffset> {
+        read_partition(&brokers(), topic, partition, expected).await
+    }
+}
+
+/// A Kafka client for reading back.
+pub async fn kafka_client(brokers: &str) -> Client {
+    ClientBuilder::new(vec![brokers.to_string()])
+        .build()
+        .await
+        .expect("kafka client")
+}
+
+/// Fetches records from offset 0 until `expected` records were read or the high watermark
+/// says there are no more (then waits briefly in case of lag).
+pub async fn read_partition(brokers: &str, topic: &str, partition: i32, expected: usize) -> Vec<RecordAndOffset> {
+    let client = kafka_client(brokers).await;
+    let pc = client
+        .partition_client(topic, partition, UnknownTopicHandling::Error)
+        .await
+        .expect("partition client");
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let next = out.last().map_or(0, |r: &RecordAndOffset| r.offset + 1);
+        let (records, high_watermark) = pc
+            .fetch_records(next, 1..10_000_000, 200)
+            .await
+            .expect("fetch");
+        out.extend(records);
+        let done = out.len() >= expected && out.last().map_or(0, |r| r.offset + 1) >= high_watermark;
+        if done || Instant::now() > deadline {
+            return out;
+        }
+    }
+}
+
+/// Counts lines of a metric with the given label set in `/metrics` text.
+pub fn metric_value(text: &str, name: &str, labels: &BTreeMap<&str, &str>) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+        .filter(|l| labels.iter().all(|(k, v)| l.contains(&format!("{k}=\"{v}\""))))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}

@@ -1,0 +1,7 @@
+//! Integration tests: a real sandbox and service per test, a real broker.
+
+mod bad_input;
+mod broker_down;
+mod helpers;
+mod routing;
+mod supervision;
