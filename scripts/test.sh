@@ -11,4 +11,4 @@ scripts/broker.sh start "$PORT"
 trap 'scripts/broker.sh stop "$PORT"' EXIT
 export SWITCHBOARD_TEST_BROKERS="127.0.0.1:$PORT"
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
-cargo test --workspace --all-targets "$@"
+cargo test --workspace "$@"

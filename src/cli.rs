@@ -61,8 +61,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { config, sandbox } => {
             let settings = Settings::load(config.as_deref())?;
-            let app = Application::build(settings, BuildOptions { with_sandbox: sandbox }).await?;
-            app.run_until_stopped().await.context("the HTTP server failed")
+            let app = Application::build(
+                settings,
+                BuildOptions {
+                    with_sandbox: sandbox,
+                },
+            )
+            .await?;
+            app.run_until_stopped()
+                .await
+                .context("the HTTP server failed")
         }
         Command::Demo {
             service,
@@ -83,8 +91,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let sandbox = Sandbox::start(sandbox_options(&settings))
                 .await
                 .with_context(|| format!("sandbox.bind: cannot bind {}", settings.sandbox.bind))?;
-            log::info!("component=sandbox event=listening url={}", sandbox.base_url());
-            tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+            log::info!(
+                "component=sandbox event=listening url={}",
+                sandbox.base_url()
+            );
+            tokio::signal::ctrl_c()
+                .await
+                .context("waiting for Ctrl-C")?;
             sandbox.stop().await;
             Ok(())
         }

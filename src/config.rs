@@ -129,14 +129,14 @@ impl Settings {
             figment = figment.merge(Toml::file(path));
         }
         let settings: Settings = figment
-            .merge(Env::raw().filter_map(|key| {
-                match key.as_str().to_ascii_uppercase().as_str() {
+            .merge(
+                Env::raw().filter_map(|key| match key.as_str().to_ascii_uppercase().as_str() {
                     "CXONE_BASE_URL" => Some("cxone.base_url".into()),
                     "CXONE_CLIENT_ID" => Some("cxone.client_id".into()),
                     "CXONE_CLIENT_SECRET" => Some("cxone.client_secret".into()),
                     _ => None,
-                }
-            }))
+                }),
+            )
             .merge(Env::prefixed("SWITCHBOARD__").split("__"))
             .extract()
             .map_err(|e| ConfigError::Load(e.to_string()))?;
@@ -155,7 +155,7 @@ impl Settings {
             })
         }
         fn check_url(key: &'static str, url: &str) -> Result<(), ConfigError> {
-            if !url.is_empty() && !(url.starts_with("http://") || url.starts_with("https://")) {
+            if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
                 return invalid(key, format!("{url:?} is not an http(s) URL"));
             }
             Ok(())
@@ -181,16 +181,43 @@ impl Settings {
             ("kafka.max_batch_records", k.max_batch_records as i64),
             ("kafka.max_in_flight", k.max_in_flight as i64),
             ("kafka.queue_capacity", k.queue_capacity as i64),
-            ("routing.dedupe_window_secs", self.routing.dedupe_window_secs as i64),
-            ("routing.dedupe_capacity", self.routing.dedupe_capacity as i64),
-            ("routing.ack_queue_capacity", self.routing.ack_queue_capacity as i64),
-            ("routing.ack_concurrency", self.routing.ack_concurrency as i64),
-            ("cxone.requests_per_minute", self.cxone.requests_per_minute as i64),
+            (
+                "routing.dedupe_window_secs",
+                self.routing.dedupe_window_secs as i64,
+            ),
+            (
+                "routing.dedupe_capacity",
+                self.routing.dedupe_capacity as i64,
+            ),
+            (
+                "routing.ack_queue_capacity",
+                self.routing.ack_queue_capacity as i64,
+            ),
+            (
+                "routing.ack_concurrency",
+                self.routing.ack_concurrency as i64,
+            ),
+            (
+                "cxone.requests_per_minute",
+                self.cxone.requests_per_minute as i64,
+            ),
             ("cxone.burst", self.cxone.burst as i64),
-            ("cxone.request_timeout_ms", self.cxone.request_timeout_ms as i64),
-            ("orchestration.poll_interval_ms", self.orchestration.poll_interval_ms as i64),
-            ("orchestration.execution_timeout_secs", self.orchestration.execution_timeout_secs as i64),
-            ("sandbox.rate_limit_per_minute", self.sandbox.rate_limit_per_minute as i64),
+            (
+                "cxone.request_timeout_ms",
+                self.cxone.request_timeout_ms as i64,
+            ),
+            (
+                "orchestration.poll_interval_ms",
+                self.orchestration.poll_interval_ms as i64,
+            ),
+            (
+                "orchestration.execution_timeout_secs",
+                self.orchestration.execution_timeout_secs as i64,
+            ),
+            (
+                "sandbox.rate_limit_per_minute",
+                self.sandbox.rate_limit_per_minute as i64,
+            ),
             ("sandbox.token_ttl_secs", self.sandbox.token_ttl_secs as i64),
         ] {
             if value < 1 {
@@ -201,8 +228,14 @@ impl Settings {
             return invalid("cxone.max_attempts", "must be within 1..=20");
         }
         check_url("cxone.base_url", &self.cxone.base_url)?;
-        check_url("orchestration.callback_url", &self.orchestration.callback_url)?;
-        check_url("deltas.replication_webhook_url", &self.deltas.replication_webhook_url)?;
+        check_url(
+            "orchestration.callback_url",
+            &self.orchestration.callback_url,
+        )?;
+        check_url(
+            "deltas.replication_webhook_url",
+            &self.deltas.replication_webhook_url,
+        )?;
         if self.cxone.client_id.is_empty() {
             return invalid("cxone.client_id", "must not be empty");
         }
@@ -270,11 +303,19 @@ mod tests {
 
         let mut s = defaults();
         s.cxone.max_attempts = 0;
-        assert!(s.validate().expect_err("invalid").to_string().starts_with("cxone.max_attempts"));
+        assert!(s
+            .validate()
+            .expect_err("invalid")
+            .to_string()
+            .starts_with("cxone.max_attempts"));
 
         let mut s = defaults();
         s.server.bind = "nonsense".into();
-        assert!(s.validate().expect_err("invalid").to_string().starts_with("server.bind"));
+        assert!(s
+            .validate()
+            .expect_err("invalid")
+            .to_string()
+            .starts_with("server.bind"));
     }
 
     #[test]

@@ -28,7 +28,10 @@ pub struct DemoOptions {
 /// Records routed per `(topic, partition)`, read from Prometheus text.
 pub fn routed_per_partition(metrics: &str) -> BTreeMap<(String, String), u64> {
     let mut out = BTreeMap::new();
-    for line in metrics.lines().filter(|l| l.starts_with("switchboard_routed_records_total{")) {
+    for line in metrics
+        .lines()
+        .filter(|l| l.starts_with("switchboard_routed_records_total{"))
+    {
         let label = |name: &str| {
             let start = line.find(&format!("{name}=\""))? + name.len() + 2;
             let end = start + line[start..].find('"')?;
@@ -43,9 +46,17 @@ pub fn routed_per_partition(metrics: &str) -> BTreeMap<(String, String), u64> {
 }
 
 async fn get_json(http: &awc::Client, url: &str) -> anyhow::Result<(u16, Value)> {
-    let mut resp = http.get(url).send().await.map_err(|e| anyhow::anyhow!("GET {url}: {e}"))?;
+    let mut resp = http
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("GET {url}: {e}"))?;
     let status = resp.status().as_u16();
-    let body = resp.json::<Value>().limit(64 << 20).await.unwrap_or(Value::Null);
+    let body = resp
+        .json::<Value>()
+        .limit(64 << 20)
+        .await
+        .unwrap_or(Value::Null);
     Ok((status, body))
 }
 
@@ -53,7 +64,9 @@ async fn get_json(http: &awc::Client, url: &str) -> anyhow::Result<(u16, Value)>
 ///
 /// Errors: the service never became ready, or the sandbox refused the emit request.
 pub async fn run(o: DemoOptions) -> anyhow::Result<()> {
-    let http = awc::Client::builder().timeout(Duration::from_secs(600)).finish();
+    let http = awc::Client::builder()
+        .timeout(Duration::from_secs(600))
+        .finish();
     let started = Instant::now();
     loop {
         match get_json(&http, &format!("{}/readyz", o.service)).await {
@@ -63,8 +76,12 @@ pub async fn run(o: DemoOptions) -> anyhow::Result<()> {
             _ => actix_rt::time::sleep(Duration::from_millis(200)).await,
         }
     }
-    let before = get_json(&http, &format!("{}/sandbox/state", o.sandbox)).await?.1;
-    let acked_before = before["acknowledgements"].as_object().map_or(0, |m| m.len());
+    let before = get_json(&http, &format!("{}/sandbox/state", o.sandbox))
+        .await?
+        .1;
+    let acked_before = before["acknowledgements"]
+        .as_object()
+        .map_or(0, |m| m.len());
     println!(
         "demo: the sandbox emits {} events at {} ({} in flight)...",
         o.events, o.service, o.concurrency
@@ -85,7 +102,9 @@ pub async fn run(o: DemoOptions) -> anyhow::Result<()> {
     let routed = emitted["statuses"]["200"].as_u64().unwrap_or(0) as usize;
     let wait_started = Instant::now();
     let acked = loop {
-        let state = get_json(&http, &format!("{}/sandbox/state", o.sandbox)).await?.1;
+        let state = get_json(&http, &format!("{}/sandbox/state", o.sandbox))
+            .await?
+            .1;
         let acked = state["acknowledgements"].as_object().map_or(0, |m| m.len()) - acked_before;
         if acked >= routed || wait_started.elapsed() > WAIT {
             break acked;

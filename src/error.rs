@@ -61,7 +61,10 @@ impl ApiError {
             many => format!(
                 "{} problems: {}",
                 many.len(),
-                many.iter().map(|p| p.field.as_str()).collect::<Vec<_>>().join(", ")
+                many.iter()
+                    .map(|p| p.field.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         };
         ApiError {
@@ -71,7 +74,11 @@ impl ApiError {
     }
 
     /// 503 with `Retry-After`.
-    pub fn unavailable(code: &'static str, message: impl Into<String>, retry_after_secs: u64) -> Self {
+    pub fn unavailable(
+        code: &'static str,
+        message: impl Into<String>,
+        retry_after_secs: u64,
+    ) -> Self {
         ApiError {
             retry_after_secs: Some(retry_after_secs),
             ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
@@ -120,16 +127,23 @@ mod tests {
         );
         let resp = e.error_response();
         assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
-        let body = actix_web::body::to_bytes(resp.into_body()).await.expect("body");
+        let body = actix_web::body::to_bytes(resp.into_body())
+            .await
+            .expect("body");
         let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
         assert_eq!(v["error"], "invalid_event");
         assert_eq!(v["details"].as_array().map(Vec::len), Some(2));
-        assert!(v["message"].as_str().is_some_and(|m| m.contains("dataActionId")));
+        assert!(v["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("dataActionId")));
     }
 
     #[test]
     fn a_503_carries_retry_after() {
         let resp = ApiError::unavailable("queue_full", "busy", 1).error_response();
-        assert_eq!(resp.headers().get(RETRY_AFTER).map(|v| v.as_bytes()), Some(&b"1"[..]));
+        assert_eq!(
+            resp.headers().get(RETRY_AFTER).map(|v| v.as_bytes()),
+            Some(&b"1"[..])
+        );
     }
 }

@@ -34,7 +34,12 @@ pub struct SignedHeaders<'a> {
 /// Verifies a webhook's signature.
 pub trait SignatureVerifier: Send + Sync {
     /// Checks `body` against the headers at unix time `now_secs`.
-    fn verify(&self, headers: SignedHeaders<'_>, body: &[u8], now_secs: i64) -> Result<(), SignatureError>;
+    fn verify(
+        &self,
+        headers: SignedHeaders<'_>,
+        body: &[u8],
+        now_secs: i64,
+    ) -> Result<(), SignatureError>;
 }
 
 /// Standard Webhooks HMAC-SHA256 verifier. The key is the secret's bytes.
@@ -54,19 +59,37 @@ impl StandardWebhooks {
 }
 
 impl SignatureVerifier for StandardWebhooks {
-    fn verify(&self, h: SignedHeaders<'_>, body: &[u8], now_secs: i64) -> Result<(), SignatureError> {
+    fn verify(
+        &self,
+        h: SignedHeaders<'_>,
+        body: &[u8],
+        now_secs: i64,
+    ) -> Result<(), SignatureError> {
         use base64::Engine;
         let id = h.id.ok_or(SignatureError::MissingHeader("webhook-id"))?;
-        let ts = h.timestamp.ok_or(SignatureError::MissingHeader("webhook-timestamp"))?;
-        let sigs = h.signature.ok_or(SignatureError::MissingHeader("webhook-signature"))?;
-        let ts_secs: i64 = ts.trim().parse().map_err(|_| SignatureError::StaleTimestamp)?;
+        let ts = h
+            .timestamp
+            .ok_or(SignatureError::MissingHeader("webhook-timestamp"))?;
+        let sigs = h
+            .signature
+            .ok_or(SignatureError::MissingHeader("webhook-signature"))?;
+        let ts_secs: i64 = ts
+            .trim()
+            .parse()
+            .map_err(|_| SignatureError::StaleTimestamp)?;
         if (now_secs - ts_secs).abs() > self.tolerance_secs {
             return Err(SignatureError::StaleTimestamp);
         }
         for candidate in sigs.split_whitespace() {
-            let Some(b64) = candidate.strip_prefix("v1,") else { continue };
-            let Ok(expected) = base64::engine::general_purpose::STANDARD.decode(b64) else { continue };
-            let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.secret) else { continue };
+            let Some(b64) = candidate.strip_prefix("v1,") else {
+                continue;
+            };
+            let Ok(expected) = base64::engine::general_purpose::STANDARD.decode(b64) else {
+                continue;
+            };
+            let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.secret) else {
+                continue;
+            };
             mac.update(id.as_bytes());
             mac.update(b".");
             mac.update(ts.as_bytes());
@@ -89,7 +112,10 @@ mod tests {
         let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("key");
         mac.update(format!("{id}.{ts}.").as_bytes());
         mac.update(body);
-        format!("v1,{}", base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()))
+        format!(
+            "v1,{}",
+            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+        )
     }
 
     #[test]
@@ -103,11 +129,21 @@ mod tests {
         };
         assert_eq!(v.verify(h, b"{}", 1010), Ok(()));
         assert_eq!(v.verify(h, b"{ }", 1010), Err(SignatureError::Mismatch));
-        assert_eq!(v.verify(h, b"{}", 2000), Err(SignatureError::StaleTimestamp));
+        assert_eq!(
+            v.verify(h, b"{}", 2000),
+            Err(SignatureError::StaleTimestamp)
+        );
         let other = sign("wrong", "msg_1", "1000", b"{}");
         let multi = format!("v1,AAAA {other} {sig}");
         assert_eq!(
-            v.verify(SignedHeaders { signature: Some(&multi), ..h }, b"{}", 1000),
+            v.verify(
+                SignedHeaders {
+                    signature: Some(&multi),
+                    ..h
+                },
+                b"{}",
+                1000
+            ),
             Ok(())
         );
         assert_eq!(

@@ -106,7 +106,10 @@ impl Application {
             settings.cxone.base_url = sandbox.base_url();
             settings.cxone.requests_per_minute = settings.sandbox.rate_limit_per_minute;
             settings.cxone.burst = settings.sandbox.rate_limit_per_minute;
-            log::info!("component=startup event=sandbox_started url={}", sandbox.base_url());
+            log::info!(
+                "component=startup event=sandbox_started url={}",
+                sandbox.base_url()
+            );
             Some(sandbox)
         } else {
             None
@@ -150,8 +153,10 @@ impl Application {
             })
         };
         let acknowledger = {
-            let (capacity, concurrency) =
-                (settings.routing.ack_queue_capacity, settings.routing.ack_concurrency);
+            let (capacity, concurrency) = (
+                settings.routing.ack_queue_capacity,
+                settings.routing.ack_concurrency,
+            );
             Supervisor::start(move |_| AcknowledgementActor::new(handle, capacity, concurrency))
         };
         let actors = Actors {
@@ -162,8 +167,8 @@ impl Application {
             audit,
         };
 
-        let verifier: Option<Arc<dyn SignatureVerifier>> = (!settings.routing.signing_secret.is_empty())
-            .then(|| {
+        let verifier: Option<Arc<dyn SignatureVerifier>> =
+            (!settings.routing.signing_secret.is_empty()).then(|| {
                 Arc::new(StandardWebhooks::new(
                     &settings.routing.signing_secret,
                     settings.routing.signature_tolerance_secs,
@@ -189,7 +194,10 @@ impl Application {
             .bind(&settings.server.bind)
             .with_context(|| format!("server.bind: cannot bind {}", settings.server.bind))?;
         let port = server.addrs().first().map(|a| a.port()).unwrap_or_default();
-        log::info!("component=startup event=listening bind={} port={port}", settings.server.bind);
+        log::info!(
+            "component=startup event=listening bind={} port={port}",
+            settings.server.bind
+        );
         Ok(Application {
             port,
             server: server.run(),

@@ -9,7 +9,7 @@
 //! are spent, the id goes back to the end of the queue; any other 4xx is final and audited as
 //! failed by the client.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 
 use actix::prelude::*;
 use awc::http::Method;
@@ -62,7 +62,8 @@ pub struct AcknowledgementActor {
     queue: VecDeque<String>,
     capacity: usize,
     concurrency: usize,
-    in_flight: usize,
+    /// Ids whose call is under way; requeued if the actor restarts meanwhile.
+    in_flight: HashSet<String>,
     restarts: u32,
 }
 
@@ -75,24 +76,32 @@ impl AcknowledgementActor {
             queue: VecDeque::new(),
             capacity: capacity.max(1),
             concurrency: concurrency.max(1),
-            in_flight: 0,
+            in_flight: HashSet::new(),
             restarts: 0,
         }
     }
 
     fn pump(&mut self, ctx: &mut Context<Self>) {
-        while self.in_flight < self.concurrency {
-            let Some(id) = self.queue.pop_front() else { break };
-            self.in_flight += 1;
-            let client = self.client.get_or_insert_with(|| self.cxone.client()).clone();
-            let path = CxoneHandle::path(&client.handle().settings().paths.acknowledge, &[("id", &id)]);
+        while self.in_flight.len() < self.concurrency {
+            let Some(id) = self.queue.pop_front() else {
+                break;
+            };
+            self.in_flight.insert(id.clone());
+            let client = self
+                .client
+                .get_or_insert_with(|| self.cxone.client())
+                .clone();
+            let path = CxoneHandle::path(
+                &client.handle().settings().paths.acknowledge,
+                &[("id", &id)],
+            );
             let fut = async move {
                 let call = ApiCall::new("acknowledge", Method::POST, path, id.clone());
                 let result = client.send(&call).await.map(|_| ());
                 (id, result)
             };
             ctx.spawn(fut.into_actor(self).map(|(id, result), act, ctx| {
-                act.in_flight -= 1;
+                act.in_flight.remove(&id);
                 let outcome = classify(&result);
                 let label = match outcome {
                     AckResult::Acknowledged => "acknowledged",
@@ -151,8 +160,11 @@ impl Actor for AcknowledgementActor {
 impl Supervised for AcknowledgementActor {
     fn restarting(&mut self, _: &mut Self::Context) {
         self.restarts = lifecycle::restarted("AcknowledgementActor", self.restarts);
-        // Calls in flight died with the old context; the queue itself is kept.
-        self.in_flight = 0;
+        // Calls in flight died with the old context: their ids go back to the front of the
+        // queue (at-least-once); the queue itself is kept.
+        for id in self.in_flight.drain() {
+            self.queue.push_front(id);
+        }
     }
 }
 

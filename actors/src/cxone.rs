@@ -78,7 +78,12 @@ pub struct ApiCall {
 
 impl ApiCall {
     /// A call without body or extra headers, with a new correlation id.
-    pub fn new(operation: &'static str, method: Method, path: String, target_id: impl Into<String>) -> Self {
+    pub fn new(
+        operation: &'static str,
+        method: Method,
+        path: String,
+        target_id: impl Into<String>,
+    ) -> Self {
         ApiCall {
             operation,
             method,
@@ -174,7 +179,10 @@ pub struct CxoneClient {
 enum Attempt {
     Done(ApiResponse),
     Final(CxoneError),
-    Retry { after: Option<Duration>, error: CxoneError },
+    Retry {
+        after: Option<Duration>,
+        error: CxoneError,
+    },
     Reauth,
 }
 
@@ -208,7 +216,8 @@ impl CxoneClient {
                 event.http_status = e.status();
                 event.outcome = AuditOutcome::Failed;
                 event.error = Some(e.to_string());
-                e.status().map_or_else(|| "transport".to_string(), |s| s.to_string())
+                e.status()
+                    .map_or_else(|| "transport".to_string(), |s| s.to_string())
             }
         };
         METRICS
@@ -302,8 +311,11 @@ impl CxoneClient {
             .get("location")
             .and_then(|v| v.to_str().ok())
             .map(String::from);
-        let retry_after =
-            retry::parse_retry_after(resp.headers().get("retry-after").and_then(|v| v.to_str().ok()));
+        let retry_after = retry::parse_retry_after(
+            resp.headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok()),
+        );
         let body = match resp.body().limit(MAX_RESPONSE_BYTES).await {
             Ok(b) => b.to_vec(),
             Err(e) => {

@@ -45,7 +45,11 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     };
     let m = Metrics {
         registry: Registry::new(),
-        events: counter_vec("switchboard_events_total", "Webhook events by outcome.", &["outcome"]),
+        events: counter_vec(
+            "switchboard_events_total",
+            "Webhook events by outcome.",
+            &["outcome"],
+        ),
         routed: counter_vec(
             "switchboard_routed_records_total",
             "Records acknowledged by the broker.",
@@ -61,7 +65,9 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
                 "switchboard_produce_seconds",
                 "Seconds from accepting a record to the broker's answer.",
             )
-            .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0]),
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0,
+            ]),
             &["outcome"],
         )
         .expect("valid histogram"),
@@ -90,8 +96,11 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "CXone API calls by operation and outcome.",
             &["operation", "outcome"],
         ),
-        tokens: IntCounter::new("switchboard_tokens_obtained_total", "OAuth2 tokens obtained.")
-            .expect("valid counter"),
+        tokens: IntCounter::new(
+            "switchboard_tokens_obtained_total",
+            "OAuth2 tokens obtained.",
+        )
+        .expect("valid counter"),
     };
     let r = &m.registry;
     let _ = r.register(Box::new(m.events.clone()));

@@ -153,7 +153,9 @@ mod tests {
             assert_eq!(l.grant(now), Grant::Now);
         }
         match l.grant(now) {
-            Grant::Wait(d) => assert!(d > Duration::from_millis(500) && d <= Duration::from_secs(1)),
+            Grant::Wait(d) => {
+                assert!(d > Duration::from_millis(500) && d <= Duration::from_secs(1))
+            }
             Grant::Now => panic!("fourth request in a burst of 3 must wait"),
         }
     }

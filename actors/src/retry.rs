@@ -7,7 +7,11 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 
 /// Delays between attempts: at most `max_attempts - 1` of them, starting at `initial`,
 /// doubling up to `max`, with jitter.
-pub fn backoff(initial: Duration, max: Duration, max_attempts: u32) -> impl Iterator<Item = Duration> {
+pub fn backoff(
+    initial: Duration,
+    max: Duration,
+    max_attempts: u32,
+) -> impl Iterator<Item = Duration> {
     ExponentialBuilder::default()
         .with_min_delay(initial)
         .with_max_delay(max)
@@ -50,7 +54,10 @@ mod tests {
     #[test]
     fn retry_after_is_read_in_seconds_and_capped() {
         assert_eq!(parse_retry_after(Some("2")), Some(Duration::from_secs(2)));
-        assert_eq!(parse_retry_after(Some("99999")), Some(Duration::from_secs(600)));
+        assert_eq!(
+            parse_retry_after(Some("99999")),
+            Some(Duration::from_secs(600))
+        );
         assert_eq!(
             parse_retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT")),
             Some(Duration::from_secs(1))

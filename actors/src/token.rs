@@ -113,33 +113,38 @@ impl TokenActor {
         self.refreshing = true;
         let http = self.http.get_or_insert_with(awc::Client::default).clone();
         let settings = self.settings.clone();
-        ctx.spawn(fetch_token(http, settings).into_actor(self).map(|result, act, ctx| {
-            act.refreshing = false;
-            let delivered = match result {
-                Ok((token, ttl)) => {
-                    METRICS.tokens.inc();
-                    let (refresh_in, usable_for) = schedule(ttl, act.settings.token_refresh_margin_secs);
-                    log::info!(
+        ctx.spawn(
+            fetch_token(http, settings)
+                .into_actor(self)
+                .map(|result, act, ctx| {
+                    act.refreshing = false;
+                    let delivered = match result {
+                        Ok((token, ttl)) => {
+                            METRICS.tokens.inc();
+                            let (refresh_in, usable_for) =
+                                schedule(ttl, act.settings.token_refresh_margin_secs);
+                            log::info!(
                         "actor=TokenActor event=token_obtained expires_in_secs={} refresh_in_ms={}",
                         ttl.as_secs(),
                         refresh_in.as_millis()
                     );
-                    act.cached = Some(Cached {
-                        token: token.clone(),
-                        usable_until: Instant::now() + usable_for,
-                    });
-                    ctx.run_later(refresh_in, |act, ctx| act.start_refresh(ctx));
-                    Ok(token)
-                }
-                Err(e) => {
-                    log::warn!("actor=TokenActor event=token_failed error={e}");
-                    Err(e)
-                }
-            };
-            for waiter in act.waiters.drain(..) {
-                let _ = waiter.send(delivered.clone());
-            }
-        }));
+                            act.cached = Some(Cached {
+                                token: token.clone(),
+                                usable_until: Instant::now() + usable_for,
+                            });
+                            ctx.run_later(refresh_in, |act, ctx| act.start_refresh(ctx));
+                            Ok(token)
+                        }
+                        Err(e) => {
+                            log::warn!("actor=TokenActor event=token_failed error={e}");
+                            Err(e)
+                        }
+                    };
+                    for waiter in act.waiters.drain(..) {
+                        let _ = waiter.send(delivered.clone());
+                    }
+                }),
+        );
     }
 }
 
@@ -170,7 +175,9 @@ async fn fetch_token(
             None,
         ),
         GrantType::Password => {
-            let enc = |v: &str| serde_urlencoded::to_string([("", v)]).unwrap_or_default()[1..].to_string();
+            let enc = |v: &str| {
+                serde_urlencoded::to_string([("", v)]).unwrap_or_default()[1..].to_string()
+            };
             let pair = format!("{}:{}", enc(&s.client_id), enc(&s.client_secret));
             (
                 vec![
@@ -216,7 +223,9 @@ async fn fetch_token(
                     return Err(TokenError::Refused(status));
                 }
                 let ra = retry::parse_retry_after(
-                    resp.headers().get("retry-after").and_then(|v| v.to_str().ok()),
+                    resp.headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok()),
                 );
                 (ra, format!("HTTP {status}"))
             }
@@ -265,8 +274,11 @@ impl Handler<GetToken> for TokenActor {
         self.waiters.push(tx);
         self.start_refresh(ctx);
         Box::pin(async move {
-            rx.await
-                .unwrap_or_else(|_| Err(TokenError::Unavailable("token refresh was cancelled".into())))
+            rx.await.unwrap_or_else(|_| {
+                Err(TokenError::Unavailable(
+                    "token refresh was cancelled".into(),
+                ))
+            })
         })
     }
 }

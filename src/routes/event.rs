@@ -27,7 +27,10 @@ pub struct DataActionEvent {
 /// Errors: every problem, each naming its field.
 pub fn validate(body: Value, allow_unknown: bool) -> Result<DataActionEvent, Vec<FieldProblem>> {
     let Value::Object(mut obj) = body else {
-        return Err(vec![FieldProblem::new("", "the event must be a JSON object")]);
+        return Err(vec![FieldProblem::new(
+            "",
+            "the event must be a JSON object",
+        )]);
     };
     let mut problems = Vec::new();
     if !allow_unknown {
@@ -129,7 +132,11 @@ mod tests {
 
     #[test]
     fn unknown_fields_pass_when_allowed() {
-        assert!(validate(json!({"dataActionId": "x", "payload": {}, "extra": 1}), true).is_ok());
+        assert!(validate(
+            json!({"dataActionId": "x", "payload": {}, "extra": 1}),
+            true
+        )
+        .is_ok());
         assert_eq!(
             fields(validate(json!({"payload": {}}), false).expect_err("missing id")),
             vec!["dataActionId"]
@@ -143,8 +150,11 @@ mod tests {
 
     #[test]
     fn the_webhook_id_wins_over_the_event_fields_for_dedupe() {
-        let e = validate(json!({"dataActionId": "d", "eventType": "t", "timestamp": "1", "payload": {}}), false)
-            .expect("valid");
+        let e = validate(
+            json!({"dataActionId": "d", "eventType": "t", "timestamp": "1", "payload": {}}),
+            false,
+        )
+        .expect("valid");
         assert_eq!(dedupe_key(Some("msg_1"), &e), "wh:msg_1");
         assert_eq!(dedupe_key(Some(" "), &e), dedupe_key(None, &e));
         assert_ne!(dedupe_key(None, &e), "wh:msg_1");

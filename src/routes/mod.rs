@@ -47,5 +47,9 @@ async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
 }
 
 async fn not_found() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such path"))
+    Err(ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such path",
+    ))
 }

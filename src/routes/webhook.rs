@@ -25,12 +25,22 @@ use crate::startup::AppState;
 /// Whether a `Content-Type` value is JSON (`application/json`, any parameters, or `+json`).
 pub fn is_json_content_type(value: Option<&str>) -> bool {
     let Some(value) = value else { return false };
-    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 /// Reads the body, refusing more than `limit` bytes with 413.
-async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
+async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::Bytes, ApiError> {
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -49,7 +59,11 @@ async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -
     let mut body = web::BytesMut::with_capacity(declared.unwrap_or(1024).min(limit));
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| {
-            ApiError::new(StatusCode::BAD_REQUEST, "payload_error", format!("reading the body: {e}"))
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "payload_error",
+                format!("reading the body: {e}"),
+            )
         })?;
         if body.len() + chunk.len() > limit {
             return Err(too_large());
@@ -88,7 +102,11 @@ pub async fn ingest(
     })
 }
 
-async fn route(req: &HttpRequest, payload: web::Payload, state: &AppState) -> Result<RouteOutcome, ApiError> {
+async fn route(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<RouteOutcome, ApiError> {
     if !is_json_content_type(header(req, "content-type")) {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -105,16 +123,26 @@ async fn route(req: &HttpRequest, payload: web::Payload, state: &AppState) -> Re
         };
         verifier
             .verify(headers, &body, chrono::Utc::now().timestamp())
-            .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, "invalid_signature", e.to_string()))?;
+            .map_err(|e| {
+                ApiError::new(StatusCode::UNAUTHORIZED, "invalid_signature", e.to_string())
+            })?;
     }
     let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("the body is not JSON: {e}"))
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("the body is not JSON: {e}"),
+        )
     })?;
     let event = validate(value, state.settings.routing.allow_unknown_fields)
         .map_err(|details| ApiError::validation("invalid_event", details))?;
     let dedupe_key = dedupe_key(header(req, "webhook-id"), &event);
     let compact = serde_json::to_string(&event.payload).map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_event", format!("payload: {e}"))
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_event",
+            format!("payload: {e}"),
+        )
     })?;
     let data_action_id = event.data_action_id.clone();
     let ticket = state
@@ -141,10 +169,14 @@ async fn route(req: &HttpRequest, payload: web::Payload, state: &AppState) -> Re
 
 fn route_error(e: RouteError) -> ApiError {
     match e {
-        RouteError::NoRoute => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "no_route", e.to_string()),
+        RouteError::NoRoute => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "no_route", e.to_string())
+        }
         RouteError::QueueFull => ApiError::unavailable("queue_full", e.to_string(), 1),
         RouteError::Timeout => ApiError::unavailable("broker_timeout", e.to_string(), 1),
-        RouteError::Broker(_) | RouteError::Stopped => ApiError::unavailable("broker_unavailable", e.to_string(), 1),
+        RouteError::Broker(_) | RouteError::Stopped => {
+            ApiError::unavailable("broker_unavailable", e.to_string(), 1)
+        }
     }
 }
 
@@ -155,11 +187,15 @@ mod tests {
     #[test]
     fn json_content_types_are_recognised_with_parameters_and_suffixes() {
         assert!(is_json_content_type(Some("application/json")));
-        assert!(is_json_content_type(Some("application/json; charset=utf-8")));
+        assert!(is_json_content_type(Some(
+            "application/json; charset=utf-8"
+        )));
         assert!(is_json_content_type(Some("Application/JSON")));
         assert!(is_json_content_type(Some("application/cloudevents+json")));
         assert!(!is_json_content_type(Some("text/plain")));
-        assert!(!is_json_content_type(Some("application/x-www-form-urlencoded")));
+        assert!(!is_json_content_type(Some(
+            "application/x-www-form-urlencoded"
+        )));
         assert!(!is_json_content_type(None));
     }
 }

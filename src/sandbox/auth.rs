@@ -178,7 +178,7 @@ pub async fn issue_token(
         "client_credentials" => {}
         "password" => {
             for name in ["username", "password"] {
-                if !field(&form, name).is_some_and(|value| !value.is_empty()) {
+                if field(&form, name).is_none_or(str::is_empty) {
                     return Err(ApiError::InvalidRequest(format!(
                         "the password grant needs a non-empty `{name}`"
                     )));
@@ -269,7 +269,10 @@ mod tests {
     fn parse_basic_rejects_other_schemes_and_malformed_values() {
         assert_eq!(parse_basic("Bearer abc"), None);
         assert_eq!(parse_basic("Basic !!!not-base64"), None);
-        assert_eq!(parse_basic(&format!("Basic {}", STANDARD.encode("nocolon"))), None);
+        assert_eq!(
+            parse_basic(&format!("Basic {}", STANDARD.encode("nocolon"))),
+            None
+        );
         assert_eq!(parse_basic("Basic"), None);
     }
 

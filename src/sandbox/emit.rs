@@ -47,7 +47,9 @@ impl EmitRequest {
         let value: Value = serde_json::from_slice(body)
             .map_err(|e| ApiError::InvalidEmit(format!("body is not valid JSON: {e}")))?;
         let Value::Object(fields) = value else {
-            return Err(ApiError::InvalidEmit("body must be a JSON object".to_owned()));
+            return Err(ApiError::InvalidEmit(
+                "body must be a JSON object".to_owned(),
+            ));
         };
         Self::from_fields(&fields)
     }
@@ -55,8 +57,7 @@ impl EmitRequest {
     fn from_fields(fields: &Map<String, Value>) -> Result<EmitRequest, ApiError> {
         let mut problems = Vec::new();
         for name in fields.keys() {
-            if !["target_url", "count", "concurrency", "secret", "seed"].contains(&name.as_str())
-            {
+            if !["target_url", "count", "concurrency", "secret", "seed"].contains(&name.as_str()) {
                 problems.push(format!("field `{name}` is not known"));
             }
         }
@@ -265,7 +266,9 @@ mod tests {
     #[test]
     fn emit_validation_names_the_bad_field() {
         assert!(invalid(r#"{"count": 1}"#).contains("`target_url`"));
-        assert!(invalid(r#"{"target_url": "https://x.test/", "count": 1}"#).contains("`target_url`"));
+        assert!(
+            invalid(r#"{"target_url": "https://x.test/", "count": 1}"#).contains("`target_url`")
+        );
         assert!(invalid(r#"{"target_url": "not a url", "count": 1}"#).contains("`target_url`"));
         assert!(invalid(r#"{"target_url": "http://h/", "count": 0}"#).contains("`count`"));
         assert!(invalid(r#"{"target_url": "http://h/", "count": 1000001}"#).contains("`count`"));

@@ -99,10 +99,8 @@ impl ResponseError for ApiError {
             }
             ApiError::InvalidToken => {
                 // RFC 6750 section 3: a 401 on a protected resource names the scheme.
-                response.insert_header((
-                    header::WWW_AUTHENTICATE,
-                    "Bearer error=\"invalid_token\"",
-                ));
+                response
+                    .insert_header((header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\""));
                 response.json(json!({"error": self.code(), "message": self.to_string()}))
             }
             _ => response.json(json!({"error": self.code(), "message": self.to_string()})),

@@ -150,7 +150,11 @@ mod tests {
         let mut b = EventGenerator::new(Some(42));
         let mut c = EventGenerator::new(Some(43));
         for _ in 0..50 {
-            let (x, y, z) = (a.next_event(stamp()), b.next_event(stamp()), c.next_event(stamp()));
+            let (x, y, z) = (
+                a.next_event(stamp()),
+                b.next_event(stamp()),
+                c.next_event(stamp()),
+            );
             assert_eq!(x, y);
             assert_ne!(x.event["dataActionId"], z.event["dataActionId"]);
         }

@@ -80,9 +80,8 @@ impl FaultsPatch {
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(FaultsPatch::default());
         }
-        let value: Value = serde_json::from_slice(body).map_err(|e| {
-            ApiError::InvalidFaults(format!("body is not valid JSON: {e}"))
-        })?;
+        let value: Value = serde_json::from_slice(body)
+            .map_err(|e| ApiError::InvalidFaults(format!("body is not valid JSON: {e}")))?;
         let Value::Object(fields) = value else {
             return Err(ApiError::InvalidFaults(
                 "body must be a JSON object of fault settings".to_owned(),
@@ -211,8 +210,8 @@ mod tests {
     #[test]
     fn a_subset_of_fields_changes_only_those_fields() {
         let mut faults = Faults::from_options(&SandboxOptions::default());
-        let patch = FaultsPatch::parse(br#"{"error_rate": 0.25, "latency_ms": 40}"#)
-            .expect("valid patch");
+        let patch =
+            FaultsPatch::parse(br#"{"error_rate": 0.25, "latency_ms": 40}"#).expect("valid patch");
         assert!(!patch.clone().apply(&mut faults));
         assert_eq!(faults.error_rate, 0.25);
         assert_eq!(faults.latency_ms, 40);
@@ -230,7 +229,9 @@ mod tests {
 
     #[test]
     fn unknown_fields_and_wrong_types_are_named() {
-        let text = message(FaultsPatch::parse(br#"{"latency": 5, "error_rate": "high"}"#));
+        let text = message(FaultsPatch::parse(
+            br#"{"latency": 5, "error_rate": "high"}"#,
+        ));
         assert!(text.contains("`latency`"), "{text}");
         assert!(text.contains("`error_rate`"), "{text}");
         let text = message(FaultsPatch::parse(br#"{"rate_limit_per_minute": 0}"#));
@@ -245,6 +246,9 @@ mod tests {
     fn non_json_and_non_object_bodies_are_rejected_and_empty_is_a_no_op() {
         message(FaultsPatch::parse(b"not json"));
         message(FaultsPatch::parse(b"[1, 2]"));
-        assert_eq!(FaultsPatch::parse(b"  ").expect("empty"), FaultsPatch::default());
+        assert_eq!(
+            FaultsPatch::parse(b"  ").expect("empty"),
+            FaultsPatch::default()
+        );
     }
 }

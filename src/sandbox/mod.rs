@@ -31,7 +31,7 @@ mod tests;
 
 use std::sync::Arc;
 
-use actix_web::dev::{Service as _, ServerHandle};
+use actix_web::dev::{ServerHandle, Service as _};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 
 pub use error::ApiError;
@@ -115,7 +115,10 @@ impl Sandbox {
         if let Ok(Err(error)) = self.task.await {
             log::warn!("component=sandbox event=stopped error={error}; sandbox server failed");
         }
-        log::info!("component=sandbox event=stopped port={}; CXone sandbox stopped", self.port);
+        log::info!(
+            "component=sandbox event=stopped port={}; CXone sandbox stopped",
+            self.port
+        );
     }
 }
 
@@ -123,8 +126,7 @@ impl Sandbox {
 fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/oauth/token").route(web::post().to(auth::issue_token)))
         .service(
-            resource(acknowledge::ACKNOWLEDGE_PATH)
-                .route(web::post().to(acknowledge::acknowledge)),
+            resource(acknowledge::ACKNOWLEDGE_PATH).route(web::post().to(acknowledge::acknowledge)),
         )
         .service(
             resource("/sandbox/faults")
@@ -144,7 +146,11 @@ fn resource(path: &str) -> actix_web::Resource {
 
 /// Any unknown route: 404 `not_found`.
 async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::NotFound(format!("{} {}", req.method(), req.path())))
+    Err(ApiError::NotFound(format!(
+        "{} {}",
+        req.method(),
+        req.path()
+    )))
 }
 
 /// A known route with another method: 405 `method_not_allowed`.

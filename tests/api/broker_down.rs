@@ -34,15 +34,27 @@ impl PrivateBroker {
         let url = format!("tcp://127.0.0.1:{port}");
         let child = Command::new(bin)
             .current_dir(&dir)
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
             .args(["--storage-engine", "memory://tansu/"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("tansu starts (run the tests through scripts/test.sh)");
-        eventually(Duration::from_secs(10), "the private broker to listen", || async {
-            std::net::TcpStream::connect(("127.0.0.1", port)).ok().map(|_| ())
-        })
+        eventually(
+            Duration::from_secs(10),
+            "the private broker to listen",
+            || async {
+                std::net::TcpStream::connect(("127.0.0.1", port))
+                    .ok()
+                    .map(|_| ())
+            },
+        )
         .await;
         PrivateBroker { child, port }
     }
@@ -74,11 +86,14 @@ async fn with_the_broker_stopped_ingestion_answers_503_within_the_produce_timeou
     broker.stop();
     for i in 0..3 {
         let started = Instant::now();
-        let (status, body) = app.post_event(&event(&format!("da-down-{i}"), json!({"a": i})), None).await;
+        let (status, body) = app
+            .post_event(&event(&format!("da-down-{i}"), json!({"a": i})), None)
+            .await;
         let elapsed = started.elapsed();
         assert_eq!(status, 503, "never 200 for a record not in Kafka: {body}");
         assert!(
-            ["broker_timeout", "broker_unavailable"].contains(&body["error"].as_str().unwrap_or("")),
+            ["broker_timeout", "broker_unavailable"]
+                .contains(&body["error"].as_str().unwrap_or("")),
             "{body}"
         );
         assert!(
@@ -86,9 +101,19 @@ async fn with_the_broker_stopped_ingestion_answers_503_within_the_produce_timeou
             "answered within the produce timeout (+1 s slack), took {elapsed:?}"
         );
     }
-    let mut resp = app.http.get(format!("{}/readyz", app.address)).send().await.expect("readyz");
+    let mut resp = app
+        .http
+        .get(format!("{}/readyz", app.address))
+        .send()
+        .await
+        .expect("readyz");
     assert_eq!(resp.status().as_u16(), 503);
     let body: serde_json::Value = resp.json().await.expect("json");
     assert_eq!(body["error"], "not_ready");
-    assert!(body["message"].as_str().is_some_and(|m| m.contains("broker")), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("broker")),
+        "{body}"
+    );
 }

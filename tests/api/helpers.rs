@@ -123,7 +123,9 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
         sandbox_url: sandbox.base_url(),
         actors,
         topics,
-        http: awc::Client::builder().timeout(Duration::from_secs(30)).finish(),
+        http: awc::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .finish(),
         dir,
         _sandbox: sandbox,
     }
@@ -167,7 +169,11 @@ impl TestApp {
         }
         let mut resp = req.send_json(body).await.expect("request");
         let status = resp.status().as_u16();
-        let body = resp.json::<Value>().limit(1 << 20).await.unwrap_or(Value::Null);
+        let body = resp
+            .json::<Value>()
+            .limit(1 << 20)
+            .await
+            .unwrap_or(Value::Null);
         (status, body)
     }
 
@@ -181,7 +187,11 @@ impl TestApp {
             .await
             .expect("request");
         let status = resp.status().as_u16();
-        let body = resp.json::<Value>().limit(1 << 20).await.unwrap_or(Value::Null);
+        let body = resp
+            .json::<Value>()
+            .limit(1 << 20)
+            .await
+            .unwrap_or(Value::Null);
         (status, body)
     }
 
@@ -228,7 +238,10 @@ impl TestApp {
             .await
             .expect("emit");
         assert_eq!(resp.status().as_u16(), 200, "emit accepted");
-        resp.json::<Value>().limit(1 << 20).await.expect("emit json")
+        resp.json::<Value>()
+            .limit(1 << 20)
+            .await
+            .expect("emit json")
     }
 
     /// Waits until the sandbox has acknowledged `ids`, each exactly once.
@@ -236,13 +249,20 @@ impl TestApp {
         eventually(timeout, "acknowledgements", || async {
             let state = self.sandbox_state().await;
             let acks = &state["acknowledgements"];
-            ids.iter().all(|id| acks[id].as_u64() == Some(1)).then_some(state)
+            ids.iter()
+                .all(|id| acks[id].as_u64() == Some(1))
+                .then_some(state)
         })
         .await
     }
 
     /// Every record of a topic's partition, read back by fetching.
-    pub async fn read_partition(&self, topic: &str, partition: i32, expected: usize) -> Vec<RecordAndOffset> {
+    pub async fn read_partition(
+        &self,
+        topic: &str,
+        partition: i32,
+        expected: usize,
+    ) -> Vec<RecordAndOffset> {
         read_partition(&brokers(), topic, partition, expected).await
     }
 }
@@ -257,7 +277,12 @@ pub async fn kafka_client(brokers: &str) -> Client {
 
 /// Fetches records from offset 0 until `expected` records were read or the high watermark
 /// says there are no more (then waits briefly in case of lag).
-pub async fn read_partition(brokers: &str, topic: &str, partition: i32, expected: usize) -> Vec<RecordAndOffset> {
+pub async fn read_partition(
+    brokers: &str,
+    topic: &str,
+    partition: i32,
+    expected: usize,
+) -> Vec<RecordAndOffset> {
     let client = kafka_client(brokers).await;
     let pc = client
         .partition_client(topic, partition, UnknownTopicHandling::Error)
@@ -272,7 +297,8 @@ pub async fn read_partition(brokers: &str, topic: &str, partition: i32, expected
             .await
             .expect("fetch");
         out.extend(records);
-        let done = out.len() >= expected && out.last().map_or(0, |r| r.offset + 1) >= high_watermark;
+        let done =
+            out.len() >= expected && out.last().map_or(0, |r| r.offset + 1) >= high_watermark;
         if done || Instant::now() > deadline {
             return out;
         }
@@ -283,7 +309,11 @@ pub async fn read_partition(brokers: &str, topic: &str, partition: i32, expected
 pub fn metric_value(text: &str, name: &str, labels: &BTreeMap<&str, &str>) -> f64 {
     text.lines()
         .filter(|l| l.starts_with(name) && !l.starts_with('#'))
-        .filter(|l| labels.iter().all(|(k, v)| l.contains(&format!("{k}=\"{v}\""))))
+        .filter(|l| {
+            labels
+                .iter()
+                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+        })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }

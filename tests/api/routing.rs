@@ -11,9 +11,24 @@ use crate::helpers::{event, spawn_app};
 async fn events_land_on_the_topic_and_partition_their_rule_names_with_key_value_and_headers() {
     let app = spawn_app().await;
     let cases = [
-        ("da-high", json!({"priority": "high", "region": "eu-west", "n": 1}), &app.topics.high, 0),
-        ("da-eu", json!({"priority": "low", "region": "eu-west"}), &app.topics.eu, 1),
-        ("da-other", json!({"priority": "normal", "region": "us-east"}), &app.topics.default, 2),
+        (
+            "da-high",
+            json!({"priority": "high", "region": "eu-west", "n": 1}),
+            &app.topics.high,
+            0,
+        ),
+        (
+            "da-eu",
+            json!({"priority": "low", "region": "eu-west"}),
+            &app.topics.eu,
+            1,
+        ),
+        (
+            "da-other",
+            json!({"priority": "normal", "region": "us-east"}),
+            &app.topics.default,
+            2,
+        ),
     ];
     for (id, payload, topic, partition) in &cases {
         let (status, body) = app.post_event(&event(id, payload.clone()), None).await;
@@ -22,13 +37,21 @@ async fn events_land_on_the_topic_and_partition_their_rule_names_with_key_value_
         assert_eq!(body["topic"], topic.as_str());
         assert_eq!(body["partition"], *partition);
         let records = app.read_partition(topic, *partition, 1).await;
-        assert_eq!(records.len(), 1, "exactly one record on {topic}/{partition}");
+        assert_eq!(
+            records.len(),
+            1,
+            "exactly one record on {topic}/{partition}"
+        );
         let r = &records[0];
         assert_eq!(body["offset"], r.offset);
         assert_eq!(r.record.key.as_deref(), Some(id.as_bytes()));
-        let value: Value = serde_json::from_slice(r.record.value.as_deref().expect("value")).expect("json value");
+        let value: Value =
+            serde_json::from_slice(r.record.value.as_deref().expect("value")).expect("json value");
         assert_eq!(&value, payload);
-        assert_eq!(r.record.headers.get("eventType").map(Vec::as_slice), Some(&b"data_action.executed"[..]));
+        assert_eq!(
+            r.record.headers.get("eventType").map(Vec::as_slice),
+            Some(&b"data_action.executed"[..])
+        );
         assert_eq!(
             r.record.headers.get("timestamp").map(Vec::as_slice),
             Some(&b"2026-11-21T10:00:00.000Z"[..])
@@ -42,7 +65,9 @@ async fn events_land_on_the_topic_and_partition_their_rule_names_with_key_value_
 async fn spacing_in_the_senders_json_does_not_change_the_route() {
     let app = spawn_app().await;
     let body = br#"{ "dataActionId" : "da-spaced", "payload" : { "priority"   :    "high" } }"#;
-    let (status, resp) = app.post_raw("application/json; charset=utf-8", body.to_vec()).await;
+    let (status, resp) = app
+        .post_raw("application/json; charset=utf-8", body.to_vec())
+        .await;
     assert_eq!(status, 200, "{resp}");
     assert_eq!(resp["topic"], app.topics.high.as_str());
 }
@@ -54,10 +79,15 @@ async fn a_burst_of_emitted_events_is_all_routed_by_rule_and_acknowledged() {
     assert_eq!(result["statuses"]["200"], 400, "{result}");
     let mut total = 0;
     let mut ids = Vec::new();
-    for (topic, partition) in [(&app.topics.high, 0), (&app.topics.eu, 1), (&app.topics.default, 2)] {
+    for (topic, partition) in [
+        (&app.topics.high, 0),
+        (&app.topics.eu, 1),
+        (&app.topics.default, 2),
+    ] {
         let records = app.read_partition(topic, partition, 1).await;
         for r in &records {
-            let v: Value = serde_json::from_slice(r.record.value.as_deref().expect("value")).expect("json");
+            let v: Value =
+                serde_json::from_slice(r.record.value.as_deref().expect("value")).expect("json");
             let expected = if v["priority"] == "high" {
                 0
             } else if v["region"] == "eu-west" {
@@ -90,9 +120,16 @@ async fn duplicates_produce_nothing_new_and_are_acknowledged_exactly_once() {
     assert_eq!(app.post_event(&e2, None).await.1["status"], "duplicate");
 
     let records = app.read_partition(&app.topics.high, 0, 2).await;
-    assert_eq!(records.len(), 2, "one record per event, none for the duplicates");
+    assert_eq!(
+        records.len(),
+        2,
+        "one record per event, none for the duplicates"
+    );
     let state = app
-        .wait_for_acks(&["da-dup".to_string(), "da-dup-2".to_string()], Duration::from_secs(10))
+        .wait_for_acks(
+            &["da-dup".to_string(), "da-dup-2".to_string()],
+            Duration::from_secs(10),
+        )
         .await;
     // Each duplicate queued the acknowledgement again; the sandbox answered it 409 (success).
     let conflicts = crate::helpers::eventually(Duration::from_secs(10), "409 answers", || {
@@ -111,12 +148,16 @@ async fn duplicates_produce_nothing_new_and_are_acknowledged_exactly_once() {
 #[actix_rt::test]
 async fn acknowledgements_survive_sandbox_429s_and_503s() {
     let app = spawn_app().await;
-    app.set_faults(json!({"rate_limit_per_minute": 30, "error_rate": 0.2})).await;
+    app.set_faults(json!({"rate_limit_per_minute": 30, "error_rate": 0.2}))
+        .await;
     let mut ids = Vec::new();
     for i in 0..36 {
         let id = format!("da-ack-{i}");
         let (status, body) = app.post_event(&event(&id, json!({"i": i})), None).await;
-        assert_eq!(status, 200, "ingestion is not held back by acknowledgements: {body}");
+        assert_eq!(
+            status, 200,
+            "ingestion is not held back by acknowledgements: {body}"
+        );
         ids.push(id);
     }
     let state = app.wait_for_acks(&ids, Duration::from_secs(60)).await;
@@ -129,8 +170,14 @@ async fn acknowledgements_survive_sandbox_429s_and_503s() {
             .map(|(_, v)| *v)
             .sum::<u64>()
     };
-    assert!(count(" 429") > 0, "the sandbox rate-limited some calls: {requests:?}");
-    assert!(count(" 503") > 0, "the sandbox failed some calls: {requests:?}");
+    assert!(
+        count(" 429") > 0,
+        "the sandbox rate-limited some calls: {requests:?}"
+    );
+    assert!(
+        count(" 503") > 0,
+        "the sandbox failed some calls: {requests:?}"
+    );
     assert_eq!(count(" 200"), 36);
 }
 
@@ -153,18 +200,39 @@ async fn a_two_second_token_lifetime_across_a_longer_run_surfaces_no_401() {
         "tokens were refreshed across the run: {}",
         state["tokens_issued"]
     );
-    app.actors.audit.send(switchboard_actors::Flush).await.expect("flush").expect("flushed");
+    app.actors
+        .audit
+        .send(switchboard_actors::Flush)
+        .await
+        .expect("flush")
+        .expect("flushed");
     let audit = std::fs::read_to_string(app.dir.join("audit.jsonl")).expect("audit log");
-    assert!(audit.contains("\"operation\":\"acknowledge\""), "acknowledgements are audited");
-    assert!(!audit.contains("\"outcome\":\"failed\""), "no call failed: {audit}");
+    assert!(
+        audit.contains("\"operation\":\"acknowledge\""),
+        "acknowledgements are audited"
+    );
+    assert!(
+        !audit.contains("\"outcome\":\"failed\""),
+        "no call failed: {audit}"
+    );
 }
 
 #[actix_rt::test]
 async fn healthz_and_readyz_report_a_ready_service() {
     let app = spawn_app().await;
-    let resp = app.http.get(format!("{}/healthz", app.address)).send().await.expect("healthz");
+    let resp = app
+        .http
+        .get(format!("{}/healthz", app.address))
+        .send()
+        .await
+        .expect("healthz");
     assert_eq!(resp.status().as_u16(), 200);
-    let mut resp = app.http.get(format!("{}/readyz", app.address)).send().await.expect("readyz");
+    let mut resp = app
+        .http
+        .get(format!("{}/readyz", app.address))
+        .send()
+        .await
+        .expect("readyz");
     assert_eq!(resp.status().as_u16(), 200);
     let body: Value = resp.json().await.expect("json");
     assert_eq!(body["status"], "ready");
@@ -173,7 +241,8 @@ async fn healthz_and_readyz_report_a_ready_service() {
 
 #[actix_rt::test]
 async fn signed_webhooks_are_verified_when_a_signing_secret_is_set() {
-    let app = crate::helpers::spawn_app_with(|s| s.routing.signing_secret = "whsec-test".into()).await;
+    let app =
+        crate::helpers::spawn_app_with(|s| s.routing.signing_secret = "whsec-test".into()).await;
     let signed = app.emit(20, 4, Some("whsec-test")).await;
     assert_eq!(signed["statuses"]["200"], 20, "{signed}");
     let unsigned = app.emit(5, 1, None).await;

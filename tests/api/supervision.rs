@@ -11,7 +11,9 @@ use crate::helpers::{event, eventually, metric_value, spawn_app};
 #[actix_rt::test]
 async fn a_stopped_router_is_restarted_and_ingestion_serves_again() {
     let app = spawn_app().await;
-    let (status, _) = app.post_event(&event("da-before", json!({"a": 1})), None).await;
+    let (status, _) = app
+        .post_event(&event("da-before", json!({"a": 1})), None)
+        .await;
     assert_eq!(status, 200);
     let restarts = || async {
         let text = app
@@ -38,9 +40,14 @@ async fn a_stopped_router_is_restarted_and_ingestion_serves_again() {
         restarts().await.filter(|n| *n > before)
     })
     .await;
-    let (status, body) = app.post_event(&event("da-after", json!({"a": 2})), None).await;
+    let (status, body) = app
+        .post_event(&event("da-after", json!({"a": 2})), None)
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "routed");
-    app.wait_for_acks(&["da-before".into(), "da-after".into()], Duration::from_secs(10))
-        .await;
+    app.wait_for_acks(
+        &["da-before".into(), "da-after".into()],
+        Duration::from_secs(10),
+    )
+    .await;
 }

@@ -211,7 +211,9 @@ impl KafkaRouterActor {
     /// Sends what the partition's queue allows now, or arms its linger timer.
     fn pump(&mut self, route: &Route, ctx: &mut Context<Self>) {
         loop {
-            let Some(queue) = self.queues.get_mut(route) else { return };
+            let Some(queue) = self.queues.get_mut(route) else {
+                return;
+            };
             match queue.next(&self.limits, Instant::now()) {
                 Next::Idle => return,
                 Next::WaitFor(delay) => {
@@ -239,7 +241,12 @@ impl KafkaRouterActor {
             // Routes come from the rules the connection was opened for; this cannot happen
             // unless they diverge, and then the records fail rather than vanish.
             let waiters = batch.into_iter().map(|p| (p.accepted, p.waiter)).collect();
-            self.finish(&route, waiters, Err(RouteError::Broker("no partition client".into())), ctx);
+            self.finish(
+                &route,
+                waiters,
+                Err(RouteError::Broker("no partition client".into())),
+                ctx,
+            );
             return;
         };
         METRICS.batch_records.observe(batch.len() as f64);
@@ -252,7 +259,9 @@ impl KafkaRouterActor {
             waiters.push((p.accepted, p.waiter));
         }
         let produce = async move {
-            match tokio::time::timeout(budget, client.produce(records, Compression::NoCompression)).await {
+            match tokio::time::timeout(budget, client.produce(records, Compression::NoCompression))
+                .await
+            {
                 Ok(Ok(offsets)) => Ok(offsets),
                 Ok(Err(e)) => Err(RouteError::Broker(e.to_string())),
                 Err(_) => Err(RouteError::Timeout),
@@ -291,13 +300,18 @@ impl KafkaRouterActor {
                         partition: route.partition,
                         offset,
                     })),
-                    None => Err(RouteError::Broker("the broker returned fewer offsets than records".into())),
+                    None => Err(RouteError::Broker(
+                        "the broker returned fewer offsets than records".into(),
+                    )),
                 },
                 Err(e) => Err(e.clone()),
             };
             if reply.is_ok() {
                 self.dedupe.confirm(&waiter.key);
-                METRICS.routed.with_label_values(&[route.topic.as_ref(), partition.as_str()]).inc();
+                METRICS
+                    .routed
+                    .with_label_values(&[route.topic.as_ref(), partition.as_str()])
+                    .inc();
             } else {
                 self.dedupe.release(&waiter.key);
             }
@@ -313,7 +327,9 @@ impl KafkaRouterActor {
 
     /// Fails queued records that can no longer be answered within the produce timeout.
     fn sweep(&mut self, ctx: &mut Context<Self>) {
-        let Some(cutoff) = Instant::now().checked_sub(self.produce_timeout) else { return };
+        let Some(cutoff) = Instant::now().checked_sub(self.produce_timeout) else {
+            return;
+        };
         let routes: Vec<Route> = self.queues.keys().cloned().collect();
         for route in routes {
             let expired = match self.queues.get_mut(&route) {
@@ -321,7 +337,10 @@ impl KafkaRouterActor {
                 None => continue,
             };
             if !expired.is_empty() {
-                let waiters = expired.into_iter().map(|p| (p.accepted, p.waiter)).collect();
+                let waiters = expired
+                    .into_iter()
+                    .map(|p| (p.accepted, p.waiter))
+                    .collect();
                 self.finish(&route, waiters, Err(RouteError::Timeout), ctx);
             }
         }

@@ -178,7 +178,11 @@ mod tests {
         for _ in 0..3 {
             q.push(pending(40, t0));
         }
-        assert_eq!(q.take_batch(&LIMITS).len(), 2, "third record would pass 100 bytes");
+        assert_eq!(
+            q.take_batch(&LIMITS).len(),
+            2,
+            "third record would pass 100 bytes"
+        );
         assert_eq!(q.take_batch(&LIMITS).len(), 1);
         assert!(q.is_empty());
     }

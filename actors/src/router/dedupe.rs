@@ -113,7 +113,10 @@ mod tests {
         assert_eq!(d.check_and_reserve("a", t0), None);
         assert_eq!(d.check_and_reserve("a", t0), Some(Seen::InFlight));
         d.confirm("a");
-        assert_eq!(d.check_and_reserve("a", t0 + Duration::from_secs(9)), Some(Seen::Routed));
+        assert_eq!(
+            d.check_and_reserve("a", t0 + Duration::from_secs(9)),
+            Some(Seen::Routed)
+        );
         assert_eq!(d.check_and_reserve("a", t0 + Duration::from_secs(10)), None);
     }
 
@@ -131,12 +134,19 @@ mod tests {
         let mut d = MemoryDedupe::new(Duration::from_secs(600), 3);
         let t0 = Instant::now();
         for (i, k) in ["a", "b", "c", "d"].iter().enumerate() {
-            assert_eq!(d.check_and_reserve(k, t0 + Duration::from_millis(i as u64)), None);
+            assert_eq!(
+                d.check_and_reserve(k, t0 + Duration::from_millis(i as u64)),
+                None
+            );
             d.confirm(k);
         }
         assert_eq!(d.len(), 3);
         assert_eq!(d.check_and_reserve("d", t0), Some(Seen::Routed));
-        assert_eq!(d.check_and_reserve("a", t0), None, "a was the oldest and is forgotten");
+        assert_eq!(
+            d.check_and_reserve("a", t0),
+            None,
+            "a was the oldest and is forgotten"
+        );
     }
 
     #[test]

@@ -61,7 +61,10 @@ impl KafkaConnection {
     /// opens a partition client for every route of `rules`.
     ///
     /// Errors: [`KafkaSetupError`] naming the brokers, topic or partition.
-    pub async fn connect(settings: &KafkaSettings, rules: &RuleSet) -> Result<Self, KafkaSetupError> {
+    pub async fn connect(
+        settings: &KafkaSettings,
+        rules: &RuleSet,
+    ) -> Result<Self, KafkaSetupError> {
         let timeout = Duration::from_millis(settings.connect_timeout_ms);
         let brokers = settings.brokers.join(",");
         let unreachable = |message: String| KafkaSetupError::Unreachable {
@@ -83,7 +86,9 @@ impl KafkaConnection {
         )
         .await
         .map_err(&unreachable)?;
-        let mut topics = bounded(timeout, client.list_topics()).await.map_err(&unreachable)?;
+        let mut topics = bounded(timeout, client.list_topics())
+            .await
+            .map_err(&unreachable)?;
         let targets = rules.targets();
         let missing: Vec<_> = targets
             .keys()
@@ -97,7 +102,9 @@ impl KafkaConnection {
                     message: "does not exist and kafka.create_topics is false".into(),
                 });
             }
-            let controller = client.controller_client().map_err(|e| unreachable(e.to_string()))?;
+            let controller = client
+                .controller_client()
+                .map_err(|e| unreachable(e.to_string()))?;
             for topic in &missing {
                 let created = bounded(
                     timeout,
@@ -123,7 +130,9 @@ impl KafkaConnection {
                     }
                 }
             }
-            topics = bounded(timeout, client.list_topics()).await.map_err(&unreachable)?;
+            topics = bounded(timeout, client.list_topics())
+                .await
+                .map_err(&unreachable)?;
         }
         let mut partitions = HashMap::new();
         for (topic, wanted) in &targets {
@@ -142,7 +151,11 @@ impl KafkaConnection {
                 }
                 let pc = bounded(
                     timeout,
-                    client.partition_client(topic.to_string(), partition, UnknownTopicHandling::Retry),
+                    client.partition_client(
+                        topic.to_string(),
+                        partition,
+                        UnknownTopicHandling::Retry,
+                    ),
                 )
                 .await
                 .map_err(|message| KafkaSetupError::Topic {
@@ -178,7 +191,9 @@ impl KafkaConnection {
     ///
     /// Errors: the broker's or the timeout's message.
     pub async fn check(&self) -> Result<usize, String> {
-        bounded(self.timeout, self.client.list_topics()).await.map(|t| t.len())
+        bounded(self.timeout, self.client.list_topics())
+            .await
+            .map(|t| t.len())
     }
 }
 

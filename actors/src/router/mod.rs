@@ -13,7 +13,9 @@ pub mod dedupe;
 mod kafka;
 pub mod rules;
 
-pub use actor::{CheckBroker, KafkaRouterActor, RouteError, RouteEvent, RouteOutcome, Routed, Ticket};
+pub use actor::{
+    CheckBroker, KafkaRouterActor, RouteError, RouteEvent, RouteOutcome, Routed, Ticket,
+};
 pub use dedupe::{DedupeStore, MemoryDedupe};
 pub use kafka::{KafkaConnection, KafkaSetupError};
 pub use rules::{Route, RuleConfig, RuleError, RuleSet};

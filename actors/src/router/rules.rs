@@ -104,7 +104,10 @@ impl RuleSet {
             }
             if let Some(f) = &rule.field {
                 if !f.starts_with('/') {
-                    return Err(err("field", format!("{f:?} is not a JSON pointer (starts with /)")));
+                    return Err(err(
+                        "field",
+                        format!("{f:?} is not a JSON pointer (starts with /)"),
+                    ));
                 }
             }
             compiled.push(CompiledRule {
@@ -222,12 +225,39 @@ partition = 2
             partition: 0,
             field: None,
         };
-        let e = bad(RuleConfig { pattern: "(".into(), ..base.clone() });
+        let e = bad(RuleConfig {
+            pattern: "(".into(),
+            ..base.clone()
+        });
         assert_eq!((e.index, e.field), (0, "pattern"));
-        assert_eq!(bad(RuleConfig { topic: " ".into(), ..base.clone() }).field, "topic");
-        assert_eq!(bad(RuleConfig { partition: -1, ..base.clone() }).field, "partition");
-        assert_eq!(bad(RuleConfig { field: Some("region".into()), ..base }).field, "field");
-        assert_eq!(RuleSet::compile(vec![]).err().expect("refused").field, "rules");
+        assert_eq!(
+            bad(RuleConfig {
+                topic: " ".into(),
+                ..base.clone()
+            })
+            .field,
+            "topic"
+        );
+        assert_eq!(
+            bad(RuleConfig {
+                partition: -1,
+                ..base.clone()
+            })
+            .field,
+            "partition"
+        );
+        assert_eq!(
+            bad(RuleConfig {
+                field: Some("region".into()),
+                ..base
+            })
+            .field,
+            "field"
+        );
+        assert_eq!(
+            RuleSet::compile(vec![]).err().expect("refused").field,
+            "rules"
+        );
     }
 
     #[test]
