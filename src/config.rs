@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use figment::providers::{Env, Format, Toml};
+use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::Deserialize;
 use switchboard_actors::settings::{
@@ -18,6 +18,42 @@ pub const DEFAULT_CONFIG: &str = include_str!("../config/default.toml");
 pub const DEFAULT_ROUTES: &str = include_str!("../config/routes.toml");
 /// The default value of `routing.rules_file`.
 pub const DEFAULT_ROUTES_PATH: &str = "config/routes.toml";
+
+/// Keys whose environment values are free text (ids, secrets, URLs), with the variables that
+/// set them, weakest first: the tutorials' `CXONE_*`, then `SWITCHBOARD__…`.
+const TEXT_KEYS: [(&str, &[&str]); 6] = [
+    (
+        "cxone.base_url",
+        &["CXONE_BASE_URL", "SWITCHBOARD__CXONE__BASE_URL"],
+    ),
+    (
+        "cxone.client_id",
+        &["CXONE_CLIENT_ID", "SWITCHBOARD__CXONE__CLIENT_ID"],
+    ),
+    (
+        "cxone.client_secret",
+        &["CXONE_CLIENT_SECRET", "SWITCHBOARD__CXONE__CLIENT_SECRET"],
+    ),
+    (
+        "cxone.access_key_id",
+        &["SWITCHBOARD__CXONE__ACCESS_KEY_ID"],
+    ),
+    (
+        "cxone.access_key_secret",
+        &["SWITCHBOARD__CXONE__ACCESS_KEY_SECRET"],
+    ),
+    (
+        "routing.signing_secret",
+        &["SWITCHBOARD__ROUTING__SIGNING_SECRET"],
+    ),
+];
+
+/// Whether an environment variable sets one of the [`TEXT_KEYS`].
+fn is_text_variable(name: &str) -> bool {
+    TEXT_KEYS
+        .iter()
+        .any(|(_, vars)| vars.iter().any(|v| v.eq_ignore_ascii_case(name)))
+}
 
 /// A configuration problem, naming the key.
 #[derive(Debug, derive_more::Display, derive_more::Error)]
@@ -128,16 +164,18 @@ impl Settings {
             }
             figment = figment.merge(Toml::file(path));
         }
+        figment = figment.merge(
+            Env::prefixed("SWITCHBOARD__")
+                .filter(|key| !is_text_variable(&format!("SWITCHBOARD__{key}")))
+                .split("__"),
+        );
+        // Free-text keys are taken verbatim: figment would read `007` as 7 and `true` as a bool.
+        for (key, vars) in TEXT_KEYS {
+            if let Some(value) = vars.iter().rev().find_map(|v| std::env::var(v).ok()) {
+                figment = figment.merge(Serialized::default(key, value));
+            }
+        }
         let settings: Settings = figment
-            .merge(
-                Env::raw().filter_map(|key| match key.as_str().to_ascii_uppercase().as_str() {
-                    "CXONE_BASE_URL" => Some("cxone.base_url".into()),
-                    "CXONE_CLIENT_ID" => Some("cxone.client_id".into()),
-                    "CXONE_CLIENT_SECRET" => Some("cxone.client_secret".into()),
-                    _ => None,
-                }),
-            )
-            .merge(Env::prefixed("SWITCHBOARD__").split("__"))
             .extract()
             .map_err(|e| ConfigError::Load(e.to_string()))?;
         settings.validate()?;
@@ -326,6 +364,57 @@ mod tests {
             .expect_err("unknown key")
             .to_string();
         assert!(err.contains("brokerz"), "{err}");
+    }
+
+    #[test]
+    fn layers_apply_in_order_file_then_tutorial_variables_then_switchboard_variables() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "over.toml",
+                "[kafka]\nbrokers = [\"file:1\"]\ntopic_partitions = 5\n[cxone]\nclient_id = \"from-file\"\n",
+            )?;
+            jail.set_env("CXONE_BASE_URL", "https://tenant.example");
+            jail.set_env("CXONE_CLIENT_ID", "from-cxone-env");
+            jail.set_env("SWITCHBOARD__KAFKA__BROKERS", "a:9092, b:9093");
+            jail.set_env("SWITCHBOARD__ROUTING__DEDUPE_CAPACITY", "42");
+            let s = Settings::load(Some(Path::new("over.toml"))).expect("loads");
+            assert_eq!(s.kafka.brokers, vec!["a:9092", "b:9093"]);
+            assert_eq!(s.kafka.topic_partitions, 5);
+            assert_eq!(s.cxone.base_url, "https://tenant.example");
+            assert_eq!(s.cxone.client_id, "from-cxone-env");
+            assert_eq!(s.routing.dedupe_capacity, 42);
+            jail.set_env("CXONE_CLIENT_SECRET", "007");
+            jail.set_env("SWITCHBOARD__CXONE__ACCESS_KEY_ID", "true");
+            let s = Settings::load(None).expect("numeric-looking strings stay strings");
+            assert_eq!(s.cxone.client_secret, "007");
+            assert_eq!(s.cxone.access_key_id, "true");
+            jail.set_env("SWITCHBOARD__CXONE__CLIENT_ID", "from-switchboard-env");
+            let s = Settings::load(None).expect("loads");
+            assert_eq!(s.cxone.client_id, "from-switchboard-env");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_bad_environment_value_is_refused_naming_the_key() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("SWITCHBOARD__KAFKA__PRODUCE_TIMEOUT_MS", "soon");
+            let err = Settings::load(None).expect_err("refused").to_string();
+            assert!(
+                err.to_lowercase().contains("kafka.produce_timeout_ms"),
+                "{err}"
+            );
+            jail.set_env("SWITCHBOARD__KAFKA__PRODUCE_TIMEOUT_MS", "0");
+            let err = Settings::load(None).expect_err("refused").to_string();
+            assert!(err.starts_with("kafka.produce_timeout_ms"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_missing_config_file_is_named() {
+        let err = Settings::load(Some(Path::new("/nonexistent/sb.toml"))).expect_err("missing");
+        assert!(err.to_string().contains("/nonexistent/sb.toml"));
     }
 
     #[test]

@@ -56,3 +56,19 @@ pub async fn reset(shared: web::Data<Shared>) -> HttpResponse {
     log::info!("component=sandbox event=reset; state and faults reset");
     HttpResponse::Ok().json(json!({"status": "reset"}))
 }
+
+/// `POST /sandbox/revoke-tokens`: revokes every issued token, as a tenant's administrator
+/// rotating credentials would; the next API call with one gets 401 `invalid_token`.
+/// Answers `{"revoked": n}`.
+pub async fn revoke_tokens(shared: web::Data<Shared>) -> HttpResponse {
+    let revoked = {
+        let mut state = shared.lock();
+        let n = state.tokens.len();
+        state.tokens.clear();
+        n
+    };
+    log::info!(
+        "component=sandbox event=tokens_revoked revoked={revoked}; every issued token revoked"
+    );
+    HttpResponse::Ok().json(json!({"revoked": revoked}))
+}

@@ -8,7 +8,7 @@
 //! - [`limits`]: admission of API calls (auth → per-tenant token bucket → `error_rate` →
 //!   `latency_ms`);
 //! - [`acknowledge`]: `POST /api/v2/data/actions/{id}/acknowledge`;
-//! - [`admin`]: `/sandbox/faults`, `/sandbox/state`, `/sandbox/reset`;
+//! - [`admin`]: `/sandbox/faults`, `/sandbox/state`, `/sandbox/reset`, `/sandbox/revoke-tokens`;
 //! - [`events`], [`emit`]: `POST /sandbox/emit`, CXone-style signed webhook events;
 //! - [`error`]: the JSON error contract `{"error": "<code>", "message": "<text>"}`.
 //!
@@ -135,6 +135,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
         )
         .service(resource("/sandbox/state").route(web::get().to(admin::get_state)))
         .service(resource("/sandbox/reset").route(web::post().to(admin::reset)))
+        .service(resource("/sandbox/revoke-tokens").route(web::post().to(admin::revoke_tokens)))
         .service(resource("/sandbox/emit").route(web::post().to(emit::emit)))
         .default_service(web::to(not_found));
 }

@@ -117,3 +117,36 @@ async fn with_the_broker_stopped_ingestion_answers_503_within_the_produce_timeou
         "{body}"
     );
 }
+
+#[actix_rt::test]
+async fn a_full_router_queue_answers_503_queue_full_at_once() {
+    let mut broker = PrivateBroker::start().await;
+    let port = broker.port;
+    let app = spawn_app_with(move |s| {
+        s.kafka.brokers = vec![format!("127.0.0.1:{port}")];
+        s.kafka.produce_timeout_ms = 2000;
+        s.kafka.queue_capacity = 1;
+    })
+    .await;
+    assert_eq!(
+        app.post_event(&event("da-warm", json!({})), None).await.0,
+        200
+    );
+    broker.stop();
+    // The broker is gone: the one admitted record holds the only queue slot until its produce
+    // timeout, so every other concurrent event is refused at once.
+    let posts = (0..5).map(|i| {
+        let app = &app;
+        async move {
+            app.post_event(&event(&format!("da-q{i}"), json!({"i": i})), None)
+                .await
+        }
+    });
+    let answers = futures::future::join_all(posts).await;
+    assert!(answers.iter().all(|(s, _)| *s == 503), "{answers:?}");
+    let full = answers
+        .iter()
+        .filter(|(_, b)| b["error"] == "queue_full")
+        .count();
+    assert_eq!(full, 4, "one admitted, four refused: {answers:?}");
+}

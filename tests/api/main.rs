@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod broker_down;
+mod cxone;
 mod helpers;
 mod routing;
 mod supervision;
