@@ -310,6 +310,7 @@ fn check_address(key: &'static str, value: &str) -> Result<(), ConfigError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closures return figment::Error
 mod tests {
     use super::*;
 
