@@ -15,7 +15,7 @@ use actix::prelude::*;
 use awc::http::Method;
 
 use crate::cxone::{ApiCall, CxoneClient, CxoneError, CxoneHandle};
-use crate::lifecycle::{self, StopActor};
+use crate::lifecycle;
 use crate::metrics::METRICS;
 
 /// Queues the acknowledgement of one event.
@@ -179,14 +179,7 @@ impl Handler<Acknowledge> for AcknowledgementActor {
     }
 }
 
-/// Stops the actor (its supervisor restarts it).
-impl Handler<StopActor> for AcknowledgementActor {
-    type Result = ();
-
-    fn handle(&mut self, _: StopActor, ctx: &mut Self::Context) {
-        ctx.stop();
-    }
-}
+crate::handle_stop_actor!(AcknowledgementActor);
 
 #[cfg(test)]
 mod tests {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use serde::Serialize;
 
-use crate::lifecycle::{self, StopActor};
+use crate::lifecycle;
 
 /// How often buffered records are written out.
 pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
@@ -158,14 +158,7 @@ impl Handler<Flush> for AuditActor {
     }
 }
 
-/// Stops the actor (its supervisor restarts it).
-impl Handler<StopActor> for AuditActor {
-    type Result = ();
-
-    fn handle(&mut self, _: StopActor, ctx: &mut Self::Context) {
-        ctx.stop();
-    }
-}
+crate::handle_stop_actor!(AuditActor);
 
 #[cfg(test)]
 mod tests {

@@ -28,3 +28,18 @@ pub fn restarted(actor: &str, restarts: u32) -> u32 {
     log::warn!("actor={actor} event=restarted restarts={restarts}");
     restarts
 }
+
+/// Implements [`StopActor`] for an actor: the handler stops it, and its supervisor restarts it.
+#[macro_export]
+macro_rules! handle_stop_actor {
+    ($actor:ty) => {
+        /// Stops the actor (its supervisor restarts it).
+        impl actix::Handler<$crate::lifecycle::StopActor> for $actor {
+            type Result = ();
+
+            fn handle(&mut self, _: $crate::lifecycle::StopActor, ctx: &mut Self::Context) {
+                actix::ActorContext::stop(ctx);
+            }
+        }
+    };
+}

@@ -13,7 +13,7 @@ use actix::prelude::*;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
-use crate::lifecycle::{self, StopActor};
+use crate::lifecycle;
 
 /// Asks for one request slot.
 #[derive(Message, Debug, Clone, Copy)]
@@ -120,14 +120,7 @@ impl Handler<Throttle> for RateLimiterActor {
     }
 }
 
-/// Stops the actor (its supervisor restarts it).
-impl Handler<StopActor> for RateLimiterActor {
-    type Result = ();
-
-    fn handle(&mut self, _: StopActor, ctx: &mut Self::Context) {
-        ctx.stop();
-    }
-}
+crate::handle_stop_actor!(RateLimiterActor);
 
 /// Waits until the limiter grants a slot.
 ///

@@ -15,7 +15,7 @@ use base64::Engine;
 use serde::Deserialize;
 use tokio::sync::oneshot;
 
-use crate::lifecycle::{self, StopActor};
+use crate::lifecycle;
 use crate::metrics::METRICS;
 use crate::retry;
 use crate::settings::{CxoneSettings, GrantType};
@@ -295,14 +295,7 @@ impl Handler<InvalidateToken> for TokenActor {
     }
 }
 
-/// Stops the actor (its supervisor restarts it).
-impl Handler<StopActor> for TokenActor {
-    type Result = ();
-
-    fn handle(&mut self, _: StopActor, ctx: &mut Self::Context) {
-        ctx.stop();
-    }
-}
+crate::handle_stop_actor!(TokenActor);
 
 #[cfg(test)]
 mod tests {

@@ -61,14 +61,8 @@ async fn every_bad_input_gets_its_status_and_a_json_error_and_produces_nothing()
         "{body}"
     );
 
-    let mut resp = app
-        .http
-        .get(format!("{}/webhook/cxone/data-actions", app.address))
-        .send()
-        .await
-        .expect("get");
-    assert_eq!(resp.status().as_u16(), 405);
-    let body: Value = resp.json().await.expect("json error");
+    let (status, body) = app.get("/webhook/cxone/data-actions").await;
+    assert_eq!(status, 405, "{body}");
     assert_eq!(body["error"], "method_not_allowed");
 
     // Nothing was produced: the good event goes to the high topic at offset 0.

@@ -101,14 +101,8 @@ async fn with_the_broker_stopped_ingestion_answers_503_within_the_produce_timeou
             "answered within the produce timeout (+1 s slack), took {elapsed:?}"
         );
     }
-    let mut resp = app
-        .http
-        .get(format!("{}/readyz", app.address))
-        .send()
-        .await
-        .expect("readyz");
-    assert_eq!(resp.status().as_u16(), 503);
-    let body: serde_json::Value = resp.json().await.expect("json");
+    let (status, body) = app.get("/readyz").await;
+    assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"], "not_ready");
     assert!(
         body["message"]

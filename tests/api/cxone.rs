@@ -83,14 +83,9 @@ async fn the_password_grant_obtains_a_token_with_access_keys() {
 #[actix_rt::test]
 async fn refused_credentials_make_readyz_503_without_leaking_the_secret() {
     let app = spawn_app_with(|s| s.cxone.client_secret = "wrong-secret-value".into()).await;
-    let mut resp = app
-        .http
-        .get(format!("{}/readyz", app.address))
-        .send()
-        .await
-        .expect("readyz");
-    assert_eq!(resp.status().as_u16(), 503);
-    let body = String::from_utf8(resp.body().await.expect("body").to_vec()).expect("utf8");
+    let (status, body) = app.get("/readyz").await;
+    assert_eq!(status, 503);
+    let body = body.to_string();
     assert!(body.contains("token"), "{body}");
     assert!(body.contains("401"), "{body}");
     assert!(!body.contains("wrong-secret-value"), "{body}");

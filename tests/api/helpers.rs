@@ -167,32 +167,30 @@ impl TestApp {
         if let Some(id) = webhook_id {
             req = req.insert_header(("webhook-id", id));
         }
-        let mut resp = req.send_json(body).await.expect("request");
-        let status = resp.status().as_u16();
-        let body = resp
-            .json::<Value>()
-            .limit(1 << 20)
-            .await
-            .unwrap_or(Value::Null);
-        (status, body)
+        status_and_json(req.send_json(body).await.expect("request")).await
     }
 
     /// POSTs raw bytes with a content type.
     pub async fn post_raw(&self, content_type: &str, body: Vec<u8>) -> (u16, Value) {
-        let mut resp = self
+        let resp = self
             .http
             .post(format!("{}/webhook/cxone/data-actions", self.address))
             .insert_header(("Content-Type", content_type))
             .send_body(body)
             .await
             .expect("request");
-        let status = resp.status().as_u16();
-        let body = resp
-            .json::<Value>()
-            .limit(1 << 20)
+        status_and_json(resp).await
+    }
+
+    /// GETs a path of the service; returns status and JSON body (Null when not JSON).
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.address))
+            .send()
             .await
-            .unwrap_or(Value::Null);
-        (status, body)
+            .expect("request");
+        status_and_json(resp).await
     }
 
     /// The sandbox's `GET /sandbox/state`.
@@ -265,6 +263,20 @@ impl TestApp {
     ) -> Vec<RecordAndOffset> {
         read_partition(&brokers(), topic, partition, expected).await
     }
+}
+
+/// A response's status and JSON body (Null when the body is not JSON).
+pub async fn status_and_json<S>(mut resp: awc::ClientResponse<S>) -> (u16, Value)
+where
+    S: futures::Stream<Item = Result<actix_web::web::Bytes, awc::error::PayloadError>> + Unpin,
+{
+    let status = resp.status().as_u16();
+    let body = resp
+        .json::<Value>()
+        .limit(1 << 20)
+        .await
+        .unwrap_or(Value::Null);
+    (status, body)
 }
 
 /// A Kafka client for reading back.

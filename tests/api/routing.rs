@@ -220,21 +220,9 @@ async fn a_two_second_token_lifetime_across_a_longer_run_surfaces_no_401() {
 #[actix_rt::test]
 async fn healthz_and_readyz_report_a_ready_service() {
     let app = spawn_app().await;
-    let resp = app
-        .http
-        .get(format!("{}/healthz", app.address))
-        .send()
-        .await
-        .expect("healthz");
-    assert_eq!(resp.status().as_u16(), 200);
-    let mut resp = app
-        .http
-        .get(format!("{}/readyz", app.address))
-        .send()
-        .await
-        .expect("readyz");
-    assert_eq!(resp.status().as_u16(), 200);
-    let body: Value = resp.json().await.expect("json");
+    assert_eq!(app.get("/healthz").await, (200, json!({"status": "ok"})));
+    let (status, body) = app.get("/readyz").await;
+    assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "ready");
     assert_eq!(body["token"], "ok");
 }

@@ -19,7 +19,7 @@ use super::batch::{BatchLimits, Next, PartitionQueue, Pending};
 use super::dedupe::{DedupeStore, Seen};
 use super::kafka::KafkaConnection;
 use super::rules::{Route, RuleSet};
-use crate::lifecycle::{self, StopActor};
+use crate::lifecycle;
 use crate::metrics::METRICS;
 use crate::settings::KafkaSettings;
 
@@ -400,11 +400,4 @@ impl Handler<CheckBroker> for KafkaRouterActor {
     }
 }
 
-/// Stops the actor (its supervisor restarts it).
-impl Handler<StopActor> for KafkaRouterActor {
-    type Result = ();
-
-    fn handle(&mut self, _: StopActor, ctx: &mut Self::Context) {
-        ctx.stop();
-    }
-}
+crate::handle_stop_actor!(KafkaRouterActor);
