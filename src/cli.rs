@@ -46,6 +46,12 @@ pub enum Command {
         #[arg(long, default_value_t = 64)]
         concurrency: u32,
     },
+    /// Data Action definitions.
+    Action {
+        /// What to do.
+        #[command(subcommand)]
+        command: ActionCommand,
+    },
     /// Run the CXone sandbox alone.
     Sandbox {
         /// A TOML file layered over the defaults.
@@ -54,11 +60,62 @@ pub enum Command {
     },
 }
 
+/// `switchboard action …`.
+#[derive(Debug, Subcommand)]
+pub enum ActionCommand {
+    /// Validate a definition (JSON file) and create it through the configured CXone.
+    Create {
+        /// The definition, JSON.
+        file: PathBuf,
+        /// Validate and size the header matrix only; send nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Correlation id to send (default: a new UUID).
+        #[arg(long)]
+        correlation_id: Option<String>,
+        /// Extra header `NAME:VALUE` (repeatable).
+        #[arg(long = "header", value_parser = crate::commands::action::parse_header)]
+        headers: Vec<(String, String)>,
+        /// A TOML file layered over the defaults.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+/// What a command asks the process to exit with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Exit 0.
+    Success,
+    /// Exit 1: the command ran and reported a failure (already printed).
+    Failure,
+}
+
 /// Runs the parsed command line to completion.
 ///
 /// Errors: configuration, start-up or serving failures, with context naming the key.
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
+pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
+        Command::Action {
+            command:
+                ActionCommand::Create {
+                    file,
+                    dry_run,
+                    correlation_id,
+                    headers,
+                    config,
+                },
+        } => {
+            let settings = Settings::load(config.as_deref())?;
+            let ok =
+                crate::commands::action::create(settings, &file, dry_run, correlation_id, headers)
+                    .await?;
+            Ok(if ok {
+                Outcome::Success
+            } else {
+                Outcome::Failure
+            })
+        }
         Command::Serve { config, sandbox } => {
             let settings = Settings::load(config.as_deref())?;
             let app = Application::build(
@@ -70,7 +127,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             .await?;
             app.run_until_stopped()
                 .await
-                .context("the HTTP server failed")
+                .context("the HTTP server failed")?;
+            Ok(Outcome::Success)
         }
         Command::Demo {
             service,
@@ -84,7 +142,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 events,
                 concurrency,
             })
-            .await
+            .await?;
+            Ok(Outcome::Success)
         }
         Command::Sandbox { config } => {
             let settings = Settings::load(config.as_deref())?;
@@ -99,7 +158,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .context("waiting for Ctrl-C")?;
             sandbox.stop().await;
-            Ok(())
+            Ok(Outcome::Success)
         }
     }
 }

@@ -9,7 +9,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::Deserialize;
 use switchboard_actors::settings::{
-    AuditSettings, CxoneSettings, GrantType, KafkaSettings, RoutingSettings,
+    AuditSettings, CxoneSettings, DefinitionSettings, GrantType, KafkaSettings, RoutingSettings,
 };
 
 /// The compiled-in defaults, every key commented.
@@ -88,6 +88,8 @@ pub struct Settings {
     pub routing: RoutingSettings,
     /// `[cxone]`.
     pub cxone: CxoneSettings,
+    /// `[definitions]`.
+    pub definitions: DefinitionSettings,
     /// `[audit]`.
     pub audit: AuditSettings,
     /// `[export]`.
@@ -270,6 +272,7 @@ impl Settings {
             "orchestration.callback_url",
             &self.orchestration.callback_url,
         )?;
+        check_url("definitions.callback_url", &self.definitions.callback_url)?;
         check_url(
             "deltas.replication_webhook_url",
             &self.deltas.replication_webhook_url,

@@ -7,24 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
-/// One problem of a request, naming the field (a dotted path or JSON pointer).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct FieldProblem {
-    /// The field, e.g. `dataActionId`.
-    pub field: String,
-    /// What is wrong with it.
-    pub message: String,
-}
-
-impl FieldProblem {
-    /// A problem with `field`.
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        FieldProblem {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
+pub use switchboard_actors::problem::FieldProblem;
 
 /// An error answered to an HTTP client.
 #[derive(Debug, Clone, derive_more::Display)]
@@ -38,8 +21,10 @@ pub struct ApiError {
     pub message: String,
     /// Per-field problems (validation errors).
     pub details: Vec<FieldProblem>,
-    /// `Retry-After` seconds, for 503.
+    /// `Retry-After` seconds, for 503 and 429.
     pub retry_after_secs: Option<u64>,
+    /// The upstream API's answer, for 502 (`{"status", "body"}`).
+    pub upstream: Option<Box<serde_json::Value>>,
 }
 
 impl ApiError {
@@ -51,6 +36,7 @@ impl ApiError {
             message: message.into(),
             details: Vec::new(),
             retry_after_secs: None,
+            upstream: None,
         }
     }
 
@@ -92,6 +78,21 @@ struct Body<'a> {
     message: &'a str,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     details: &'a [FieldProblem],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    upstream: Option<&'a serde_json::Value>,
+}
+
+impl ApiError {
+    /// The JSON body of this error (what HTTP clients receive; the CLI prints the same).
+    pub fn body(&self) -> serde_json::Value {
+        serde_json::to_value(Body {
+            error: self.code,
+            message: &self.message,
+            details: &self.details,
+            upstream: self.upstream.as_deref(),
+        })
+        .unwrap_or_default()
+    }
 }
 
 impl ResponseError for ApiError {
@@ -104,11 +105,7 @@ impl ResponseError for ApiError {
         if let Some(secs) = self.retry_after_secs {
             resp.insert_header((RETRY_AFTER, HeaderValue::from(secs)));
         }
-        resp.json(Body {
-            error: self.code,
-            message: &self.message,
-            details: &self.details,
-        })
+        resp.json(self.body())
     }
 }
 

@@ -9,9 +9,11 @@
 //! - [`signature`]: webhook signature verification;
 //! - [`sandbox`]: the embedded CXone emulator;
 //! - [`demo`]: `switchboard demo`, traffic from the sandbox and a summary;
+//! - [`commands`]: CLI commands that call CXone in-process;
 //! - [`cli`]: the command line.
 
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod demo;
 pub mod error;

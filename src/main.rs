@@ -6,7 +6,8 @@ use clap::Parser;
 async fn main() -> std::process::ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     match switchboard::cli::run(switchboard::cli::Cli::parse()).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(switchboard::cli::Outcome::Success) => std::process::ExitCode::SUCCESS,
+        Ok(switchboard::cli::Outcome::Failure) => std::process::ExitCode::FAILURE,
         Err(e) => {
             log::error!("event=fatal error={e:#}");
             eprintln!("switchboard: {e:#}");

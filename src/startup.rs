@@ -9,6 +9,7 @@ use actix::prelude::*;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
+use switchboard_actors::definitions::DefinitionActor;
 use switchboard_actors::router::MemoryDedupe;
 use switchboard_actors::{
     AcknowledgementActor, AuditActor, CxoneHandle, Flush, KafkaConnection, KafkaRouterActor,
@@ -29,6 +30,8 @@ pub struct AppState {
     pub acknowledger: Addr<AcknowledgementActor>,
     /// The tenant's token cache (readiness).
     pub token: Addr<TokenActor>,
+    /// Definition creation.
+    pub definitions: Addr<DefinitionActor>,
     /// Webhook signature verifier, when `routing.signing_secret` is set.
     pub verifier: Option<Arc<dyn SignatureVerifier>>,
 }
@@ -42,10 +45,61 @@ pub struct Actors {
     pub acknowledger: Addr<AcknowledgementActor>,
     /// Token cache.
     pub token: Addr<TokenActor>,
+    /// Definition creation.
+    pub definitions: Addr<DefinitionActor>,
     /// Client-side rate limiter.
     pub limiter: Addr<RateLimiterActor>,
     /// Audit log.
     pub audit: Addr<AuditActor>,
+}
+
+/// The CXone side of the actor graph: audit log, token cache, rate limiter, and the handle
+/// CXone callers use. The service builds it, and so do CLI commands that call CXone
+/// in-process.
+pub struct CxoneRuntime {
+    /// What CXone callers keep.
+    pub handle: CxoneHandle,
+    /// Token cache.
+    pub token: Addr<TokenActor>,
+    /// Client-side rate limiter.
+    pub limiter: Addr<RateLimiterActor>,
+    /// Audit log.
+    pub audit: Addr<AuditActor>,
+}
+
+impl CxoneRuntime {
+    /// Starts the supervised audit, token and rate limiter actors for `settings.cxone`.
+    ///
+    /// Errors: `cxone.ca_file` unusable, or `audit.path` cannot be opened.
+    pub fn start(settings: &Settings) -> anyhow::Result<Self> {
+        let cxone = Arc::new(settings.cxone.clone());
+        let ca_file = (!cxone.ca_file.is_empty()).then(|| std::path::PathBuf::from(&cxone.ca_file));
+        let tls = switchboard_actors::http::tls_config(ca_file.as_deref())?;
+        let audit = AuditActor::open(settings.audit.path.as_ref())
+            .with_context(|| format!("audit.path: cannot open {}", settings.audit.path))?;
+        let audit = Supervisor::start(move |_| audit);
+        let token = {
+            let (cxone, tls) = (cxone.clone(), tls.clone());
+            Supervisor::start(move |_| TokenActor::new(cxone, tls))
+        };
+        let limiter = {
+            let (rpm, burst) = (cxone.requests_per_minute, cxone.burst);
+            Supervisor::start(move |_| RateLimiterActor::new(rpm, burst))
+        };
+        let handle = CxoneHandle::new(
+            cxone,
+            tls,
+            token.clone(),
+            limiter.clone(),
+            Some(audit.clone()),
+        );
+        Ok(CxoneRuntime {
+            handle,
+            token,
+            limiter,
+            audit,
+        })
+    }
 }
 
 /// Options of [`Application::build`] that are not configuration.
@@ -118,21 +172,17 @@ impl Application {
             anyhow::bail!("cxone.base_url: required (set it, or use --sandbox)");
         }
         let settings = Arc::new(settings);
-        let cxone = Arc::new(settings.cxone.clone());
-
-        let audit = AuditActor::open(settings.audit.path.as_ref())
-            .with_context(|| format!("audit.path: cannot open {}", settings.audit.path))?;
-        let audit = Supervisor::start(move |_| audit);
-        let token = {
-            let cxone = cxone.clone();
-            Supervisor::start(move |_| TokenActor::new(cxone))
+        let CxoneRuntime {
+            handle,
+            token,
+            limiter,
+            audit,
+        } = CxoneRuntime::start(&settings)?;
+        let definitions = {
+            let (handle, settings, audit) =
+                (handle.clone(), settings.definitions.clone(), audit.clone());
+            Supervisor::start(move |_| DefinitionActor::new(handle, settings, Some(audit)))
         };
-        let limiter = {
-            let (rpm, burst) = (cxone.requests_per_minute, cxone.burst);
-            Supervisor::start(move |_| RateLimiterActor::new(rpm, burst))
-        };
-        let handle = CxoneHandle::new(cxone, token.clone(), limiter.clone(), Some(audit.clone()));
-
         let rules = Arc::new(load_rules(&settings.routing.rules_file)?);
         let kafka = Arc::new(
             KafkaConnection::connect(&settings.kafka, &rules)
@@ -165,6 +215,7 @@ impl Application {
             token,
             limiter,
             audit,
+            definitions,
         };
 
         let verifier: Option<Arc<dyn SignatureVerifier>> =
@@ -179,6 +230,7 @@ impl Application {
             router: actors.router.clone(),
             acknowledger: actors.acknowledger.clone(),
             token: actors.token.clone(),
+            definitions: actors.definitions.clone(),
             verifier,
         });
         let mut server = HttpServer::new(move || {

@@ -42,6 +42,16 @@ pub enum CxoneError {
     /// No token could be obtained.
     #[display("{_0}")]
     Token(TokenError),
+    /// More redirects than the call allows (a redirect loop is reported as such).
+    #[display(
+        "too many redirects: gave up after {hops} hops (last Location {location}); a redirect loop"
+    )]
+    TooManyRedirects {
+        /// Redirects followed.
+        hops: u8,
+        /// The last `Location`.
+        location: String,
+    },
     /// An actor the client relies on is gone.
     #[display("internal actor unavailable: {_0}")]
     Mailbox(#[error(not(source))] String),
@@ -74,6 +84,39 @@ pub struct ApiCall {
     pub json: Option<Vec<u8>>,
     /// Extra headers.
     pub headers: Vec<(String, String)>,
+    /// Retry policy; `None`: the tenant's (`cxone.max_attempts`, `cxone.backoff_*`).
+    pub retry: Option<RetryPolicy>,
+    /// Redirects followed at most (re-sending the same request to `Location`); 0: a 3xx is
+    /// a final answer.
+    pub max_redirects: u8,
+}
+
+/// How a call is retried on 429, 5xx and transport errors.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub max_attempts: u32,
+    /// First delay; doubles per attempt.
+    pub initial: Duration,
+    /// Longest delay.
+    pub max: Duration,
+    /// Whether delays get random jitter.
+    pub jitter: bool,
+}
+
+impl RetryPolicy {
+    /// The delays between attempts.
+    pub fn delays(&self) -> Box<dyn Iterator<Item = Duration>> {
+        if self.jitter {
+            Box::new(retry::backoff(self.initial, self.max, self.max_attempts))
+        } else {
+            let (initial, max) = (self.initial, self.max);
+            Box::new(
+                (0..self.max_attempts.saturating_sub(1))
+                    .map(move |i| initial.saturating_mul(1 << i.min(20)).min(max)),
+            )
+        }
+    }
 }
 
 impl ApiCall {
@@ -92,6 +135,8 @@ impl ApiCall {
             correlation_id: uuid::Uuid::new_v4().to_string(),
             json: None,
             headers: Vec::new(),
+            retry: None,
+            max_redirects: 0,
         }
     }
 }
@@ -113,21 +158,25 @@ pub struct ApiResponse {
 #[derive(Clone)]
 pub struct CxoneHandle {
     settings: Arc<CxoneSettings>,
+    tls: Arc<rustls::ClientConfig>,
     token: Addr<TokenActor>,
     limiter: Addr<RateLimiterActor>,
     audit: Option<Addr<AuditActor>>,
 }
 
 impl CxoneHandle {
-    /// A handle on the tenant's token and rate limiter actors, auditing to `audit`.
+    /// A handle on the tenant's token and rate limiter actors, calling over `tls`, auditing
+    /// to `audit`.
     pub fn new(
         settings: Arc<CxoneSettings>,
+        tls: Arc<rustls::ClientConfig>,
         token: Addr<TokenActor>,
         limiter: Addr<RateLimiterActor>,
         audit: Option<Addr<AuditActor>>,
     ) -> Self {
         CxoneHandle {
             settings,
+            tls,
             token,
             limiter,
             audit,
@@ -158,10 +207,10 @@ impl CxoneHandle {
 
     /// Builds a client bound to the current thread.
     pub fn client(&self) -> CxoneClient {
-        let http = awc::Client::builder()
-            .disable_redirects()
-            .timeout(Duration::from_millis(self.settings.request_timeout_ms))
-            .finish();
+        let http = crate::http::client(
+            self.tls.clone(),
+            Duration::from_millis(self.settings.request_timeout_ms),
+        );
         CxoneClient {
             http,
             handle: self.clone(),
@@ -178,6 +227,7 @@ pub struct CxoneClient {
 
 enum Attempt {
     Done(ApiResponse),
+    Redirect(String),
     Final(CxoneError),
     Retry {
         after: Option<Duration>,
@@ -232,18 +282,41 @@ impl CxoneClient {
 
     async fn send_with_retries(&self, call: &ApiCall) -> Result<ApiResponse, CxoneError> {
         let s = &self.handle.settings;
-        let mut delays = retry::backoff(
-            Duration::from_millis(s.backoff_initial_ms),
-            Duration::from_millis(s.backoff_max_ms),
-            s.max_attempts,
-        );
+        let policy = call.retry.unwrap_or(RetryPolicy {
+            max_attempts: s.max_attempts,
+            initial: Duration::from_millis(s.backoff_initial_ms),
+            max: Duration::from_millis(s.backoff_max_ms),
+            jitter: true,
+        });
+        let mut delays = policy.delays();
+        let mut url = format!("{}{}", s.base_url, call.path);
+        let mut hops = 0u8;
         let mut reauthed = false;
         let mut attempts = 0;
         loop {
             attempts += 1;
-            match self.attempt(call, attempts).await {
+            match self.attempt(call, &url, attempts).await {
                 Attempt::Done(resp) => return Ok(resp),
                 Attempt::Final(e) => return Err(e),
+                Attempt::Redirect(location) => {
+                    if hops >= call.max_redirects {
+                        return Err(CxoneError::TooManyRedirects { hops, location });
+                    }
+                    hops += 1;
+                    attempts -= 1;
+                    url = match url::Url::parse(&url).and_then(|base| base.join(&location)) {
+                        Ok(next) => next.to_string(),
+                        Err(e) => {
+                            return Err(CxoneError::Transport(format!(
+                                "redirect to an invalid Location {location:?}: {e}"
+                            )))
+                        }
+                    };
+                    log::debug!(
+                        "component=CxoneClient event=redirect operation={} hop={hops}",
+                        call.operation
+                    );
+                }
                 Attempt::Reauth if !reauthed => {
                     reauthed = true;
                     attempts -= 1;
@@ -260,7 +333,7 @@ impl CxoneClient {
                             "component=CxoneClient event=retry operation={} attempt={attempts} error={error}",
                             call.operation
                         );
-                        sleep(after.map_or(d, |a| a.max(d))).await;
+                        sleep(after.map_or(d, |a| if policy.jitter { a.max(d) } else { a })).await;
                     }
                     None => return Err(error),
                 },
@@ -268,7 +341,7 @@ impl CxoneClient {
         }
     }
 
-    async fn attempt(&self, call: &ApiCall, attempts: u32) -> Attempt {
+    async fn attempt(&self, call: &ApiCall, url: &str, attempts: u32) -> Attempt {
         let h = &self.handle;
         if let Err(e) = rate_limiter::acquire(&h.limiter).await {
             return Attempt::Final(CxoneError::Mailbox(e.to_string()));
@@ -278,7 +351,6 @@ impl CxoneClient {
             Ok(Err(e)) => return Attempt::Final(CxoneError::Token(e)),
             Err(e) => return Attempt::Final(CxoneError::Mailbox(e.to_string())),
         };
-        let url = format!("{}{}", h.settings.base_url, call.path);
         let mut req = self
             .http
             .request(call.method.clone(), url)
@@ -337,6 +409,11 @@ impl CxoneClient {
             h.token.do_send(InvalidateToken(token));
             return Attempt::Reauth;
         }
+        if (300..400).contains(&status) && call.max_redirects > 0 {
+            if let Some(location) = location {
+                return Attempt::Redirect(location);
+            }
+        }
         let error = CxoneError::Status {
             status,
             body: truncate(&String::from_utf8_lossy(&body), 2048),
@@ -377,6 +454,25 @@ mod tests {
         assert_eq!(
             CxoneHandle::path("/api/v2/data/actions/{id}/acknowledge", &[("id", "a/b c")]),
             "/api/v2/data/actions/a%2Fb%20c/acknowledge"
+        );
+    }
+
+    #[test]
+    fn a_fixed_policy_doubles_without_jitter_up_to_its_cap() {
+        let p = RetryPolicy {
+            max_attempts: 4,
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(3),
+            jitter: false,
+        };
+        let d: Vec<_> = p.delays().collect();
+        assert_eq!(
+            d,
+            vec![
+                Duration::from_secs(1),
+                Duration::from_secs(2),
+                Duration::from_secs(3)
+            ]
         );
     }
 

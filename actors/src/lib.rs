@@ -19,8 +19,11 @@
 pub mod acknowledger;
 pub mod audit;
 pub mod cxone;
+pub mod definitions;
+pub mod http;
 pub mod lifecycle;
 pub mod metrics;
+pub mod problem;
 pub mod rate_limiter;
 pub mod retry;
 pub mod router;

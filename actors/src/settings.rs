@@ -103,6 +103,8 @@ pub struct CxoneSettings {
     pub backoff_max_ms: u64,
     /// Timeout (ms) of one HTTP request.
     pub request_timeout_ms: u64,
+    /// PEM file of extra CA certificates to trust (empty: the webpki roots only).
+    pub ca_file: String,
     /// Client-side GCRA limit: sustained requests per minute.
     pub requests_per_minute: u32,
     /// Client-side GCRA limit: burst size.
@@ -160,6 +162,22 @@ pub struct CxonePaths {
     pub export_records: String,
     /// Acknowledge a Data Action event.
     pub acknowledge: String,
+}
+
+/// `[definitions]`: Data Action definition creation (seed 002).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DefinitionSettings {
+    /// Admit `http://` URLs in REST configurations.
+    pub allow_http: bool,
+    /// Where `data_action.created` events are POSTed; empty: off.
+    pub callback_url: String,
+    /// Redirects followed at most before `too_many_redirects`.
+    pub max_redirects: u8,
+    /// Retries after a 429 (delays 1 s, 2 s, 4 s, … or `Retry-After`) before `rate_limited`.
+    pub rate_limit_retries: u32,
+    /// Extra headers sent with every definition call (part of the header matrix).
+    pub extra_headers: std::collections::BTreeMap<String, String>,
 }
 
 /// `[audit]`: where audit records go.

@@ -79,6 +79,7 @@ type Waiter = oneshot::Sender<Result<AccessToken, TokenError>>;
 /// The token cache of one tenant.
 pub struct TokenActor {
     settings: Arc<CxoneSettings>,
+    tls: Arc<rustls::ClientConfig>,
     http: Option<awc::Client>,
     cached: Option<Cached>,
     refreshing: bool,
@@ -87,16 +88,24 @@ pub struct TokenActor {
 }
 
 impl TokenActor {
-    /// A token cache for the tenant in `settings`.
-    pub fn new(settings: Arc<CxoneSettings>) -> Self {
+    /// A token cache for the tenant in `settings`, calling it over `tls`.
+    pub fn new(settings: Arc<CxoneSettings>, tls: Arc<rustls::ClientConfig>) -> Self {
         TokenActor {
             settings,
+            tls,
             http: None,
             cached: None,
             refreshing: false,
             waiters: Vec::new(),
             restarts: 0,
         }
+    }
+
+    fn new_client(&self) -> awc::Client {
+        crate::http::client(
+            self.tls.clone(),
+            Duration::from_millis(self.settings.request_timeout_ms),
+        )
     }
 
     fn valid_token(&self, now: Instant) -> Option<AccessToken> {
@@ -111,7 +120,14 @@ impl TokenActor {
             return;
         }
         self.refreshing = true;
-        let http = self.http.get_or_insert_with(awc::Client::default).clone();
+        let http = match &self.http {
+            Some(http) => http.clone(),
+            None => {
+                let http = self.new_client();
+                self.http = Some(http.clone());
+                http
+            }
+        };
         let settings = self.settings.clone();
         ctx.spawn(
             fetch_token(http, settings)
@@ -243,7 +259,7 @@ impl Actor for TokenActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(1024);
-        self.http = Some(awc::Client::default());
+        self.http = Some(self.new_client());
         lifecycle::started("TokenActor", self.restarts);
     }
 

@@ -2,8 +2,12 @@
 //!
 //! - `webhook`: `POST /webhook/cxone/data-actions` (routing to Kafka);
 //! - `event`: the webhook event's validation and dedupe key;
+//! - `body`: JSON request bodies (content type, size, parse);
+//! - `definitions`: `POST /data-actions`;
 //! - `health`: `/healthz`, `/readyz`, `/metrics`.
 
+pub mod body;
+pub mod definitions;
 pub mod event;
 pub mod health;
 pub mod webhook;
@@ -18,6 +22,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/webhook/cxone/data-actions")
             .route(web::post().to(webhook::ingest))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/data-actions")
+            .route(web::post().to(definitions::create))
             .default_service(web::to(method_not_allowed)),
     )
     .service(

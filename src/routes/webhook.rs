@@ -12,66 +12,15 @@ use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use futures::StreamExt;
 use serde_json::json;
 use switchboard_actors::metrics::METRICS;
 use switchboard_actors::{Acknowledge, RouteError, RouteEvent, RouteOutcome};
 
+use super::body::{parse_json, read_json_body};
 use super::event::{dedupe_key, validate};
 use crate::error::ApiError;
 use crate::signature::SignedHeaders;
 use crate::startup::AppState;
-
-/// Whether a `Content-Type` value is JSON (`application/json`, any parameters, or `+json`).
-pub fn is_json_content_type(value: Option<&str>) -> bool {
-    let Some(value) = value else { return false };
-    let essence = value
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    essence == "application/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"))
-}
-
-/// Reads the body, refusing more than `limit` bytes with 413.
-async fn read_body(
-    req: &HttpRequest,
-    mut payload: web::Payload,
-    limit: usize,
-) -> Result<web::Bytes, ApiError> {
-    let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("the body is larger than server.max_body_bytes ({limit} bytes)"),
-        )
-    };
-    let declared = req
-        .headers()
-        .get("content-length")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(too_large());
-    }
-    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(1024).min(limit));
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "payload_error",
-                format!("reading the body: {e}"),
-            )
-        })?;
-        if body.len() + chunk.len() > limit {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
-}
 
 fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
@@ -107,14 +56,7 @@ async fn route(
     payload: web::Payload,
     state: &AppState,
 ) -> Result<RouteOutcome, ApiError> {
-    if !is_json_content_type(header(req, "content-type")) {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "Content-Type must be application/json",
-        ));
-    }
-    let body = read_body(req, payload, state.settings.server.max_body_bytes).await?;
+    let body = read_json_body(req, payload, state.settings.server.max_body_bytes).await?;
     if let Some(verifier) = &state.verifier {
         let headers = SignedHeaders {
             id: header(req, "webhook-id"),
@@ -127,13 +69,7 @@ async fn route(
                 ApiError::new(StatusCode::UNAUTHORIZED, "invalid_signature", e.to_string())
             })?;
     }
-    let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "malformed_json",
-            format!("the body is not JSON: {e}"),
-        )
-    })?;
+    let value = parse_json(&body)?;
     let event = validate(value, state.settings.routing.allow_unknown_fields)
         .map_err(|details| ApiError::validation("invalid_event", details))?;
     let dedupe_key = dedupe_key(header(req, "webhook-id"), &event);
@@ -177,25 +113,5 @@ fn route_error(e: RouteError) -> ApiError {
         RouteError::Broker(_) | RouteError::Stopped => {
             ApiError::unavailable("broker_unavailable", e.to_string(), 1)
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn json_content_types_are_recognised_with_parameters_and_suffixes() {
-        assert!(is_json_content_type(Some("application/json")));
-        assert!(is_json_content_type(Some(
-            "application/json; charset=utf-8"
-        )));
-        assert!(is_json_content_type(Some("Application/JSON")));
-        assert!(is_json_content_type(Some("application/cloudevents+json")));
-        assert!(!is_json_content_type(Some("text/plain")));
-        assert!(!is_json_content_type(Some(
-            "application/x-www-form-urlencoded"
-        )));
-        assert!(!is_json_content_type(None));
     }
 }

@@ -1,12 +1,34 @@
 //! The sandbox's error answers: one enum, mapped to status codes and JSON bodies in one place.
 //!
 //! Every error body is `{"error": "<machine_code>", "message": "<human text>"}`; a 429 also
-//! carries `Retry-After` (whole seconds) and `retry_after_secs` in the body.
+//! carries `Retry-After` (whole seconds) and `retry_after_secs` in the body, and a 400
+//! `invalid_definition` carries `details`: `[{"field": "<dotted path>", "message": "<text>"}]`.
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use derive_more::Display;
+use serde::Serialize;
 use serde_json::json;
+
+/// One problem found in a request body: the field as a dotted path (`configuration.url`,
+/// `tags[2]`; `body` for the body as a whole) and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldProblem {
+    /// Dotted path of the field.
+    pub field: String,
+    /// What is wrong, e.g. `must be one of GET, POST, PUT, PATCH, DELETE`.
+    pub message: String,
+}
+
+impl FieldProblem {
+    /// A problem with `field`.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> FieldProblem {
+        FieldProblem {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
 
 /// An error answer of the sandbox (token endpoint, API or admin API).
 #[derive(Debug, Display, PartialEq)]
@@ -41,6 +63,39 @@ pub enum ApiError {
     /// 400 `invalid_emit`: a `POST /sandbox/emit` body the sandbox cannot run.
     #[display("{_0}")]
     InvalidEmit(String),
+    /// 400 `checksum_missing`: a delta request without `X-Payload-Checksum`.
+    #[display("header X-Payload-Checksum is required")]
+    ChecksumMissing,
+    /// 400 `checksum_mismatch`: `X-Payload-Checksum` is not the lowercase SHA-256 hex of the
+    /// body bytes.
+    #[display("X-Payload-Checksum {_0:?} is not the lowercase SHA-256 hex of the body")]
+    ChecksumMismatch(String),
+    /// 400 `invalid_payload`: a delta body that is not JSON or has the wrong shape; the
+    /// message names each bad field.
+    #[display("{_0}")]
+    InvalidPayload(String),
+    /// 400 `batch_too_large`: a delta batch of more records than the limit (1000).
+    #[display("batch of {records} records exceeds the limit of {limit}")]
+    BatchTooLarge {
+        /// Records in the request.
+        records: usize,
+        /// Most records one request may carry.
+        limit: usize,
+    },
+    /// 400 `invalid_datastore`: a `POST /sandbox/datastores/{id}` body the sandbox cannot
+    /// apply; the message names each bad field.
+    #[display("{_0}")]
+    InvalidDatastore(String),
+    /// 400 `malformed_json`: a body that is not JSON at all.
+    #[display("body is not valid JSON: {_0}")]
+    MalformedJson(String),
+    /// 400 `invalid_definition`: a definition failing validation; every problem is listed in
+    /// the body's `details`.
+    #[display("definition is invalid: {} problem(s)", _0.len())]
+    InvalidDefinition(Vec<FieldProblem>),
+    /// 413 `payload_too_large`: a request body over the endpoint's limit (bytes).
+    #[display("request body exceeds {_0} bytes")]
+    PayloadTooLarge(usize),
     /// 404 `not_found`: no such route.
     #[display("no route for {_0}")]
     NotFound(String),
@@ -64,6 +119,14 @@ impl ApiError {
             ApiError::AlreadyAcknowledged(_) => "already_acknowledged",
             ApiError::InvalidFaults(_) => "invalid_faults",
             ApiError::InvalidEmit(_) => "invalid_emit",
+            ApiError::ChecksumMissing => "checksum_missing",
+            ApiError::ChecksumMismatch(_) => "checksum_mismatch",
+            ApiError::InvalidPayload(_) => "invalid_payload",
+            ApiError::BatchTooLarge { .. } => "batch_too_large",
+            ApiError::InvalidDatastore(_) => "invalid_datastore",
+            ApiError::MalformedJson(_) => "malformed_json",
+            ApiError::InvalidDefinition(_) => "invalid_definition",
+            ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
         }
@@ -76,7 +139,15 @@ impl ResponseError for ApiError {
             ApiError::InvalidRequest(_)
             | ApiError::UnsupportedGrantType(_)
             | ApiError::InvalidFaults(_)
-            | ApiError::InvalidEmit(_) => StatusCode::BAD_REQUEST,
+            | ApiError::InvalidEmit(_)
+            | ApiError::ChecksumMissing
+            | ApiError::ChecksumMismatch(_)
+            | ApiError::InvalidPayload(_)
+            | ApiError::BatchTooLarge { .. }
+            | ApiError::InvalidDatastore(_)
+            | ApiError::MalformedJson(_)
+            | ApiError::InvalidDefinition(_) => StatusCode::BAD_REQUEST,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::InvalidClient | ApiError::InvalidToken => StatusCode::UNAUTHORIZED,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -103,9 +174,23 @@ impl ResponseError for ApiError {
                     .insert_header((header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\""));
                 response.json(json!({"error": self.code(), "message": self.to_string()}))
             }
+            ApiError::InvalidDefinition(details) => response.json(json!({
+                "error": self.code(),
+                "message": describe(details),
+                "details": details,
+            })),
             _ => response.json(json!({"error": self.code(), "message": self.to_string()})),
         }
     }
+}
+
+/// A one-line summary of field problems: `field: message; field: message`.
+fn describe(problems: &[FieldProblem]) -> String {
+    let listed: Vec<String> = problems
+        .iter()
+        .map(|p| format!("{}: {}", p.field, p.message))
+        .collect();
+    format!("definition is invalid: {}", listed.join("; "))
 }
 
 #[cfg(test)]
@@ -154,6 +239,17 @@ mod tests {
             ApiError::InvalidEmit("field `count`".into()),
             ApiError::NotFound("/nope".into()),
             ApiError::MethodNotAllowed("GET /oauth/token".into()),
+            ApiError::ChecksumMissing,
+            ApiError::ChecksumMismatch("abc".into()),
+            ApiError::InvalidPayload("field `records` is required".into()),
+            ApiError::BatchTooLarge {
+                records: 1001,
+                limit: 1000,
+            },
+            ApiError::InvalidDatastore("field `records` is required".into()),
+            ApiError::MalformedJson("EOF".into()),
+            ApiError::InvalidDefinition(vec![FieldProblem::new("name", "is required")]),
+            ApiError::PayloadTooLarge(10),
         ];
         for error in &errors {
             let body = body_json(error);
@@ -164,5 +260,25 @@ mod tests {
             ApiError::AlreadyAcknowledged("id-1".into()).status_code(),
             StatusCode::CONFLICT
         );
+    }
+
+    #[test]
+    fn invalid_definition_lists_every_problem_in_details() {
+        let error = ApiError::InvalidDefinition(vec![
+            FieldProblem::new("name", "is required"),
+            FieldProblem::new("configuration.url", "must be an absolute https:// URL"),
+        ]);
+        assert_eq!(error.status_code(), StatusCode::BAD_REQUEST);
+        let body = body_json(&error);
+        assert_eq!(body["error"], "invalid_definition");
+        assert_eq!(
+            body["details"],
+            json!([
+                {"field": "name", "message": "is required"},
+                {"field": "configuration.url", "message": "must be an absolute https:// URL"},
+            ])
+        );
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(message.contains("configuration.url"), "{message}");
     }
 }

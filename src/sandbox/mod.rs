@@ -8,9 +8,15 @@
 //! - [`limits`]: admission of API calls (auth → per-tenant token bucket → `error_rate` →
 //!   `latency_ms`);
 //! - [`acknowledge`]: `POST /api/v2/data/actions/{id}/acknowledge`;
+//! - [`deltas`] (with [`delta_request`], [`checksum`], [`datastore`], [`idempotency`]):
+//!   `PATCH /api/v2/dataactions/records`, and `GET`/`POST /sandbox/datastores/{id}`;
+//! - [`definitions`] (with [`definition_rules`]): `POST /api/v2/data-actions` and the
+//!   `redirect_loop` fault;
+//! - [`body`]: reading a request body with a size limit;
 //! - [`admin`]: `/sandbox/faults`, `/sandbox/state`, `/sandbox/reset`, `/sandbox/revoke-tokens`;
 //! - [`events`], [`emit`]: `POST /sandbox/emit`, CXone-style signed webhook events;
-//! - [`error`]: the JSON error contract `{"error": "<code>", "message": "<text>"}`.
+//! - [`error`]: the JSON error contract `{"error": "<code>", "message": "<text>"}` (plus
+//!   `details` for `invalid_definition`).
 //!
 //! Every token-endpoint and API request (not `/sandbox/*`) is counted in `requests` under
 //! `"METHOD path-template status"`, including 401/429/503 answers.
@@ -18,10 +24,18 @@
 pub mod acknowledge;
 pub mod admin;
 pub mod auth;
+pub mod body;
+pub mod checksum;
+pub mod datastore;
+pub mod definition_rules;
+pub mod definitions;
+pub mod delta_request;
+pub mod deltas;
 pub mod emit;
 pub mod error;
 pub mod events;
 pub mod faults;
+pub mod idempotency;
 pub mod limits;
 pub mod options;
 pub mod state;
@@ -127,6 +141,17 @@ fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/oauth/token").route(web::post().to(auth::issue_token)))
         .service(
             resource(acknowledge::ACKNOWLEDGE_PATH).route(web::post().to(acknowledge::acknowledge)),
+        )
+        .service(resource(deltas::DELTA_PATH).route(web::patch().to(deltas::apply_records)))
+        .service(
+            web::resource(definitions::DEFINITIONS_PATH)
+                .route(web::post().to(definitions::create_definition))
+                .default_service(web::to(definitions::other_method)),
+        )
+        .service(
+            resource("/sandbox/datastores/{id}")
+                .route(web::get().to(datastore::get_datastore))
+                .route(web::post().to(datastore::replace_datastore)),
         )
         .service(
             resource("/sandbox/faults")

@@ -10,7 +10,10 @@ use std::time::Instant;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::datastore::DataStores;
+use super::definitions::DefinitionRecord;
 use super::faults::Faults;
+use super::idempotency::IdempotencyCache;
 use super::limits::TokenBucket;
 use super::options::SandboxOptions;
 
@@ -25,7 +28,8 @@ pub struct IssuedToken {
 
 /// Everything `GET /sandbox/state` returns, in this JSON shape:
 /// `{"tokens_issued": n, "requests": {"METHOD path-template status": n},
-/// "acknowledgements": {dataActionId: n}, "executions": [], "definitions": [], "exports": {}}`.
+/// "acknowledgements": {dataActionId: n}, "executions": [],
+/// "definitions": [{"id", "correlation_id", "definition"}], "exports": {}, "delta_batches": n}`.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Records {
     /// Access tokens issued since start or the last reset.
@@ -37,10 +41,12 @@ pub struct Records {
     pub acknowledgements: BTreeMap<String, u64>,
     /// Sub-flow executions (filled by a later part of the sandbox).
     pub executions: Vec<Value>,
-    /// Definitions created (filled by a later part of the sandbox).
-    pub definitions: Vec<Value>,
+    /// Definitions created (answered 201), in creation order.
+    pub definitions: Vec<DefinitionRecord>,
     /// Export job id → records served (filled by a later part of the sandbox).
     pub exports: BTreeMap<String, Value>,
+    /// Delta batches answered 200 (not 409s, not idempotent replays).
+    pub delta_batches: u64,
 }
 
 /// The mutable state of a running sandbox.
@@ -55,6 +61,10 @@ pub struct SandboxState {
     pub buckets: HashMap<String, TokenBucket>,
     /// What the admin API shows and a reset clears.
     pub records: Records,
+    /// Data stores changed by delta batches; cleared by a reset.
+    pub data_stores: DataStores,
+    /// Answers remembered per `Idempotency-Key` of delta requests; cleared by a reset.
+    pub idempotency: IdempotencyCache,
 }
 
 impl SandboxState {
@@ -65,15 +75,19 @@ impl SandboxState {
             tokens: HashMap::new(),
             buckets: HashMap::new(),
             records: Records::default(),
+            data_stores: DataStores::new(),
+            idempotency: IdempotencyCache::default(),
         }
     }
 
-    /// Clears every record, restores the options' settings and refills every bucket.
-    /// Issued tokens stay valid until they expire.
+    /// Clears every record, data store and idempotency key, restores the options' settings
+    /// and refills every bucket. Issued tokens stay valid until they expire.
     pub fn reset(&mut self, options: &SandboxOptions) {
         self.faults = Faults::from_options(options);
         self.buckets.clear();
         self.records = Records::default();
+        self.data_stores.clear();
+        self.idempotency = IdempotencyCache::default();
     }
 
     /// Counts one answered request under `"METHOD path-template status"`.
@@ -129,6 +143,7 @@ mod tests {
                 "executions": [],
                 "definitions": [],
                 "exports": {},
+                "delta_batches": 0,
             })
         );
     }
@@ -141,6 +156,15 @@ mod tests {
             state.records.tokens_issued = 3;
             state.records.acknowledgements.insert("a".into(), 1);
             state.faults.error_rate = 0.5;
+            state.records.delta_batches = 2;
+            state.data_stores.insert("ds".into(), Default::default());
+            state.idempotency.insert(
+                "key",
+                crate::sandbox::idempotency::StoredAnswer {
+                    status: 200,
+                    body: actix_web::web::Bytes::from_static(b"{}"),
+                },
+            );
             state.tokens.insert(
                 "t".into(),
                 IssuedToken {
@@ -154,6 +178,9 @@ mod tests {
         let state = shared.lock();
         assert_eq!(state.records.tokens_issued, 0);
         assert!(state.records.acknowledgements.is_empty());
+        assert_eq!(state.records.delta_batches, 0);
+        assert!(state.data_stores.is_empty());
+        assert!(state.idempotency.is_empty());
         assert_eq!(state.faults.error_rate, 0.0);
         assert!(state.tokens.contains_key("t"));
     }

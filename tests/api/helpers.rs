@@ -329,3 +329,97 @@ pub fn metric_value(text: &str, name: &str, labels: &BTreeMap<&str, &str>) -> f6
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
+
+/// A test receiver on port 0 that records every JSON body POSTed to it and answers 200.
+pub struct Capture {
+    /// Its URL (any path is accepted).
+    pub url: String,
+    bodies: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+}
+
+impl Capture {
+    /// Starts the receiver.
+    pub async fn start() -> Capture {
+        let bodies: std::sync::Arc<std::sync::Mutex<Vec<Value>>> = Default::default();
+        let shared = bodies.clone();
+        let server = actix_web::HttpServer::new(move || {
+            let shared = shared.clone();
+            actix_web::App::new().default_service(actix_web::web::to(
+                move |body: actix_web::web::Json<Value>| {
+                    let shared = shared.clone();
+                    async move {
+                        shared.lock().expect("capture lock").push(body.into_inner());
+                        actix_web::HttpResponse::Ok().finish()
+                    }
+                },
+            ))
+        })
+        .workers(1)
+        .disable_signals()
+        .bind("127.0.0.1:0")
+        .expect("bind capture");
+        let port = server.addrs()[0].port();
+        actix_rt::spawn(server.run());
+        Capture {
+            url: format!("http://127.0.0.1:{port}/events"),
+            bodies,
+        }
+    }
+
+    /// What was received so far.
+    pub fn bodies(&self) -> Vec<Value> {
+        self.bodies.lock().expect("capture lock").clone()
+    }
+}
+
+impl TestApp {
+    /// POSTs JSON to a service path with optional extra headers.
+    pub async fn post_json(
+        &self,
+        path: &str,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let mut req = self.http.post(format!("{}{path}", self.address));
+        for (name, value) in headers {
+            req = req.insert_header((*name, *value));
+        }
+        status_and_json(req.send_json(body).await.expect("request")).await
+    }
+
+    /// Takes every token of the tenant's sandbox bucket by acknowledging throwaway ids,
+    /// until the sandbox answers 429.
+    pub async fn drain_sandbox_bucket(&self) {
+        let mut resp = self
+            .http
+            .post(format!("{}/oauth/token", self.sandbox_url))
+            .send_form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", switchboard::sandbox::DEFAULT_CLIENT_ID),
+                ("client_secret", switchboard::sandbox::DEFAULT_CLIENT_SECRET),
+            ])
+            .await
+            .expect("token");
+        let token: Value = resp.json().await.expect("token json");
+        let bearer = format!(
+            "Bearer {}",
+            token["access_token"].as_str().expect("access_token")
+        );
+        for i in 0..10_000 {
+            let resp = self
+                .http
+                .post(format!(
+                    "{}/api/v2/data/actions/drain-{i}/acknowledge",
+                    self.sandbox_url
+                ))
+                .insert_header(("Authorization", bearer.as_str()))
+                .send()
+                .await
+                .expect("drain call");
+            if resp.status().as_u16() == 429 {
+                return;
+            }
+        }
+        panic!("the sandbox never answered 429");
+    }
+}

@@ -3,6 +3,8 @@
 mod bad_input;
 mod broker_down;
 mod cxone;
+mod definitions;
 mod helpers;
 mod routing;
 mod supervision;
+mod tls;

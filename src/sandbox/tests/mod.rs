@@ -2,9 +2,13 @@
 //!
 //! - `token`: the token endpoint and token expiry;
 //! - `api`: acknowledgements, rate limit, faults, latency, unknown routes;
-//! - `emit`: `POST /sandbox/emit` against a receiver bound on port 0.
+//! - `emit`: `POST /sandbox/emit` against a receiver bound on port 0;
+//! - `deltas`: `PATCH /api/v2/dataactions/records` and `/sandbox/datastores/{id}`;
+//! - `definitions`: `POST /api/v2/data-actions` and the `redirect_loop` fault.
 
 mod api;
+mod definitions;
+mod deltas;
 mod emit;
 mod token;
 
@@ -21,6 +25,20 @@ struct Answer {
     status: u16,
     retry_after: Option<String>,
     body: Value,
+}
+
+/// Any answer: status, headers and the body, raw and as JSON (`null` if not JSON).
+struct Reply {
+    status: u16,
+    headers: awc::http::header::HeaderMap,
+    raw: Vec<u8>,
+    body: Value,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
 }
 
 struct TestSandbox {
@@ -92,6 +110,43 @@ impl TestSandbox {
         (response.status().as_u16(), value)
     }
 
+    /// Sends `method path` with a bearer token, extra headers and a raw body; redirects are
+    /// not followed.
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Reply {
+        let method = awc::http::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            .timeout(Duration::from_secs(20))
+            .content_type("application/json");
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        for (name, value) in headers {
+            request = request.insert_header((*name, *value));
+        }
+        let mut response = request.send_body(body.to_vec()).await.expect("API call");
+        let raw = response
+            .body()
+            .limit(64 * 1024 * 1024)
+            .await
+            .expect("body")
+            .to_vec();
+        Reply {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            body: serde_json::from_slice(&raw).unwrap_or(Value::Null),
+            raw,
+        }
+    }
+
     async fn state(&self) -> Value {
         self.admin("GET", "/sandbox/state", None).await.1
     }
@@ -106,6 +161,6 @@ async fn spawn_sandbox(options: SandboxOptions) -> TestSandbox {
     assert_ne!(sandbox.port(), 0);
     TestSandbox {
         sandbox,
-        client: awc::Client::default(),
+        client: awc::Client::builder().disable_redirects().finish(),
     }
 }

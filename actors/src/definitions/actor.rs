@@ -1,0 +1,319 @@
+//! DefinitionActor: validates a definition, assembles its header matrix, and creates it
+//! through the CXone client — redirects followed at most `definitions.max_redirects` times,
+//! 429 retried after 1 s, 2 s, 4 s (or `Retry-After`) at most `definitions.rate_limit_retries`
+//! times — then POSTs a `data_action.created` event to `definitions.callback_url` if set.
+
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use awc::http::Method;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::headers::HeaderMatrix;
+use super::validate::validate;
+use crate::audit::{AuditActor, AuditEvent, AuditOutcome};
+use crate::cxone::{ApiCall, CxoneClient, CxoneError, CxoneHandle, RetryPolicy};
+use crate::lifecycle;
+use crate::problem::FieldProblem;
+use crate::settings::DefinitionSettings;
+use crate::token::GetToken;
+
+/// Attempts of a callback POST.
+pub const CALLBACK_ATTEMPTS: u32 = 3;
+
+/// Creates (or, with `dry_run`, only validates) a definition.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "Result<Created, DefinitionError>")]
+pub struct CreateDefinition {
+    /// The definition as received.
+    pub definition: Value,
+    /// The caller's correlation id, used unchanged; `None`: a new UUID.
+    pub correlation_id: Option<String>,
+    /// Extra headers for this call (beside `definitions.extra_headers`).
+    pub extra_headers: Vec<(String, String)>,
+    /// Validate and size the header matrix only; send nothing.
+    pub dry_run: bool,
+}
+
+/// The audit summary returned with a creation.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CallSummary {
+    /// Correlation id sent.
+    pub correlation_id: String,
+    /// HTTP status of the final answer.
+    pub status: Option<u16>,
+    /// Milliseconds, retries and redirects included.
+    pub latency_ms: u64,
+    /// `succeeded` or `failed`.
+    pub outcome: AuditOutcome,
+}
+
+/// What [`CreateDefinition`] achieved.
+#[derive(Debug, Clone)]
+pub enum Created {
+    /// Dry run: valid, with the header matrix size.
+    DryRun {
+        /// The definition.
+        definition: Value,
+        /// Header matrix bytes (`Authorization` counted with the current token when one
+        /// could be had).
+        header_matrix_bytes: usize,
+        /// Correlation id that would be sent.
+        correlation_id: String,
+    },
+    /// Created: the API's answer and the call's summary.
+    Created {
+        /// The created definition as the API returned it.
+        definition: Value,
+        /// The call.
+        audit: CallSummary,
+    },
+}
+
+/// Why a definition was not created.
+#[derive(Debug, Clone, derive_more::Display)]
+pub enum DefinitionError {
+    /// Validation failed; nothing was sent.
+    #[display("the definition is invalid")]
+    Invalid(Vec<FieldProblem>),
+    /// The header matrix is over the gateway limit; nothing was sent.
+    #[display("the header matrix is {_0} bytes, over the 8192-byte gateway limit")]
+    HeaderMatrixTooLarge(usize),
+    /// Redirects beyond the limit (a loop).
+    #[display("{_0}")]
+    TooManyRedirects(CxoneError),
+    /// 429 after every retry.
+    #[display("CXone kept answering 429 after {_0} retries")]
+    RateLimited(u32),
+    /// CXone answered an error.
+    #[display("CXone answered HTTP {status}")]
+    Upstream {
+        /// HTTP status.
+        status: u16,
+        /// The API's error body (JSON when it was JSON).
+        body: Value,
+        /// The call.
+        audit: CallSummary,
+    },
+    /// CXone could not be reached, or no token could be had.
+    #[display("CXone unavailable: {_0}")]
+    Unavailable(String),
+}
+
+/// Creates definitions. One per process.
+pub struct DefinitionActor {
+    cxone: CxoneHandle,
+    client: Option<CxoneClient>,
+    settings: DefinitionSettings,
+    audit: Option<Addr<AuditActor>>,
+    restarts: u32,
+}
+
+impl DefinitionActor {
+    /// A definition actor calling CXone through `cxone`.
+    pub fn new(
+        cxone: CxoneHandle,
+        settings: DefinitionSettings,
+        audit: Option<Addr<AuditActor>>,
+    ) -> Self {
+        DefinitionActor {
+            cxone,
+            client: None,
+            settings,
+            audit,
+            restarts: 0,
+        }
+    }
+}
+
+impl Actor for DefinitionActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(256);
+        self.client = Some(self.cxone.client());
+        lifecycle::started("DefinitionActor", self.restarts);
+    }
+
+    fn stopping(&mut self, _: &mut Self::Context) -> Running {
+        lifecycle::stopping("DefinitionActor", self.restarts);
+        Running::Stop
+    }
+}
+
+impl Supervised for DefinitionActor {
+    fn restarting(&mut self, _: &mut Self::Context) {
+        self.restarts = lifecycle::restarted("DefinitionActor", self.restarts);
+    }
+}
+
+crate::handle_stop_actor!(DefinitionActor);
+
+/// Validates, sizes, and (unless a dry run) creates the definition.
+impl Handler<CreateDefinition> for DefinitionActor {
+    type Result = ResponseFuture<Result<Created, DefinitionError>>;
+
+    fn handle(&mut self, msg: CreateDefinition, _: &mut Self::Context) -> Self::Result {
+        let client = self
+            .client
+            .get_or_insert_with(|| self.cxone.client())
+            .clone();
+        let settings = self.settings.clone();
+        let audit = self.audit.clone();
+        Box::pin(create(client, settings, audit, msg))
+    }
+}
+
+async fn create(
+    client: CxoneClient,
+    settings: DefinitionSettings,
+    audit: Option<Addr<AuditActor>>,
+    msg: CreateDefinition,
+) -> Result<Created, DefinitionError> {
+    let allow_http = settings.allow_http;
+    validate(&msg.definition, allow_http).map_err(DefinitionError::Invalid)?;
+    let correlation_id = msg
+        .correlation_id
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let mut extra: Vec<(String, String)> = settings.extra_headers.clone().into_iter().collect();
+    extra.extend(msg.extra_headers);
+    let token = match client.handle().token_actor().send(GetToken).await {
+        Ok(Ok(t)) => Some(t),
+        Ok(Err(e)) if msg.dry_run => {
+            log::warn!("actor=DefinitionActor event=dry_run_without_token error={e}");
+            None
+        }
+        Ok(Err(e)) => return Err(DefinitionError::Unavailable(e.to_string())),
+        Err(e) => return Err(DefinitionError::Unavailable(e.to_string())),
+    };
+    let matrix = HeaderMatrix::build(&correlation_id, token.as_ref().map(|t| t.secret()), &extra)
+        .map_err(DefinitionError::Invalid)?;
+    if !matrix.fits() {
+        return Err(DefinitionError::HeaderMatrixTooLarge(matrix.size()));
+    }
+    if msg.dry_run {
+        return Ok(Created::DryRun {
+            definition: msg.definition,
+            header_matrix_bytes: matrix.size(),
+            correlation_id,
+        });
+    }
+    let body = serde_json::to_vec(&msg.definition)
+        .map_err(|e| DefinitionError::Unavailable(e.to_string()))?;
+    let name = msg.definition["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let mut call = ApiCall::new(
+        "create_definition",
+        Method::POST,
+        client.handle().settings().paths.create_definition.clone(),
+        name,
+    );
+    call.correlation_id = correlation_id.clone();
+    call.json = Some(body);
+    call.headers = matrix.extra_for_client();
+    call.max_redirects = settings.max_redirects;
+    call.retry = Some(RetryPolicy {
+        max_attempts: settings.rate_limit_retries + 1,
+        initial: Duration::from_secs(1),
+        max: Duration::from_secs(60),
+        jitter: false,
+    });
+    let started = Instant::now();
+    let result = client.send(&call).await;
+    let latency_ms = started.elapsed().as_millis() as u64;
+    let summary = |status: Option<u16>, outcome| CallSummary {
+        correlation_id: correlation_id.clone(),
+        status,
+        latency_ms,
+        outcome,
+    };
+    let outcome = match result {
+        Ok(resp) => {
+            let definition = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
+            Ok(Created::Created {
+                definition,
+                audit: summary(Some(resp.status), AuditOutcome::Succeeded),
+            })
+        }
+        Err(e @ CxoneError::TooManyRedirects { .. }) => Err(DefinitionError::TooManyRedirects(e)),
+        Err(CxoneError::Status { status: 429, .. }) => {
+            Err(DefinitionError::RateLimited(settings.rate_limit_retries))
+        }
+        Err(CxoneError::Status { status, body }) => Err(DefinitionError::Upstream {
+            status,
+            body: serde_json::from_str(&body).unwrap_or(Value::String(body)),
+            audit: summary(Some(status), AuditOutcome::Failed),
+        }),
+        Err(e) => Err(DefinitionError::Unavailable(e.to_string())),
+    };
+    if !settings.callback_url.is_empty() {
+        let (status, id) = match &outcome {
+            Ok(Created::Created { definition, audit }) => {
+                (audit.status, definition.get("id").cloned())
+            }
+            Err(DefinitionError::Upstream { status, .. }) => (Some(*status), None),
+            _ => (None, None),
+        };
+        let event = json!({
+            "event": "data_action.created",
+            "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "status": status,
+            "latency_ms": latency_ms,
+            "correlation_id": correlation_id,
+            "id": id,
+        });
+        actix_rt::spawn(post_callback(settings.callback_url.clone(), event, audit));
+    }
+    outcome
+}
+
+/// POSTs the `data_action.created` event, retried; the outcome is audited, a failure logged.
+async fn post_callback(url: String, event: Value, audit: Option<Addr<AuditActor>>) {
+    let http = awc::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .finish();
+    let correlation_id = event["correlation_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let started = Instant::now();
+    let mut last = (None, None);
+    for attempt in 1..=CALLBACK_ATTEMPTS {
+        match http.post(&url).send_json(&event).await {
+            Ok(resp) if resp.status().is_success() => {
+                last = (Some(resp.status().as_u16()), None);
+                break;
+            }
+            Ok(resp) => {
+                last = (
+                    Some(resp.status().as_u16()),
+                    Some(format!("HTTP {}", resp.status())),
+                )
+            }
+            Err(e) => last = (None, Some(e.to_string())),
+        }
+        if attempt < CALLBACK_ATTEMPTS {
+            actix_rt::time::sleep(Duration::from_millis(200 << attempt)).await;
+        }
+    }
+    let mut record = AuditEvent::now(
+        "DefinitionActor",
+        "definition_callback",
+        correlation_id,
+        url,
+    );
+    record.http_status = last.0;
+    record.latency_ms = started.elapsed().as_millis() as u64;
+    if let Some(error) = last.1 {
+        log::warn!("actor=DefinitionActor event=callback_failed error={error}");
+        record.outcome = AuditOutcome::Failed;
+        record.error = Some(error);
+    }
+    if let Some(audit) = audit {
+        audit.do_send(record);
+    }
+}

@@ -1,0 +1,52 @@
+//! CLI commands that run in-process against the configured CXone (no HTTP server):
+//!
+//! - `action`: `switchboard action create FILE [--dry-run] [--correlation-id ID]`.
+
+pub mod action;
+
+use actix::prelude::*;
+use anyhow::Context as _;
+
+use crate::config::Settings;
+use crate::startup::CxoneRuntime;
+
+/// Starts the CXone actors for a command; `cxone.base_url` must be set.
+///
+/// Errors: a missing `cxone.base_url`, or what [`CxoneRuntime::start`] refuses.
+pub fn cxone_runtime(settings: &Settings) -> anyhow::Result<CxoneRuntime> {
+    if settings.cxone.base_url.is_empty() {
+        anyhow::bail!("cxone.base_url: required (CXONE_BASE_URL or SWITCHBOARD__CXONE__BASE_URL)");
+    }
+    CxoneRuntime::start(settings)
+}
+
+/// Flushes the audit log before a command exits.
+pub async fn flush_audit(runtime: &CxoneRuntime) -> anyhow::Result<()> {
+    runtime
+        .audit
+        .send(switchboard_actors::Flush)
+        .await
+        .context("audit actor")?
+        .context("flushing the audit log")
+}
+
+/// Prints a JSON value, pretty, to stdout.
+pub fn print_json(value: &serde_json::Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
+}
+
+/// Prints a JSON value, pretty, to stderr.
+pub fn eprint_json(value: &serde_json::Value) {
+    eprintln!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
+}
+
+/// Starts an actor under a supervisor in the current arbiter.
+pub fn start_supervised<A: Supervised + Actor<Context = Context<A>>>(actor: A) -> Addr<A> {
+    Supervisor::start(move |_| actor)
+}

@@ -1,0 +1,105 @@
+//! `POST /data-actions`: create a Data Action definition (seed 002); `?dry_run=true`
+//! validates and sizes the header matrix only. The request's `X-Correlation-ID`, when present,
+//! is the correlation id, used unchanged.
+//!
+//! Answers: 201 with the created definition (as CXone returned it) plus `"audit"`
+//! (`correlation_id`, `status`, `latency_ms`, `outcome`); dry run 200 `{"definition",
+//! "header_matrix_bytes", "correlation_id"}`; 400 `malformed_json`, `invalid_definition`
+//! (`details`: `{"field","message"}` with dotted fields), `header_matrix_too_large`;
+//! 415, 413; 502 `upstream_error` (with the API's body in `upstream`), 502
+//! `too_many_redirects`, 429 `rate_limited`, 502 `upstream_unavailable`.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+use switchboard_actors::definitions::{CreateDefinition, Created, DefinitionError};
+
+use super::body::{parse_json, read_json_body};
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+/// Query of `POST /data-actions`.
+#[derive(Debug, Deserialize)]
+pub struct CreateQuery {
+    /// Validate only.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// Maps a definition error to the HTTP contract.
+pub fn definition_error(e: DefinitionError) -> ApiError {
+    let message = e.to_string();
+    match e {
+        DefinitionError::Invalid(details) => ApiError::validation("invalid_definition", details),
+        DefinitionError::HeaderMatrixTooLarge(_) => {
+            ApiError::new(StatusCode::BAD_REQUEST, "header_matrix_too_large", message)
+        }
+        DefinitionError::TooManyRedirects(_) => {
+            ApiError::new(StatusCode::BAD_GATEWAY, "too_many_redirects", message)
+        }
+        DefinitionError::RateLimited(_) => ApiError {
+            retry_after_secs: Some(1),
+            ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
+        },
+        DefinitionError::Upstream { status, body, .. } => ApiError {
+            upstream: Some(Box::new(json!({"status": status, "body": body}))),
+            ..ApiError::new(StatusCode::BAD_GATEWAY, "upstream_error", message)
+        },
+        DefinitionError::Unavailable(_) => {
+            ApiError::new(StatusCode::BAD_GATEWAY, "upstream_unavailable", message)
+        }
+    }
+}
+
+/// The handler.
+pub async fn create(
+    req: HttpRequest,
+    payload: web::Payload,
+    query: web::Query<CreateQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_json_body(&req, payload, state.settings.server.max_body_bytes).await?;
+    let definition = parse_json(&body)?;
+    let correlation_id = req
+        .headers()
+        .get("x-correlation-id")
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
+    let created = state
+        .definitions
+        .send(CreateDefinition {
+            definition,
+            correlation_id,
+            extra_headers: Vec::new(),
+            dry_run: query.dry_run,
+        })
+        .await
+        .map_err(|_| {
+            ApiError::unavailable("actor_unavailable", "the definition actor is restarting", 1)
+        })?
+        .map_err(definition_error)?;
+    Ok(match created {
+        Created::DryRun {
+            definition,
+            header_matrix_bytes,
+            correlation_id,
+        } => HttpResponse::Ok().json(json!({
+            "definition": definition,
+            "header_matrix_bytes": header_matrix_bytes,
+            "correlation_id": correlation_id,
+        })),
+        Created::Created {
+            mut definition,
+            audit,
+        } => {
+            let correlation_id = audit.correlation_id.clone();
+            if let Some(obj) = definition.as_object_mut() {
+                obj.insert("audit".into(), json!(audit));
+            }
+            HttpResponse::Created()
+                .insert_header(("X-Correlation-ID", correlation_id))
+                .json(definition)
+        }
+    })
+}
