@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
+use switchboard_actors::deltas::{ConflictResolution, UpdateType};
+
 use crate::config::Settings;
 use crate::sandbox::Sandbox;
 use crate::startup::{sandbox_options, Application, BuildOptions};
@@ -52,6 +54,12 @@ pub enum Command {
         #[command(subcommand)]
         command: ActionCommand,
     },
+    /// Delta updates.
+    Delta {
+        /// What to do.
+        #[command(subcommand)]
+        command: DeltaCommand,
+    },
     /// Run the CXone sandbox alone.
     Sandbox {
         /// A TOML file layered over the defaults.
@@ -80,6 +88,38 @@ pub enum ActionCommand {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+}
+
+/// `switchboard delta …`.
+#[derive(Debug, Subcommand)]
+pub enum DeltaCommand {
+    /// Apply a JSON-lines file of records as a delta set, streaming.
+    Apply {
+        /// Target data store.
+        #[arg(long = "data-store")]
+        data_store: String,
+        /// Conflict resolution: OVERWRITE, FAIL or IGNORE.
+        #[arg(long, value_parser = parse_conflict)]
+        conflict: ConflictResolution,
+        /// Update type: UPSERT (default) or UPDATE.
+        #[arg(long = "update-type", value_parser = parse_update_type, default_value = "UPSERT")]
+        update_type: UpdateType,
+        /// JSON lines, one record `{"id", "version"?, "fields"}` per line.
+        file: PathBuf,
+        /// A TOML file layered over the defaults.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn parse_conflict(text: &str) -> Result<ConflictResolution, String> {
+    ConflictResolution::parse(&text.to_ascii_uppercase())
+        .ok_or_else(|| format!("{text:?} is not OVERWRITE, FAIL or IGNORE"))
+}
+
+fn parse_update_type(text: &str) -> Result<UpdateType, String> {
+    UpdateType::parse(&text.to_ascii_uppercase())
+        .ok_or_else(|| format!("{text:?} is not UPSERT or UPDATE"))
 }
 
 /// What a command asks the process to exit with.
@@ -144,6 +184,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             })
             .await?;
             Ok(Outcome::Success)
+        }
+        Command::Delta {
+            command:
+                DeltaCommand::Apply {
+                    data_store,
+                    conflict,
+                    update_type,
+                    file,
+                    config,
+                },
+        } => {
+            let settings = Settings::load(config.as_deref())?;
+            let what = crate::commands::delta::DeltaApply {
+                data_store_id: data_store,
+                conflict,
+                update_type,
+            };
+            let ok = crate::commands::delta::apply(settings, &file, what).await?;
+            Ok(if ok {
+                Outcome::Success
+            } else {
+                Outcome::Failure
+            })
         }
         Command::Sandbox { config } => {
             let settings = Settings::load(config.as_deref())?;

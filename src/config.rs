@@ -9,7 +9,8 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::Deserialize;
 use switchboard_actors::settings::{
-    AuditSettings, CxoneSettings, DefinitionSettings, GrantType, KafkaSettings, RoutingSettings,
+    AuditSettings, CxoneSettings, DefinitionSettings, DeltaSettings, GrantType, KafkaSettings,
+    RoutingSettings,
 };
 
 /// The compiled-in defaults, every key commented.
@@ -146,14 +147,6 @@ pub struct OrchestrationSettings {
     pub execution_timeout_secs: u64,
 }
 
-/// `[deltas]`: delta updates.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DeltaSettings {
-    /// Where replication events are POSTed; empty: off.
-    pub replication_webhook_url: String,
-}
-
 impl Settings {
     /// Loads the layers (defaults → `file` → environment) and validates the result.
     ///
@@ -259,10 +252,20 @@ impl Settings {
                 self.sandbox.rate_limit_per_minute as i64,
             ),
             ("sandbox.token_ttl_secs", self.sandbox.token_ttl_secs as i64),
+            (
+                "deltas.replication_attempts",
+                self.deltas.replication_attempts as i64,
+            ),
         ] {
             if value < 1 {
                 return invalid(key, "must be at least 1");
             }
+        }
+        if !(1..=1000).contains(&self.deltas.max_batch_size) {
+            return invalid(
+                "deltas.max_batch_size",
+                "must be within 1..=1000 (the API's maximum)",
+            );
         }
         if !(1..=20).contains(&self.cxone.max_attempts) {
             return invalid("cxone.max_attempts", "must be within 1..=20");

@@ -10,6 +10,7 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
 use switchboard_actors::definitions::DefinitionActor;
+use switchboard_actors::deltas::DeltaBatchActor;
 use switchboard_actors::router::MemoryDedupe;
 use switchboard_actors::{
     AcknowledgementActor, AuditActor, CxoneHandle, Flush, KafkaConnection, KafkaRouterActor,
@@ -32,6 +33,8 @@ pub struct AppState {
     pub token: Addr<TokenActor>,
     /// Definition creation.
     pub definitions: Addr<DefinitionActor>,
+    /// Delta batches.
+    pub deltas: Addr<DeltaBatchActor>,
     /// Webhook signature verifier, when `routing.signing_secret` is set.
     pub verifier: Option<Arc<dyn SignatureVerifier>>,
 }
@@ -47,6 +50,8 @@ pub struct Actors {
     pub token: Addr<TokenActor>,
     /// Definition creation.
     pub definitions: Addr<DefinitionActor>,
+    /// Delta batches.
+    pub deltas: Addr<DeltaBatchActor>,
     /// Client-side rate limiter.
     pub limiter: Addr<RateLimiterActor>,
     /// Audit log.
@@ -183,6 +188,11 @@ impl Application {
                 (handle.clone(), settings.definitions.clone(), audit.clone());
             Supervisor::start(move |_| DefinitionActor::new(handle, settings, Some(audit)))
         };
+        let deltas = {
+            let (handle, settings, audit) =
+                (handle.clone(), settings.deltas.clone(), audit.clone());
+            Supervisor::start(move |_| DeltaBatchActor::new(handle, settings, Some(audit)))
+        };
         let rules = Arc::new(load_rules(&settings.routing.rules_file)?);
         let kafka = Arc::new(
             KafkaConnection::connect(&settings.kafka, &rules)
@@ -216,6 +226,7 @@ impl Application {
             limiter,
             audit,
             definitions,
+            deltas,
         };
 
         let verifier: Option<Arc<dyn SignatureVerifier>> =
@@ -231,6 +242,7 @@ impl Application {
             acknowledger: actors.acknowledger.clone(),
             token: actors.token.clone(),
             definitions: actors.definitions.clone(),
+            deltas: actors.deltas.clone(),
             verifier,
         });
         let mut server = HttpServer::new(move || {

@@ -20,6 +20,7 @@ pub mod acknowledger;
 pub mod audit;
 pub mod cxone;
 pub mod definitions;
+pub mod deltas;
 pub mod http;
 pub mod lifecycle;
 pub mod metrics;

@@ -32,6 +32,12 @@ pub struct Metrics {
     pub cxone_calls: IntCounterVec,
     /// OAuth2 tokens obtained.
     pub tokens: IntCounter,
+    /// Delta batches by `status` (applied, conflict, integrity_error, failed).
+    pub delta_batches: IntCounterVec,
+    /// Delta records by `outcome` (applied, skipped).
+    pub delta_records: IntCounterVec,
+    /// Seconds per delta batch PATCH, retries included.
+    pub delta_batch_seconds: Histogram,
 }
 
 fn histogram(name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
@@ -101,6 +107,21 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "OAuth2 tokens obtained.",
         )
         .expect("valid counter"),
+        delta_batches: counter_vec(
+            "switchboard_delta_batches_total",
+            "Delta batches by status.",
+            &["status"],
+        ),
+        delta_records: counter_vec(
+            "switchboard_delta_records_total",
+            "Delta records by outcome.",
+            &["outcome"],
+        ),
+        delta_batch_seconds: histogram(
+            "switchboard_delta_batch_seconds",
+            "Seconds per delta batch, retries included.",
+            vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0],
+        ),
     };
     let r = &m.registry;
     let _ = r.register(Box::new(m.events.clone()));
@@ -113,6 +134,9 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     let _ = r.register(Box::new(m.actor_restarts.clone()));
     let _ = r.register(Box::new(m.cxone_calls.clone()));
     let _ = r.register(Box::new(m.tokens.clone()));
+    let _ = r.register(Box::new(m.delta_batches.clone()));
+    let _ = r.register(Box::new(m.delta_records.clone()));
+    let _ = r.register(Box::new(m.delta_batch_seconds.clone()));
     m
 });
 

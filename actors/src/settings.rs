@@ -180,6 +180,18 @@ pub struct DefinitionSettings {
     pub extra_headers: std::collections::BTreeMap<String, String>,
 }
 
+/// `[deltas]`: delta updates (seed 001).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeltaSettings {
+    /// Where replication events are POSTed after each batch; empty: off.
+    pub replication_webhook_url: String,
+    /// Records per batch, at most 1000 (the API's maximum).
+    pub max_batch_size: usize,
+    /// Attempts per replication event.
+    pub replication_attempts: u32,
+}
+
 /// `[audit]`: where audit records go.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -1,8 +1,10 @@
 //! CLI commands that run in-process against the configured CXone (no HTTP server):
 //!
-//! - `action`: `switchboard action create FILE [--dry-run] [--correlation-id ID]`.
+//! - `action`: `switchboard action create FILE [--dry-run] [--correlation-id ID]`;
+//! - `delta`: `switchboard delta apply --data-store ID --conflict MODE FILE`.
 
 pub mod action;
+pub mod delta;
 
 use actix::prelude::*;
 use anyhow::Context as _;

@@ -4,10 +4,12 @@
 //! - `event`: the webhook event's validation and dedupe key;
 //! - `body`: JSON request bodies (content type, size, parse);
 //! - `definitions`: `POST /data-actions`;
+//! - `deltas`: `POST /deltas`;
 //! - `health`: `/healthz`, `/readyz`, `/metrics`.
 
 pub mod body;
 pub mod definitions;
+pub mod deltas;
 pub mod event;
 pub mod health;
 pub mod webhook;
@@ -27,6 +29,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/data-actions")
             .route(web::post().to(definitions::create))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/deltas")
+            .route(web::post().to(deltas::apply))
             .default_service(web::to(method_not_allowed)),
     )
     .service(

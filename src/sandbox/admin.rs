@@ -17,9 +17,9 @@ pub async fn get_faults(shared: web::Data<Shared>) -> HttpResponse {
 /// `POST /sandbox/faults`: changes any subset of the settings and returns them all.
 ///
 /// Body: a JSON object with any of `rate_limit_per_minute` (u32 ≥ 1), `token_ttl_secs`
-/// (u64 ≥ 1, applies to tokens issued afterwards), `error_rate` (0..=1), `latency_ms`
-/// (≤ 3600000), `drop_webhooks`, `redirect_loop` (bool), `client_id`, `client_secret`
-/// (non-empty strings). A new `rate_limit_per_minute` refills every tenant's bucket at the
+/// (u64 ≥ 1, applies to tokens issued afterwards), `error_rate`, `throttle_rate` (0..=1),
+/// `latency_ms` (≤ 3600000), `drop_webhooks`, `redirect_loop` (bool), `client_id`,
+/// `client_secret` (non-empty strings). A new `rate_limit_per_minute` refills every tenant's bucket at the
 /// new capacity. Errors: 400 `invalid_faults` naming each bad field; nothing is applied then.
 pub async fn set_faults(
     body: web::Bytes,
@@ -34,18 +34,23 @@ pub async fn set_faults(
     let faults = state.faults.clone();
     drop(state);
     log::info!(
-        "component=sandbox event=faults_changed rate_limit_per_minute={} error_rate={} latency_ms={}; fault settings changed",
+        "component=sandbox event=faults_changed rate_limit_per_minute={} error_rate={} throttle_rate={} latency_ms={}; fault settings changed",
         faults.rate_limit_per_minute,
         faults.error_rate,
+        faults.throttle_rate,
         faults.latency_ms
     );
     Ok(HttpResponse::Ok().json(faults))
 }
 
-/// `GET /sandbox/state`: the recorded state ([`Records`](super::Records) as JSON).
-pub async fn get_state(shared: web::Data<Shared>) -> HttpResponse {
-    let records = shared.lock().records.clone();
-    HttpResponse::Ok().json(records)
+/// `GET /sandbox/state`: the recorded state ([`Records`](super::Records) as JSON),
+/// serialised under the lock rather than cloned (the executions list may be long).
+pub async fn get_state(shared: web::Data<Shared>) -> Result<HttpResponse, ApiError> {
+    let body = serde_json::to_vec(&shared.lock().records)
+        .map_err(|e| ApiError::InvalidPayload(format!("state could not be serialised: {e}")))?;
+    Ok(HttpResponse::Ok()
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(body))
 }
 
 /// `POST /sandbox/reset`: clears every record and restores the start-up settings; issued

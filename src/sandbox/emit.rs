@@ -122,7 +122,9 @@ impl EmitRequest {
     }
 }
 
-fn is_http_url(url: &str) -> bool {
+/// Whether `url` is an absolute `http://` URL with a host (the sandbox's HTTP client sends
+/// webhooks without TLS).
+pub fn is_http_url(url: &str) -> bool {
     url.parse::<awc::http::Uri>()
         .is_ok_and(|uri| uri.scheme_str() == Some("http") && uri.host().is_some())
 }

@@ -96,6 +96,35 @@ pub enum ApiError {
     /// 413 `payload_too_large`: a request body over the endpoint's limit (bytes).
     #[display("request body exceeds {_0} bytes")]
     PayloadTooLarge(usize),
+    /// 400 `invalid_webhook`: a `POST /api/v1/webhooks` body naming no usable `http://` URL,
+    /// or with bad `events`; the message names each bad field.
+    #[display("{_0}")]
+    InvalidWebhook(String),
+    /// 400 `invalid_execution`: a sub-flow execution body of the wrong shape (`input` not an
+    /// object, a bad `input.sandbox` setting); the message names each bad field.
+    #[display("{_0}")]
+    InvalidExecution(String),
+    /// 400 `invalid_report`: a `POST /sandbox/reports` body the sandbox cannot register; the
+    /// message names each bad field.
+    #[display("{_0}")]
+    InvalidReport(String),
+    /// 400 `invalid_export`: a start-export body of the wrong shape; the message names each
+    /// bad field.
+    #[display("{_0}")]
+    InvalidExport(String),
+    /// 400 `invalid_query`: a query parameter out of range or not a number (`limit`,
+    /// `offset`); the message names it.
+    #[display("{_0}")]
+    InvalidQuery(String),
+    /// 404 `not_found`: no resource of this kind (`execution`, `report`, `export job`) has
+    /// this id.
+    #[display("no {kind} with id {id:?}")]
+    UnknownResource {
+        /// What was looked up, e.g. `execution`.
+        kind: &'static str,
+        /// The id asked for.
+        id: String,
+    },
     /// 404 `not_found`: no such route.
     #[display("no route for {_0}")]
     NotFound(String),
@@ -127,7 +156,12 @@ impl ApiError {
             ApiError::MalformedJson(_) => "malformed_json",
             ApiError::InvalidDefinition(_) => "invalid_definition",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
-            ApiError::NotFound(_) => "not_found",
+            ApiError::InvalidWebhook(_) => "invalid_webhook",
+            ApiError::InvalidExecution(_) => "invalid_execution",
+            ApiError::InvalidReport(_) => "invalid_report",
+            ApiError::InvalidExport(_) => "invalid_export",
+            ApiError::InvalidQuery(_) => "invalid_query",
+            ApiError::UnknownResource { .. } | ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
         }
     }
@@ -146,13 +180,18 @@ impl ResponseError for ApiError {
             | ApiError::BatchTooLarge { .. }
             | ApiError::InvalidDatastore(_)
             | ApiError::MalformedJson(_)
-            | ApiError::InvalidDefinition(_) => StatusCode::BAD_REQUEST,
+            | ApiError::InvalidDefinition(_)
+            | ApiError::InvalidWebhook(_)
+            | ApiError::InvalidExecution(_)
+            | ApiError::InvalidReport(_)
+            | ApiError::InvalidExport(_)
+            | ApiError::InvalidQuery(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::InvalidClient | ApiError::InvalidToken => StatusCode::UNAUTHORIZED,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::AlreadyAcknowledged(_) => StatusCode::CONFLICT,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::UnknownResource { .. } | ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
@@ -250,6 +289,15 @@ mod tests {
             ApiError::MalformedJson("EOF".into()),
             ApiError::InvalidDefinition(vec![FieldProblem::new("name", "is required")]),
             ApiError::PayloadTooLarge(10),
+            ApiError::InvalidWebhook("field `url` is required".into()),
+            ApiError::InvalidExecution("field `input` must be an object".into()),
+            ApiError::InvalidReport("field `records` is required".into()),
+            ApiError::InvalidExport("field `report_id` is required".into()),
+            ApiError::InvalidQuery("`limit` must be an integer".into()),
+            ApiError::UnknownResource {
+                kind: "execution",
+                id: "x".into(),
+            },
         ];
         for error in &errors {
             let body = body_json(error);
@@ -259,6 +307,16 @@ mod tests {
         assert_eq!(
             ApiError::AlreadyAcknowledged("id-1".into()).status_code(),
             StatusCode::CONFLICT
+        );
+        let unknown = ApiError::UnknownResource {
+            kind: "export job",
+            id: "j-1".into(),
+        };
+        assert_eq!(unknown.status_code(), StatusCode::NOT_FOUND);
+        assert_eq!(body_json(&unknown)["error"], "not_found");
+        assert_eq!(
+            ApiError::InvalidReport("x".into()).status_code(),
+            StatusCode::BAD_REQUEST
         );
     }
 

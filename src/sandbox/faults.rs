@@ -12,8 +12,8 @@ pub const MAX_LATENCY_MS: u64 = 3_600_000;
 /// The sandbox's current settings, as `GET`/`POST /sandbox/faults` return them.
 ///
 /// JSON: `{"rate_limit_per_minute": u32, "token_ttl_secs": u64, "error_rate": f64,
-/// "latency_ms": u64, "drop_webhooks": bool, "redirect_loop": bool, "client_id": string,
-/// "client_secret": string}` (the secret is shown: this is a test double).
+/// "throttle_rate": f64, "latency_ms": u64, "drop_webhooks": bool, "redirect_loop": bool,
+/// "client_id": string, "client_secret": string}` (the secret is shown: this is a test double).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Faults {
     /// Per-tenant token bucket capacity and refill per minute (at least 1).
@@ -22,9 +22,13 @@ pub struct Faults {
     pub token_ttl_secs: u64,
     /// Fraction (0..=1) of authenticated, admitted API calls answered 503.
     pub error_rate: f64,
+    /// Fraction (0..=1) of authenticated API calls that passed the token bucket but are
+    /// answered 429 `rate_limited` with `Retry-After: 1` anyway (persistent throttling
+    /// without draining a bucket). Decided before `error_rate`.
+    pub throttle_rate: f64,
     /// Delay added before every admitted API call is handled, in milliseconds.
     pub latency_ms: u64,
-    /// Completion webhooks are not sent (used by later parts of the sandbox).
+    /// Completion webhooks of sub-flow executions are not sent (the executions still end).
     pub drop_webhooks: bool,
     /// Definition creation answers with an endless redirect (used by later parts).
     pub redirect_loop: bool,
@@ -41,6 +45,7 @@ impl Faults {
             rate_limit_per_minute: options.rate_limit_per_minute,
             token_ttl_secs: options.token_ttl_secs,
             error_rate: 0.0,
+            throttle_rate: 0.0,
             latency_ms: 0,
             drop_webhooks: false,
             redirect_loop: false,
@@ -59,6 +64,8 @@ pub struct FaultsPatch {
     pub token_ttl_secs: Option<u64>,
     /// New `error_rate`.
     pub error_rate: Option<f64>,
+    /// New `throttle_rate`.
+    pub throttle_rate: Option<f64>,
     /// New `latency_ms`.
     pub latency_ms: Option<u64>,
     /// New `drop_webhooks`.
@@ -112,6 +119,13 @@ impl FaultsPatch {
                 "error_rate" => match value.as_f64() {
                     Some(x) if (0.0..=1.0).contains(&x) => {
                         patch.error_rate = Some(x);
+                        None
+                    }
+                    _ => Some("must be a number from 0 to 1"),
+                },
+                "throttle_rate" => match value.as_f64() {
+                    Some(x) if (0.0..=1.0).contains(&x) => {
+                        patch.throttle_rate = Some(x);
                         None
                     }
                     _ => Some("must be a number from 0 to 1"),
@@ -177,6 +191,9 @@ impl FaultsPatch {
         if let Some(v) = self.error_rate {
             faults.error_rate = v;
         }
+        if let Some(v) = self.throttle_rate {
+            faults.throttle_rate = v;
+        }
         if let Some(v) = self.latency_ms {
             faults.latency_ms = v;
         }
@@ -220,6 +237,18 @@ mod tests {
     }
 
     #[test]
+    fn throttle_rate_defaults_to_zero_and_is_set_by_a_patch() {
+        let mut faults = Faults::from_options(&SandboxOptions::default());
+        assert_eq!(faults.throttle_rate, 0.0);
+        let patch = FaultsPatch::parse(br#"{"throttle_rate": 0.75}"#).expect("valid patch");
+        assert!(!patch.apply(&mut faults));
+        assert_eq!(faults.throttle_rate, 0.75);
+        assert_eq!(faults.error_rate, 0.0);
+        let value = serde_json::to_value(&faults).expect("serialisable");
+        assert_eq!(value["throttle_rate"], 0.75);
+    }
+
+    #[test]
     fn changing_the_rate_limit_is_reported() {
         let mut faults = Faults::from_options(&SandboxOptions::default());
         let patch = FaultsPatch::parse(br#"{"rate_limit_per_minute": 3}"#).expect("valid");
@@ -238,6 +267,10 @@ mod tests {
         assert!(text.contains("`rate_limit_per_minute`"), "{text}");
         let text = message(FaultsPatch::parse(br#"{"error_rate": 1.5}"#));
         assert!(text.contains("`error_rate`"), "{text}");
+        let text = message(FaultsPatch::parse(br#"{"throttle_rate": -0.1}"#));
+        assert!(text.contains("`throttle_rate`"), "{text}");
+        let text = message(FaultsPatch::parse(br#"{"throttle_rate": "often"}"#));
+        assert!(text.contains("`throttle_rate`"), "{text}");
         let text = message(FaultsPatch::parse(br#"{"drop_webhooks": 1}"#));
         assert!(text.contains("`drop_webhooks`"), "{text}");
     }

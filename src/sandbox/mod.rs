@@ -5,13 +5,17 @@
 //! - [`state`]: the shared in-memory state and what `GET /sandbox/state` shows;
 //! - [`faults`]: run-time settings changed through `POST /sandbox/faults`;
 //! - [`auth`]: `POST /oauth/token` and the bearer check;
-//! - [`limits`]: admission of API calls (auth → per-tenant token bucket → `error_rate` →
-//!   `latency_ms`);
+//! - [`limits`]: admission of API calls (auth → per-tenant token bucket → `throttle_rate`
+//!   → `error_rate` → `latency_ms`);
 //! - [`acknowledge`]: `POST /api/v2/data/actions/{id}/acknowledge`;
 //! - [`deltas`] (with [`delta_request`], [`checksum`], [`datastore`], [`idempotency`]):
 //!   `PATCH /api/v2/dataactions/records`, and `GET`/`POST /sandbox/datastores/{id}`;
 //! - [`definitions`] (with [`definition_rules`]): `POST /api/v2/data-actions` and the
 //!   `redirect_loop` fault;
+//! - [`webhooks`]: `POST`/`GET /api/v1/webhooks`, completion-webhook registration;
+//! - [`executions`] (with [`execution_log`], [`completion`]):
+//!   `POST /api/v1/data-actions/{id}/executions`, `GET /api/v1/executions/{execution_id}`,
+//!   and the completion webhooks sent when an execution ends;
 //! - [`body`]: reading a request body with a size limit;
 //! - [`admin`]: `/sandbox/faults`, `/sandbox/state`, `/sandbox/reset`, `/sandbox/revoke-tokens`;
 //! - [`events`], [`emit`]: `POST /sandbox/emit`, CXone-style signed webhook events;
@@ -26,6 +30,7 @@ pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod checksum;
+pub mod completion;
 pub mod datastore;
 pub mod definition_rules;
 pub mod definitions;
@@ -34,11 +39,14 @@ pub mod deltas;
 pub mod emit;
 pub mod error;
 pub mod events;
+pub mod execution_log;
+pub mod executions;
 pub mod faults;
 pub mod idempotency;
 pub mod limits;
 pub mod options;
 pub mod state;
+pub mod webhooks;
 
 #[cfg(test)]
 mod tests;
@@ -143,6 +151,17 @@ fn routes(cfg: &mut web::ServiceConfig) {
             resource(acknowledge::ACKNOWLEDGE_PATH).route(web::post().to(acknowledge::acknowledge)),
         )
         .service(resource(deltas::DELTA_PATH).route(web::patch().to(deltas::apply_records)))
+        .service(
+            resource(webhooks::WEBHOOKS_PATH)
+                .route(web::post().to(webhooks::register_webhook))
+                .route(web::get().to(webhooks::list_webhooks)),
+        )
+        .service(
+            resource(executions::EXECUTE_PATH).route(web::post().to(executions::start_execution)),
+        )
+        .service(
+            resource(executions::EXECUTION_PATH).route(web::get().to(executions::get_execution)),
+        )
         .service(
             web::resource(definitions::DEFINITIONS_PATH)
                 .route(web::post().to(definitions::create_definition))

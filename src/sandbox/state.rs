@@ -8,14 +8,15 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
 use serde::Serialize;
-use serde_json::Value;
 
 use super::datastore::DataStores;
 use super::definitions::DefinitionRecord;
+use super::execution_log::ExecutionLog;
 use super::faults::Faults;
 use super::idempotency::IdempotencyCache;
 use super::limits::TokenBucket;
 use super::options::SandboxOptions;
+use super::webhooks::Webhooks;
 
 /// An access token the sandbox issued.
 #[derive(Debug, Clone)]
@@ -28,7 +29,8 @@ pub struct IssuedToken {
 
 /// Everything `GET /sandbox/state` returns, in this JSON shape:
 /// `{"tokens_issued": n, "requests": {"METHOD path-template status": n},
-/// "acknowledgements": {dataActionId: n}, "executions": [],
+/// "acknowledgements": {dataActionId: n}, "executions": [{"execution_id", "data_action_id",
+/// "started_at_ms", "completed_at_ms", "status"}],
 /// "definitions": [{"id", "correlation_id", "definition"}], "exports": {}, "delta_batches": n}`.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Records {
@@ -39,12 +41,12 @@ pub struct Records {
     pub requests: BTreeMap<String, u64>,
     /// Acknowledge calls answered 200, per `dataActionId` (a 409 is not counted).
     pub acknowledgements: BTreeMap<String, u64>,
-    /// Sub-flow executions (filled by a later part of the sandbox).
-    pub executions: Vec<Value>,
+    /// Sub-flow executions in start order, the most recent 100 000.
+    pub executions: ExecutionLog,
     /// Definitions created (answered 201), in creation order.
     pub definitions: Vec<DefinitionRecord>,
-    /// Export job id → records served (filled by a later part of the sandbox).
-    pub exports: BTreeMap<String, Value>,
+    /// Export job id → records served so far (filled by a later part of the sandbox).
+    pub exports: BTreeMap<String, u64>,
     /// Delta batches answered 200 (not 409s, not idempotent replays).
     pub delta_batches: u64,
 }
@@ -65,6 +67,8 @@ pub struct SandboxState {
     pub data_stores: DataStores,
     /// Answers remembered per `Idempotency-Key` of delta requests; cleared by a reset.
     pub idempotency: IdempotencyCache,
+    /// Registered completion-webhook URLs; cleared by a reset.
+    pub webhooks: Webhooks,
 }
 
 impl SandboxState {
@@ -77,17 +81,20 @@ impl SandboxState {
             records: Records::default(),
             data_stores: DataStores::new(),
             idempotency: IdempotencyCache::default(),
+            webhooks: Webhooks::default(),
         }
     }
 
-    /// Clears every record, data store and idempotency key, restores the options' settings
-    /// and refills every bucket. Issued tokens stay valid until they expire.
+    /// Clears every record (executions included), data store, idempotency key and webhook
+    /// registration, restores the options' settings and refills every bucket. Issued tokens
+    /// stay valid until they expire.
     pub fn reset(&mut self, options: &SandboxOptions) {
         self.faults = Faults::from_options(options);
         self.buckets.clear();
         self.records = Records::default();
         self.data_stores.clear();
         self.idempotency = IdempotencyCache::default();
+        self.webhooks.clear();
     }
 
     /// Counts one answered request under `"METHOD path-template status"`.
@@ -127,6 +134,8 @@ impl Shared {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sandbox::execution_log::{ExecutionRecord, ExecutionStatus};
+    use crate::sandbox::webhooks::WebhookRegistration;
 
     #[test]
     fn records_serialise_to_the_documented_state_shape() {
@@ -156,7 +165,23 @@ mod tests {
             state.records.tokens_issued = 3;
             state.records.acknowledgements.insert("a".into(), 1);
             state.faults.error_rate = 0.5;
+            state.faults.throttle_rate = 0.5;
             state.records.delta_batches = 2;
+            state.records.executions.push(ExecutionRecord {
+                execution_id: "e".into(),
+                data_action_id: "d".into(),
+                started_at_ms: 1,
+                completed_at_ms: None,
+                status: ExecutionStatus::Running,
+            });
+            state
+                .webhooks
+                .register(WebhookRegistration {
+                    id: "w".into(),
+                    url: "http://h/".into(),
+                    events: Vec::new(),
+                })
+                .expect("registered");
             state.data_stores.insert("ds".into(), Default::default());
             state.idempotency.insert(
                 "key",
@@ -179,9 +204,12 @@ mod tests {
         assert_eq!(state.records.tokens_issued, 0);
         assert!(state.records.acknowledgements.is_empty());
         assert_eq!(state.records.delta_batches, 0);
+        assert!(state.records.executions.is_empty());
+        assert!(state.webhooks.list().is_empty());
         assert!(state.data_stores.is_empty());
         assert!(state.idempotency.is_empty());
         assert_eq!(state.faults.error_rate, 0.0);
+        assert_eq!(state.faults.throttle_rate, 0.0);
         assert!(state.tokens.contains_key("t"));
     }
 }

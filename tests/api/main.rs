@@ -4,6 +4,7 @@ mod bad_input;
 mod broker_down;
 mod cxone;
 mod definitions;
+mod deltas;
 mod helpers;
 mod routing;
 mod supervision;

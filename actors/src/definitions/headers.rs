@@ -12,6 +12,23 @@ pub const MAX_HEADER_MATRIX_BYTES: usize = 8192;
 /// `X-Request-Source` value: `switchboard/<version>`.
 pub const REQUEST_SOURCE: &str = concat!("switchboard/", env!("CARGO_PKG_VERSION"));
 
+/// Header names the matrix sets itself; callers' extra headers may not use them.
+pub const RESERVED: [&str; 5] = [
+    "Content-Type",
+    "Accept",
+    "X-Correlation-ID",
+    "X-Request-Source",
+    "Authorization",
+];
+
+/// Of the [`RESERVED`] headers, those the CXone client sets on every call by itself.
+const SET_BY_CLIENT: [&str; 4] = [
+    "Content-Type",
+    "Accept",
+    "X-Correlation-ID",
+    "Authorization",
+];
+
 /// The headers a definition call sends, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeaderMatrix {
@@ -48,7 +65,7 @@ impl HeaderMatrix {
             let field = format!("headers.{name}");
             if !valid_name(name) {
                 problems.push(FieldProblem::new(field, "is not a valid header name"));
-            } else if headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            } else if RESERVED.iter().any(|n| n.eq_ignore_ascii_case(name)) {
                 problems.push(FieldProblem::new(field, "may not replace a fixed header"));
             } else if !valid_value(value) {
                 problems.push(FieldProblem::new(
@@ -84,15 +101,7 @@ impl HeaderMatrix {
     pub fn extra_for_client(&self) -> Vec<(String, String)> {
         self.headers
             .iter()
-            .filter(|(n, _)| {
-                ![
-                    "Content-Type",
-                    "Accept",
-                    "X-Correlation-ID",
-                    "Authorization",
-                ]
-                .contains(&n.as_str())
-            })
+            .filter(|(n, _)| !SET_BY_CLIENT.contains(&n.as_str()))
             .cloned()
             .collect()
     }

@@ -180,3 +180,52 @@ async fn unknown_routes_and_methods_answer_json_errors() {
     );
     app.sandbox.stop().await;
 }
+
+#[actix_rt::test]
+async fn throttle_rate_answers_429_with_retry_after_one_until_reset() {
+    let app = spawn_sandbox(SandboxOptions::default()).await;
+    let token = app.token().await;
+    let (status, body) = app
+        .admin(
+            "POST",
+            "/sandbox/faults",
+            Some(json!({"throttle_rate": 2.0})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_faults"))
+    );
+    assert!(body["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("throttle_rate")));
+
+    // Throttling comes before error_rate: a throttled call is a 429, never a 503.
+    let (status, faults) = app
+        .admin(
+            "POST",
+            "/sandbox/faults",
+            Some(json!({"throttle_rate": 1.0, "error_rate": 1.0})),
+        )
+        .await;
+    assert_eq!((status, faults["throttle_rate"].as_f64()), (200, Some(1.0)));
+    for i in 0..5 {
+        let throttled = app.acknowledge(&token, &format!("t-{i}")).await;
+        assert_eq!(throttled.status, 429);
+        assert_eq!(throttled.retry_after.as_deref(), Some("1"));
+        assert_eq!(throttled.body["error"], "rate_limited");
+        assert!(throttled.body["message"].is_string());
+    }
+    let state = app.state().await;
+    assert_eq!(
+        state["requests"]["POST /api/v2/data/actions/{id}/acknowledge 429"],
+        5
+    );
+    assert_eq!(state["acknowledgements"], json!({}));
+
+    app.admin("POST", "/sandbox/reset", None).await;
+    let (_, faults) = app.admin("GET", "/sandbox/faults", None).await;
+    assert_eq!(faults["throttle_rate"], 0.0);
+    assert_eq!(app.acknowledge(&token, "t-0").await.status, 200);
+    app.sandbox.stop().await;
+}

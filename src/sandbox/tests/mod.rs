@@ -1,15 +1,20 @@
 //! HTTP tests: a real sandbox on port 0, driven with awc.
 //!
 //! - `token`: the token endpoint and token expiry;
-//! - `api`: acknowledgements, rate limit, faults, latency, unknown routes;
+//! - `api`: acknowledgements, rate limit, faults (`throttle_rate` too), latency, unknown
+//!   routes;
 //! - `emit`: `POST /sandbox/emit` against a receiver bound on port 0;
 //! - `deltas`: `PATCH /api/v2/dataactions/records` and `/sandbox/datastores/{id}`;
-//! - `definitions`: `POST /api/v2/data-actions` and the `redirect_loop` fault.
+//! - `definitions`: `POST /api/v2/data-actions` and the `redirect_loop` fault;
+//! - `executions`: sub-flow executions, completion webhooks (with `receiver`, a webhook
+//!   receiver bound on port 0) and webhook registration.
 
 mod api;
 mod definitions;
 mod deltas;
 mod emit;
+mod executions;
+mod receiver;
 mod token;
 
 use std::time::Duration;

@@ -1,0 +1,118 @@
+//! A webhook receiver bound on port 0 that records what the sandbox POSTs to it.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_web::dev::ServerHandle;
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use serde_json::Value;
+
+use crate::sandbox::executions::now_ms;
+
+/// One POST the receiver got.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// The request path (`/hook/a`).
+    pub path: String,
+    /// The body as JSON (`null` if not JSON).
+    pub body: Value,
+    /// When it arrived, in Unix milliseconds.
+    pub received_at_ms: u64,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    deliveries: Vec<Delivery>,
+    /// Answers 503 to this many POSTs before answering 200.
+    failures_left: usize,
+}
+
+/// The receiver: base URL, what it got, and its server.
+pub struct Receiver {
+    base_url: String,
+    inner: Arc<Mutex<Inner>>,
+    handle: ServerHandle,
+}
+
+async fn receive(
+    req: HttpRequest,
+    body: web::Bytes,
+    inner: web::Data<Mutex<Inner>>,
+) -> HttpResponse {
+    let mut inner = inner.lock().expect("receiver state");
+    inner.deliveries.push(Delivery {
+        path: req.path().to_owned(),
+        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+        received_at_ms: now_ms(),
+    });
+    if inner.failures_left > 0 {
+        inner.failures_left -= 1;
+        HttpResponse::ServiceUnavailable().finish()
+    } else {
+        HttpResponse::Ok().finish()
+    }
+}
+
+impl Receiver {
+    /// Binds a receiver on port 0 that answers 503 to its first `failures` POSTs, then 200.
+    pub async fn spawn(failures: usize) -> Receiver {
+        let inner = Arc::new(Mutex::new(Inner {
+            deliveries: Vec::new(),
+            failures_left: failures,
+        }));
+        let data = web::Data::from(inner.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .default_service(web::post().to(receive))
+        })
+        .workers(1)
+        .disable_signals()
+        .bind("127.0.0.1:0")
+        .expect("receiver binds");
+        let port = server.addrs()[0].port();
+        let server = server.run();
+        let handle = server.handle();
+        actix_rt::spawn(server);
+        Receiver {
+            base_url: format!("http://127.0.0.1:{port}"),
+            inner,
+            handle,
+        }
+    }
+
+    /// The URL of `path` on the receiver.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// Everything received so far.
+    pub fn deliveries(&self) -> Vec<Delivery> {
+        self.inner
+            .lock()
+            .expect("receiver state")
+            .deliveries
+            .clone()
+    }
+
+    /// Waits (up to 10 s) until `done` holds for the deliveries, and returns them.
+    pub async fn wait_for(&self, done: impl Fn(&[Delivery]) -> bool) -> Vec<Delivery> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let deliveries = self.deliveries();
+            if done(&deliveries) {
+                return deliveries;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "condition not met; received {deliveries:?}"
+            );
+            actix_rt::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Stops the receiver.
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+    }
+}
