@@ -322,3 +322,46 @@ fn cli_at(sandbox_url: &str, dir: &std::path::Path, args: &[&str]) -> (i32, Valu
         parse(&out.stderr),
     )
 }
+
+#[actix_rt::test]
+async fn a_persistent_429_ends_in_rate_limited_after_three_retries() {
+    let app = spawn_app().await;
+    app.set_faults(json!({"throttle_rate": 1.0})).await;
+    let started = std::time::Instant::now();
+    let (status, body) = app.post_json("/data-actions", &definition(), &[]).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (429, Some("rate_limited")),
+        "{body}"
+    );
+    let state = app.sandbox_state().await;
+    assert_eq!(
+        calls(&state, 429),
+        4,
+        "the first attempt and three retries: {state}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "backed off between retries"
+    );
+    assert_eq!(state["definitions"], json!([]));
+}
+
+#[actix_rt::test]
+async fn an_upstream_refusal_is_a_502_carrying_the_apis_error_body() {
+    let app = spawn_app_with(|s| s.definitions.allow_http = true).await;
+    let mut def = definition();
+    def["configuration"]["url"] = json!("http://plain.example.com/api");
+    let (status, body) = app.post_json("/data-actions", &def, &[]).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (502, Some("upstream_error")),
+        "{body}"
+    );
+    assert_eq!(body["upstream"]["status"], 400);
+    assert_eq!(body["upstream"]["body"]["error"], "invalid_definition");
+    assert_eq!(
+        body["upstream"]["body"]["details"][0]["field"],
+        "configuration.url"
+    );
+}
