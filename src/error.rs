@@ -19,8 +19,8 @@ pub struct ApiError {
     pub code: &'static str,
     /// Human text.
     pub message: String,
-    /// Per-field problems (validation errors).
-    pub details: Vec<FieldProblem>,
+    /// Validation problems (`{"field","message"}`, or `{"kind","sub_flow_id"?,"message"}` for plans).
+    pub details: Vec<serde_json::Value>,
     /// `Retry-After` seconds, for 503 and 429.
     pub retry_after_secs: Option<u64>,
     /// The upstream API's answer, for 502 (`{"status", "body"}`).
@@ -42,19 +42,21 @@ impl ApiError {
 
     /// 400 with a problem per field.
     pub fn validation(code: &'static str, details: Vec<FieldProblem>) -> Self {
+        let names: Vec<&str> = details.iter().map(|p| p.field.as_str()).collect();
         let message = match details.as_slice() {
             [one] => format!("{}: {}", one.field, one.message),
-            many => format!(
-                "{} problems: {}",
-                many.len(),
-                many.iter()
-                    .map(|p| p.field.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            many => format!("{} problems: {}", many.len(), names.join(", ")),
         };
+        Self::problems(code, message, &details)
+    }
+
+    /// 400 with any serialisable problems as `details`.
+    pub fn problems<P: Serialize>(code: &'static str, message: String, details: &[P]) -> Self {
         ApiError {
-            details,
+            details: details
+                .iter()
+                .filter_map(|d| serde_json::to_value(d).ok())
+                .collect(),
             ..ApiError::new(StatusCode::BAD_REQUEST, code, message)
         }
     }
@@ -77,7 +79,7 @@ struct Body<'a> {
     error: &'a str,
     message: &'a str,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    details: &'a [FieldProblem],
+    details: &'a [serde_json::Value],
     #[serde(skip_serializing_if = "Option::is_none")]
     upstream: Option<&'a serde_json::Value>,
 }

@@ -24,6 +24,7 @@ pub mod deltas;
 pub mod http;
 pub mod lifecycle;
 pub mod metrics;
+pub mod orchestration;
 pub mod problem;
 pub mod rate_limiter;
 pub mod retry;
