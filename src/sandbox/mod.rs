@@ -16,6 +16,8 @@
 //! - [`executions`] (with [`execution_log`], [`completion`]):
 //!   `POST /api/v1/data-actions/{id}/executions`, `GET /api/v1/executions/{execution_id}`,
 //!   and the completion webhooks sent when an execution ends;
+//! - [`exports`] (with [`reports`]): `POST /api/v2/data-actions/exports`,
+//!   `GET /api/v2/data-actions/exports/{id}/records`, and `POST /sandbox/reports`;
 //! - [`body`]: reading a request body with a size limit;
 //! - [`admin`]: `/sandbox/faults`, `/sandbox/state`, `/sandbox/reset`, `/sandbox/revoke-tokens`;
 //! - [`events`], [`emit`]: `POST /sandbox/emit`, CXone-style signed webhook events;
@@ -41,10 +43,12 @@ pub mod error;
 pub mod events;
 pub mod execution_log;
 pub mod executions;
+pub mod exports;
 pub mod faults;
 pub mod idempotency;
 pub mod limits;
 pub mod options;
+pub mod reports;
 pub mod state;
 pub mod webhooks;
 
@@ -167,6 +171,11 @@ fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(definitions::create_definition))
                 .default_service(web::to(definitions::other_method)),
         )
+        .service(resource(exports::EXPORTS_PATH).route(web::post().to(exports::start_export)))
+        .service(
+            resource(exports::EXPORT_RECORDS_PATH).route(web::get().to(exports::export_records)),
+        )
+        .service(resource("/sandbox/reports").route(web::post().to(reports::register_report)))
         .service(
             resource("/sandbox/datastores/{id}")
                 .route(web::get().to(datastore::get_datastore))

@@ -16,6 +16,7 @@ use super::faults::Faults;
 use super::idempotency::IdempotencyCache;
 use super::limits::TokenBucket;
 use super::options::SandboxOptions;
+use super::reports::ReportSpec;
 use super::webhooks::Webhooks;
 
 /// An access token the sandbox issued.
@@ -31,7 +32,8 @@ pub struct IssuedToken {
 /// `{"tokens_issued": n, "requests": {"METHOD path-template status": n},
 /// "acknowledgements": {dataActionId: n}, "executions": [{"execution_id", "data_action_id",
 /// "started_at_ms", "completed_at_ms", "status"}],
-/// "definitions": [{"id", "correlation_id", "definition"}], "exports": {}, "delta_batches": n}`.
+/// "definitions": [{"id", "correlation_id", "definition"}], "exports": {job id: n},
+/// "delta_batches": n}`.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Records {
     /// Access tokens issued since start or the last reset.
@@ -45,7 +47,7 @@ pub struct Records {
     pub executions: ExecutionLog,
     /// Definitions created (answered 201), in creation order.
     pub definitions: Vec<DefinitionRecord>,
-    /// Export job id → records served so far (filled by a later part of the sandbox).
+    /// Export job id → records served so far (0 when started).
     pub exports: BTreeMap<String, u64>,
     /// Delta batches answered 200 (not 409s, not idempotent replays).
     pub delta_batches: u64,
@@ -69,6 +71,11 @@ pub struct SandboxState {
     pub idempotency: IdempotencyCache,
     /// Registered completion-webhook URLs; cleared by a reset.
     pub webhooks: Webhooks,
+    /// Export reports by report id (`POST /sandbox/reports`); cleared by a reset.
+    pub reports: HashMap<String, ReportSpec>,
+    /// Export jobs by job id, each with the report as it was when the job started; cleared
+    /// by a reset.
+    pub export_jobs: HashMap<String, ReportSpec>,
 }
 
 impl SandboxState {
@@ -82,11 +89,13 @@ impl SandboxState {
             data_stores: DataStores::new(),
             idempotency: IdempotencyCache::default(),
             webhooks: Webhooks::default(),
+            reports: HashMap::new(),
+            export_jobs: HashMap::new(),
         }
     }
 
-    /// Clears every record (executions included), data store, idempotency key and webhook
-    /// registration, restores the options' settings and refills every bucket. Issued tokens
+    /// Clears every record (executions included), data store, idempotency key, webhook
+    /// registration, export report and export job, restores the options' settings and refills every bucket. Issued tokens
     /// stay valid until they expire.
     pub fn reset(&mut self, options: &SandboxOptions) {
         self.faults = Faults::from_options(options);
@@ -95,6 +104,8 @@ impl SandboxState {
         self.data_stores.clear();
         self.idempotency = IdempotencyCache::default();
         self.webhooks.clear();
+        self.reports.clear();
+        self.export_jobs.clear();
     }
 
     /// Counts one answered request under `"METHOD path-template status"`.
@@ -183,6 +194,15 @@ mod tests {
                 })
                 .expect("registered");
             state.data_stores.insert("ds".into(), Default::default());
+            let report = ReportSpec {
+                id: "r".into(),
+                records: 5,
+                drift_at: None,
+                seed: 1,
+            };
+            state.reports.insert("r".into(), report.clone());
+            state.export_jobs.insert("j".into(), report);
+            state.records.exports.insert("j".into(), 5);
             state.idempotency.insert(
                 "key",
                 crate::sandbox::idempotency::StoredAnswer {
@@ -206,6 +226,8 @@ mod tests {
         assert_eq!(state.records.delta_batches, 0);
         assert!(state.records.executions.is_empty());
         assert!(state.webhooks.list().is_empty());
+        assert!(state.reports.is_empty() && state.export_jobs.is_empty());
+        assert!(state.records.exports.is_empty());
         assert!(state.data_stores.is_empty());
         assert!(state.idempotency.is_empty());
         assert_eq!(state.faults.error_rate, 0.0);

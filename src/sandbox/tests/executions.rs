@@ -215,11 +215,7 @@ async fn a_refused_webhook_is_retried_with_the_same_event() {
     app.register(&token, &receiver.url("/hook")).await;
     let id = app.execute(&token, "sf-4", json!({"latency_ms": 0})).await;
     let deliveries = receiver.wait_for(|d| d.len() >= 3).await;
-    assert_eq!(
-        deliveries.len(),
-        3,
-        "delivered on the third attempt"
-    );
+    assert_eq!(deliveries.len(), 3, "delivered on the third attempt");
     assert!(deliveries.iter().all(|d| d.body == deliveries[0].body));
     assert_eq!(deliveries[0].body["data"]["executionId"], id.as_str());
     let gap = deliveries[1].received_at_ms - deliveries[0].received_at_ms;

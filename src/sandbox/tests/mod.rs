@@ -7,13 +7,15 @@
 //! - `deltas`: `PATCH /api/v2/dataactions/records` and `/sandbox/datastores/{id}`;
 //! - `definitions`: `POST /api/v2/data-actions` and the `redirect_loop` fault;
 //! - `executions`: sub-flow executions, completion webhooks (with `receiver`, a webhook
-//!   receiver bound on port 0) and webhook registration.
+//!   receiver bound on port 0) and webhook registration;
+//! - `exports`: `POST /sandbox/reports`, export jobs and paging through their records.
 
 mod api;
 mod definitions;
 mod deltas;
 mod emit;
 mod executions;
+mod exports;
 mod receiver;
 mod token;
 
