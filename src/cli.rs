@@ -60,6 +60,23 @@ pub enum Command {
         #[command(subcommand)]
         command: DeltaCommand,
     },
+    /// Orchestration plans.
+    Plan {
+        /// What to do.
+        #[command(subcommand)]
+        command: PlanCommand,
+    },
+    /// Run a plan in-process against the configured CXone and write its report.
+    Orchestrate {
+        /// The plan, JSON.
+        file: PathBuf,
+        /// Where to write the report (it is printed too).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// A TOML file layered over the defaults.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Run the CXone sandbox alone.
     Sandbox {
         /// A TOML file layered over the defaults.
@@ -84,6 +101,19 @@ pub enum ActionCommand {
         /// Extra header `NAME:VALUE` (repeatable).
         #[arg(long = "header", value_parser = crate::commands::action::parse_header)]
         headers: Vec<(String, String)>,
+        /// A TOML file layered over the defaults.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+/// `switchboard plan …`.
+#[derive(Debug, Subcommand)]
+pub enum PlanCommand {
+    /// Validate a plan (JSON file): exit 0, or 1 with every problem.
+    Validate {
+        /// The plan.
+        file: PathBuf,
         /// A TOML file layered over the defaults.
         #[arg(long)]
         config: Option<PathBuf>,
@@ -202,6 +232,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
                 update_type,
             };
             let ok = crate::commands::delta::apply(settings, &file, what).await?;
+            Ok(if ok {
+                Outcome::Success
+            } else {
+                Outcome::Failure
+            })
+        }
+        Command::Plan {
+            command: PlanCommand::Validate { file, config },
+        } => {
+            let settings = Settings::load(config.as_deref())?;
+            let ok = crate::commands::plan::validate(&settings, &file)?;
+            Ok(if ok {
+                Outcome::Success
+            } else {
+                Outcome::Failure
+            })
+        }
+        Command::Orchestrate { file, out, config } => {
+            let settings = Settings::load(config.as_deref())?;
+            let ok = crate::commands::plan::orchestrate(settings, &file, out.as_deref()).await?;
             Ok(if ok {
                 Outcome::Success
             } else {

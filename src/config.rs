@@ -10,7 +10,7 @@ use figment::Figment;
 use serde::Deserialize;
 use switchboard_actors::settings::{
     AuditSettings, CxoneSettings, DefinitionSettings, DeltaSettings, GrantType, KafkaSettings,
-    RoutingSettings,
+    OrchestrationSettings, RoutingSettings,
 };
 
 /// The compiled-in defaults, every key commented.
@@ -131,20 +131,6 @@ pub struct SandboxSettings {
 pub struct ExportSettings {
     /// Directory of export checkpoints.
     pub checkpoint_dir: String,
-}
-
-/// `[orchestration]`: sub-flow executions.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OrchestrationSettings {
-    /// Completion webhook URL registered with CXone; empty derives it from `server.bind`.
-    pub callback_url: String,
-    /// Delay (ms) before a sub-flow without a completion webhook starts polling.
-    pub poll_after_ms: u64,
-    /// Interval (ms) between polls.
-    pub poll_interval_ms: u64,
-    /// Seconds after which a running execution is `timed_out`.
-    pub execution_timeout_secs: u64,
 }
 
 impl Settings {
@@ -293,15 +279,6 @@ impl Settings {
         }
         Ok(())
     }
-
-    /// The completion webhook URL: `orchestration.callback_url`, or derived from `server.bind`.
-    pub fn callback_url(&self) -> String {
-        if self.orchestration.callback_url.is_empty() {
-            format!("http://{}/cxone/webhook", self.server.bind)
-        } else {
-            self.orchestration.callback_url.clone()
-        }
-    }
 }
 
 /// Checks a `host:port` address (host may be a name).
@@ -422,11 +399,5 @@ mod tests {
     fn a_missing_config_file_is_named() {
         let err = Settings::load(Some(Path::new("/nonexistent/sb.toml"))).expect_err("missing");
         assert!(err.to_string().contains("/nonexistent/sb.toml"));
-    }
-
-    #[test]
-    fn the_callback_url_is_derived_from_the_bind_address() {
-        let s = defaults();
-        assert_eq!(s.callback_url(), "http://127.0.0.1:8080/cxone/webhook");
     }
 }

@@ -11,6 +11,9 @@ use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
 use switchboard_actors::definitions::DefinitionActor;
 use switchboard_actors::deltas::DeltaBatchActor;
+use switchboard_actors::orchestration::{
+    CompletionRouter, MemoryRunStore, RunContext, RunsActor, Timing,
+};
 use switchboard_actors::router::MemoryDedupe;
 use switchboard_actors::{
     AcknowledgementActor, AuditActor, CxoneHandle, Flush, KafkaConnection, KafkaRouterActor,
@@ -35,6 +38,10 @@ pub struct AppState {
     pub definitions: Addr<DefinitionActor>,
     /// Delta batches.
     pub deltas: Addr<DeltaBatchActor>,
+    /// Orchestration runs.
+    pub runs: Addr<RunsActor>,
+    /// Completion webhooks → sub-flows.
+    pub completions: Addr<CompletionRouter>,
     /// Webhook signature verifier, when `routing.signing_secret` is set.
     pub verifier: Option<Arc<dyn SignatureVerifier>>,
 }
@@ -52,6 +59,10 @@ pub struct Actors {
     pub definitions: Addr<DefinitionActor>,
     /// Delta batches.
     pub deltas: Addr<DeltaBatchActor>,
+    /// Orchestration runs.
+    pub runs: Addr<RunsActor>,
+    /// Completion webhooks → sub-flows.
+    pub completions: Addr<CompletionRouter>,
     /// Client-side rate limiter.
     pub limiter: Addr<RateLimiterActor>,
     /// Audit log.
@@ -105,6 +116,78 @@ impl CxoneRuntime {
             audit,
         })
     }
+}
+
+/// Polling and timeout of sub-flow executions, from the settings.
+pub fn execution_timing(settings: &Settings) -> Timing {
+    let o = &settings.orchestration;
+    Timing {
+        poll_after: std::time::Duration::from_millis(o.poll_after_ms),
+        poll_interval: std::time::Duration::from_millis(o.poll_interval_ms),
+        timeout: std::time::Duration::from_secs(o.execution_timeout_secs),
+    }
+}
+
+/// Starts the supervised completion router and runs registry.
+pub fn start_orchestration(
+    settings: &Settings,
+    handle: &CxoneHandle,
+    audit: &Addr<AuditActor>,
+) -> (Addr<RunsActor>, Addr<CompletionRouter>) {
+    let completions = Supervisor::start(|_| CompletionRouter::default());
+    let timing = execution_timing(settings);
+    let keep = settings.orchestration.keep_finished_runs;
+    let (handle, router, audit) = (handle.clone(), completions.clone(), audit.clone());
+    let runs = Supervisor::start(move |_| {
+        RunsActor::new(
+            move |settled| RunContext {
+                cxone: handle.clone(),
+                router: router.clone(),
+                settled,
+                audit: Some(audit.clone()),
+                timing,
+            },
+            Box::new(MemoryRunStore::new(keep)),
+        )
+    });
+    (runs, completions)
+}
+
+/// The completion webhook URL: `orchestration.callback_url`, or `http://<bind host>:<bound
+/// port>/cxone/webhook`.
+pub fn callback_url(settings: &Settings, port: u16) -> String {
+    if !settings.orchestration.callback_url.is_empty() {
+        return settings.orchestration.callback_url.clone();
+    }
+    let host = settings
+        .server
+        .bind
+        .rsplit_once(':')
+        .map_or("127.0.0.1", |(h, _)| h);
+    format!("http://{host}:{port}/cxone/webhook")
+}
+
+/// Registers the completion webhook with CXone in the background; on failure sub-flows fall
+/// back to polling (logged).
+pub fn register_callback(handle: &CxoneHandle, url: String) {
+    let client = handle.client();
+    let path = client.handle().settings().paths.register_webhook.clone();
+    actix_rt::spawn(async move {
+        let mut call = switchboard_actors::ApiCall::new(
+            "register_webhook",
+            awc::http::Method::POST,
+            path,
+            url.clone(),
+        );
+        call.json = serde_json::to_vec(
+            &serde_json::json!({"url": url, "events": ["execution.completed", "execution.failed"]}),
+        )
+        .ok();
+        match client.send(&call).await {
+            Ok(_) => log::info!("component=startup event=webhook_registered url={url}"),
+            Err(e) => log::warn!("component=startup event=webhook_registration_failed url={url} error={e}; sub-flows will poll"),
+        }
+    });
 }
 
 /// Options of [`Application::build`] that are not configuration.
@@ -193,6 +276,8 @@ impl Application {
                 (handle.clone(), settings.deltas.clone(), audit.clone());
             Supervisor::start(move |_| DeltaBatchActor::new(handle, settings, Some(audit)))
         };
+        let (runs, completions) = start_orchestration(&settings, &handle, &audit);
+        let actors_handle = handle.clone(); // for the callback registration after binding
         let rules = Arc::new(load_rules(&settings.routing.rules_file)?);
         let kafka = Arc::new(
             KafkaConnection::connect(&settings.kafka, &rules)
@@ -227,6 +312,8 @@ impl Application {
             audit,
             definitions,
             deltas,
+            runs,
+            completions,
         };
 
         let verifier: Option<Arc<dyn SignatureVerifier>> =
@@ -243,6 +330,8 @@ impl Application {
             token: actors.token.clone(),
             definitions: actors.definitions.clone(),
             deltas: actors.deltas.clone(),
+            runs: actors.runs.clone(),
+            completions: actors.completions.clone(),
             verifier,
         });
         let mut server = HttpServer::new(move || {
@@ -262,6 +351,7 @@ impl Application {
             "component=startup event=listening bind={} port={port}",
             settings.server.bind
         );
+        register_callback(&actors_handle, callback_url(&settings, port));
         Ok(Application {
             port,
             server: server.run(),

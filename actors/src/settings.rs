@@ -192,6 +192,25 @@ pub struct DeltaSettings {
     pub replication_attempts: u32,
 }
 
+/// `[orchestration]`: sub-flow executions (seed 000).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrchestrationSettings {
+    /// Completion webhook URL registered with CXone; empty derives it from `server.bind`.
+    pub callback_url: String,
+    /// Delay (ms) after the execution POST before a sub-flow without a completion webhook
+    /// starts polling.
+    pub poll_after_ms: u64,
+    /// Interval (ms) between status polls.
+    pub poll_interval_ms: u64,
+    /// Seconds after which a running execution is `timed_out`.
+    pub execution_timeout_secs: u64,
+    /// Largest plan accepted, in sub-flows.
+    pub max_sub_flows: usize,
+    /// Finished runs whose reports are kept (oldest forgotten first).
+    pub keep_finished_runs: usize,
+}
+
 /// `[audit]`: where audit records go.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

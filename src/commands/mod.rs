@@ -1,10 +1,12 @@
 //! CLI commands that run in-process against the configured CXone (no HTTP server):
 //!
 //! - `action`: `switchboard action create FILE [--dry-run] [--correlation-id ID]`;
-//! - `delta`: `switchboard delta apply --data-store ID --conflict MODE FILE`.
+//! - `delta`: `switchboard delta apply --data-store ID --conflict MODE FILE`;
+//! - `plan`: `switchboard plan validate FILE`, `switchboard orchestrate FILE [--out FILE]`.
 
 pub mod action;
 pub mod delta;
+pub mod plan;
 
 use actix::prelude::*;
 use anyhow::Context as _;

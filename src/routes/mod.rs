@@ -5,6 +5,7 @@
 //! - `body`: JSON request bodies (content type, size, parse);
 //! - `definitions`: `POST /data-actions`;
 //! - `deltas`: `POST /deltas`;
+//! - `orchestrations`: `POST /orchestrations`, `GET /orchestrations/{run_id}`, `POST /cxone/webhook`;
 //! - `health`: `/healthz`, `/readyz`, `/metrics`.
 
 pub mod body;
@@ -12,6 +13,7 @@ pub mod definitions;
 pub mod deltas;
 pub mod event;
 pub mod health;
+pub mod orchestrations;
 pub mod webhook;
 
 use actix_web::http::StatusCode;
@@ -34,6 +36,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/deltas")
             .route(web::post().to(deltas::apply))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/orchestrations")
+            .route(web::post().to(orchestrations::submit))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/orchestrations/{run_id}")
+            .route(web::get().to(orchestrations::report))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/cxone/webhook")
+            .route(web::post().to(orchestrations::completion))
             .default_service(web::to(method_not_allowed)),
     )
     .service(

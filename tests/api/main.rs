@@ -6,6 +6,7 @@ mod cxone;
 mod definitions;
 mod deltas;
 mod helpers;
+mod orchestration;
 mod routing;
 mod supervision;
 mod tls;

@@ -1,0 +1,297 @@
+//! OrchestrationActor: one run of a plan. Starts sub-flows as the [`Scheduler`] allows,
+//! records every execution (and audits it), and reports to the runs registry once settled.
+//!
+//! Report (`GET /orchestrations/{run_id}`): `{"run_id", "status": "running"|"completed",
+//! "merge_condition", "outcome"?: "satisfied"|"unsatisfied", "sub_flows": [{"sub_flow_id",
+//! "execution_id", "status", "http_status", "latency_ms", "started_at", "finished_at",
+//! "error"}], "wall_clock_ms", "throughput_per_sec"}` — `completed` once the merge condition is
+//! decided (executions still in flight keep being recorded).
+
+use std::time::Instant;
+
+use actix::prelude::*;
+use serde::Serialize;
+use serde_json::json;
+
+use super::completions::CompletionRouter;
+use super::plan::{MergeCondition, Plan};
+use super::scheduler::{Scheduler, SubFlowState};
+use super::subflow::{SubFlowActor, SubFlowFinished, Timing};
+use crate::audit::{AuditActor, AuditEvent, AuditOutcome};
+use crate::cxone::{CxoneClient, CxoneHandle};
+
+/// One sub-flow in a report.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SubFlowRecord {
+    /// The sub-flow (Data Action) id.
+    pub sub_flow_id: String,
+    /// Its execution, once the POST was answered.
+    pub execution_id: Option<String>,
+    /// Its state.
+    pub status: SubFlowState,
+    /// HTTP status of the execution POST.
+    pub http_status: Option<u16>,
+    /// Milliseconds from the POST to the end.
+    pub latency_ms: Option<u64>,
+    /// RFC 3339 start (the POST), when started.
+    pub started_at: Option<String>,
+    /// RFC 3339 end, when terminal.
+    pub finished_at: Option<String>,
+    /// Why it did not succeed.
+    pub error: Option<String>,
+}
+
+/// A run's report.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RunReport {
+    /// The run.
+    pub run_id: String,
+    /// `running` or `completed` (merge condition decided).
+    pub status: &'static str,
+    /// The plan's merge condition.
+    pub merge_condition: MergeCondition,
+    /// `satisfied` or `unsatisfied`, once decided.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<&'static str>,
+    /// Every sub-flow, in plan order.
+    pub sub_flows: Vec<SubFlowRecord>,
+    /// Milliseconds from the start to the last recorded end (or now while running).
+    pub wall_clock_ms: u64,
+    /// Successful executions per second of wall clock.
+    pub throughput_per_sec: f64,
+    /// Whether every execution in flight has been recorded too.
+    pub settled: bool,
+}
+
+/// Asks a run for its report.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "RunReport")]
+pub struct GetRunReport;
+
+/// A run settled: its final report, for the registry.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct RunSettled(pub RunReport);
+
+fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// What a run needs from the service.
+#[derive(Clone)]
+pub struct RunContext {
+    /// CXone access.
+    pub cxone: CxoneHandle,
+    /// Completion routing.
+    pub router: Addr<CompletionRouter>,
+    /// Where settled runs go.
+    pub settled: Recipient<RunSettled>,
+    /// Audit log.
+    pub audit: Option<Addr<AuditActor>>,
+    /// Polling and timeout.
+    pub timing: Timing,
+}
+
+/// One run.
+pub struct OrchestrationActor {
+    run_id: String,
+    plan: Plan,
+    scheduler: Scheduler,
+    records: Vec<SubFlowRecord>,
+    context: RunContext,
+    client: Option<CxoneClient>,
+    started: Instant,
+    last_end: Option<Instant>,
+}
+
+impl OrchestrationActor {
+    /// A run of a validated plan.
+    pub fn new(run_id: String, plan: Plan, context: RunContext) -> Self {
+        let records = plan
+            .sub_flows
+            .iter()
+            .map(|s| SubFlowRecord {
+                sub_flow_id: s.id.clone(),
+                execution_id: None,
+                status: SubFlowState::Pending,
+                http_status: None,
+                latency_ms: None,
+                started_at: None,
+                finished_at: None,
+                error: None,
+            })
+            .collect();
+        OrchestrationActor {
+            run_id,
+            scheduler: Scheduler::new(&plan),
+            plan,
+            records,
+            context,
+            client: None,
+            started: Instant::now(),
+            last_end: None,
+        }
+    }
+
+    fn launch(&mut self, ctx: &mut Context<Self>) {
+        let client = self
+            .client
+            .get_or_insert_with(|| self.context.cxone.client())
+            .clone();
+        for i in self.scheduler.start_ready() {
+            let sub_flow = &self.plan.sub_flows[i];
+            let record = &mut self.records[i];
+            record.status = SubFlowState::Running;
+            record.started_at = Some(now_rfc3339());
+            SubFlowActor::new(
+                i,
+                sub_flow.id.clone(),
+                self.run_id.clone(),
+                sub_flow.input_data.clone(),
+                ctx.address().recipient(),
+                client.clone(),
+                self.context.router.clone(),
+                self.context.timing,
+            )
+            .start();
+        }
+    }
+
+    fn report(&self) -> RunReport {
+        let end = if self.scheduler.is_settled() {
+            self.last_end
+        } else {
+            None
+        };
+        let wall = end
+            .unwrap_or_else(Instant::now)
+            .duration_since(self.started);
+        let succeeded = self
+            .records
+            .iter()
+            .filter(|r| r.status == SubFlowState::Succeeded)
+            .count();
+        RunReport {
+            run_id: self.run_id.clone(),
+            status: if self.scheduler.outcome().is_some() {
+                "completed"
+            } else {
+                "running"
+            },
+            merge_condition: self.plan.merge_condition,
+            outcome: self
+                .scheduler
+                .outcome()
+                .map(|ok| if ok { "satisfied" } else { "unsatisfied" }),
+            sub_flows: self.records.clone(),
+            wall_clock_ms: wall.as_millis() as u64,
+            throughput_per_sec: succeeded as f64 / wall.as_secs_f64().max(1e-9),
+            settled: self.scheduler.is_settled(),
+        }
+    }
+
+    fn audit(&self, record: &SubFlowRecord) {
+        let Some(audit) = &self.context.audit else {
+            return;
+        };
+        let mut event = AuditEvent::now(
+            "OrchestrationActor",
+            "execution",
+            self.run_id.clone(),
+            record.sub_flow_id.clone(),
+        );
+        event.http_status = record.http_status;
+        event.latency_ms = record.latency_ms.unwrap_or(0);
+        if record.status != SubFlowState::Succeeded {
+            event.outcome = AuditOutcome::Failed;
+            event.error = record
+                .error
+                .clone()
+                .or_else(|| Some(format!("{:?}", record.status).to_lowercase()));
+        }
+        event.details = Some(
+            json!({"run_id": self.run_id, "execution_id": record.execution_id, "status": record.status}),
+        );
+        audit.do_send(event);
+    }
+}
+
+impl Actor for OrchestrationActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(4096);
+        log::info!(
+            "actor=OrchestrationActor event=started run_id={} sub_flows={} concurrency_max={}",
+            self.run_id,
+            self.plan.sub_flows.len(),
+            self.plan.concurrency_max
+        );
+        self.launch(ctx);
+    }
+
+    fn stopping(&mut self, _: &mut Self::Context) -> Running {
+        log::info!(
+            "actor=OrchestrationActor event=stopping run_id={}",
+            self.run_id
+        );
+        Running::Stop
+    }
+}
+
+/// Records a sub-flow's end, propagates skips and cancellations, starts what became ready.
+impl Handler<SubFlowFinished> for OrchestrationActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SubFlowFinished, ctx: &mut Self::Context) {
+        let Some(record) = self.records.get_mut(msg.index) else {
+            return;
+        };
+        if record.status != SubFlowState::Running {
+            return;
+        }
+        let now = now_rfc3339();
+        record.status = msg.state;
+        record.execution_id = msg.execution_id;
+        record.http_status = msg.http_status;
+        record.latency_ms = Some(msg.latency_ms);
+        record.finished_at = Some(now.clone());
+        record.error = msg.error;
+        let record = record.clone();
+        self.audit(&record);
+        let was_decided = self.scheduler.outcome().is_some();
+        for (i, state) in self.scheduler.finish(msg.index, msg.state) {
+            let r = &mut self.records[i];
+            r.status = state;
+            r.finished_at = Some(now.clone());
+            r.error = Some(match state {
+                SubFlowState::Skipped => "a dependency did not succeed".to_string(),
+                _ => "the merge condition was decided before it started".to_string(),
+            });
+        }
+        self.last_end = Some(Instant::now());
+        if !was_decided {
+            if let Some(ok) = self.scheduler.outcome() {
+                log::info!(
+                    "actor=OrchestrationActor event=decided run_id={} outcome={}",
+                    self.run_id,
+                    if ok { "satisfied" } else { "unsatisfied" }
+                );
+            }
+        }
+        self.launch(ctx);
+        if self.scheduler.is_settled() {
+            self.context.settled.do_send(RunSettled(self.report()));
+            ctx.stop();
+        }
+    }
+}
+
+/// The current report.
+impl Handler<GetRunReport> for OrchestrationActor {
+    type Result = MessageResult<GetRunReport>;
+
+    fn handle(&mut self, _: GetRunReport, _: &mut Self::Context) -> Self::Result {
+        MessageResult(self.report())
+    }
+}

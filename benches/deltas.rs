@@ -1,0 +1,471 @@
+//! Delta benchmark: records per second `switchboard delta apply` pushes from a JSON-lines file
+//! into the sandbox, next to the sandbox's own rate for the same batches sent directly (the
+//! ceiling), and the CLI's peak RSS. Targets (issue): CLI ≥ 80% of the ceiling, RSS < 64 MiB.
+//!
+//! ```text
+//! cargo bench --bench deltas
+//! ```
+//!
+//! One run: starts `switchboard sandbox` as its own process (rate limit raised out of the way),
+//! writes `BENCH_RECORDS` records (`{"id", "fields": {"status", "score", "note"}}`, ~95 bytes a
+//! line) to a temp dir, then
+//!
+//! 1. ceiling: the same file read, validated and batched by 1000 with the actor's own
+//!    `validate_record` + `prepare` *before* the clock starts, then PATCHed one at a time (as the
+//!    CLI does) with the headers `DeltaBatchActor` sends, to data store `bench-ceiling`;
+//! 2. CLI: `switchboard delta apply --data-store bench-cli --conflict OVERWRITE FILE` as a
+//!    child process: wall clock (start-up and validation pass included), the summary's own
+//!    `records_per_sec` (send phase), peak RSS (`VmHWM` polled from `/proc`: the workspace
+//!    forbids `unsafe`, so `wait4` is out of reach), CPU time, and time inside HTTP calls
+//!    (from its audit log);
+//! 3. validation alone: the CLI on a copy of the file with an invalid last line (exit 1,
+//!    nothing sent).
+//!
+//! Checked: every ceiling answer is 200 with our checksum, the CLI applied every record, and
+//! the sandbox counted exactly the batches both sent. Environment (optional): `BENCH_RECORDS`
+//! (default 1 000 000). Linux only (`/proc`). Nothing is asserted against the targets.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use actix_web::web::Bytes;
+use anyhow::{bail, ensure, Context as _};
+use serde_json::Value;
+use switchboard_actors::deltas::batch::API_MAX_BATCH;
+use switchboard_actors::deltas::{
+    prepare, validate_record, ConflictResolution, Problems, UpdateType,
+};
+
+/// The binary under test, built by cargo with the bench profile.
+const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
+/// Data store of the ceiling run.
+const CEILING_STORE: &str = "bench-ceiling";
+/// Data store of the CLI run.
+const CLI_STORE: &str = "bench-cli";
+/// The delta endpoint.
+const DELTA_PATH: &str = "/api/v2/dataactions/records";
+/// Token request of the sandbox's default tenant.
+const TOKEN_FORM: &str =
+    "grant_type=client_credentials&client_id=switchboard&client_secret=switchboard-sandbox-secret";
+/// Rate limits (per minute) high enough never to throttle.
+const UNLIMITED_RPM: &str = "100000000";
+/// Longest wait for the sandbox to answer after start.
+const READY_TIMEOUT: Duration = Duration::from_secs(15);
+/// How often the CLI child's `/proc` entries are sampled.
+const POLL_INTERVAL: Duration = Duration::from_millis(5);
+/// Timeout of one HTTP request of the bench.
+const HTTP_TIMEOUT: Duration = Duration::from_secs(60);
+/// Largest answer body the bench reads.
+const MAX_ANSWER_BYTES: usize = 64 * 1024 * 1024;
+/// Target: CLI records/s over ceiling records/s.
+const TARGET_RATIO: f64 = 0.80;
+/// Target: CLI peak RSS in MiB.
+const TARGET_RSS_MIB: f64 = 64.0;
+/// Clock ticks per second of `/proc/<pid>/stat` times (USER_HZ, 100 on Linux).
+const CLK_TCK: f64 = 100.0;
+
+/// The temp dir of one run, removed on drop.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The sandbox child process, killed on drop (also when the bench panics).
+struct SandboxProcess {
+    child: Child,
+    base_url: String,
+}
+
+impl Drop for SandboxProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl SandboxProcess {
+    /// Starts `switchboard sandbox` on a free port and waits until it answers.
+    fn start(dir: &Path) -> anyhow::Result<SandboxProcess> {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let child = Command::new(BIN)
+            .arg("sandbox")
+            .current_dir(dir)
+            .env("SWITCHBOARD__SANDBOX__BIND", format!("127.0.0.1:{port}"))
+            .env("SWITCHBOARD__SANDBOX__RATE_LIMIT_PER_MINUTE", UNLIMITED_RPM)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(File::create(dir.join("sandbox.stderr"))?)
+            .spawn()
+            .with_context(|| format!("cannot start {BIN} sandbox"))?;
+        let mut sandbox = SandboxProcess {
+            child,
+            base_url: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if let Some(status) = sandbox.child.try_wait()? {
+                let stderr = std::fs::read_to_string(dir.join("sandbox.stderr"))?;
+                bail!("the sandbox exited with {status}: {stderr}");
+            }
+            if let Ok(faults) = block_on(get_json(&sandbox.base_url, "/sandbox/faults")) {
+                let limit = faults["rate_limit_per_minute"].to_string();
+                ensure!(limit == UNLIMITED_RPM, "sandbox rate limit is {limit}");
+                return Ok(sandbox);
+            }
+            ensure!(Instant::now() < deadline, "the sandbox did not answer");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// CPU seconds (user + system) the sandbox has used so far.
+    fn cpu_secs(&self) -> f64 {
+        proc_cpu_secs(self.child.id()).unwrap_or(f64::NAN)
+    }
+}
+
+/// Runs `fut` on a fresh actix system (awc needs one).
+fn block_on<F: std::future::Future>(fut: F) -> F::Output {
+    actix_rt::System::new().block_on(fut)
+}
+
+fn http() -> awc::Client {
+    awc::Client::builder().timeout(HTTP_TIMEOUT).finish()
+}
+
+/// `GET base + path`, a 200 JSON answer.
+async fn get_json(base: &str, path: &str) -> anyhow::Result<Value> {
+    let mut resp = http()
+        .get(format!("{base}{path}"))
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("GET {path}: {e}"))?;
+    ensure!(
+        resp.status().as_u16() == 200,
+        "GET {path}: {}",
+        resp.status()
+    );
+    let body = resp.body().limit(MAX_ANSWER_BYTES).await?;
+    Ok(serde_json::from_slice(&body)?)
+}
+
+/// Writes `n` records, one JSON line each; returns the file's size in bytes.
+fn write_records(path: &Path, n: usize) -> anyhow::Result<u64> {
+    let mut out = BufWriter::with_capacity(1 << 20, File::create(path)?);
+    for i in 0..n {
+        writeln!(
+            out,
+            r#"{{"id":"r{i}","fields":{{"status":"active","score":{i},"note":"callback about the invoice"}}}}"#
+        )?;
+    }
+    out.flush()?;
+    Ok(std::fs::metadata(path)?.len())
+}
+
+/// Reads, validates and batches `file` as the CLI does; returns each batch's body and checksum.
+fn load_batches(file: &Path, data_store_id: &str) -> anyhow::Result<Vec<(Bytes, String)>> {
+    let mut batches = Vec::new();
+    let mut chunk = Vec::with_capacity(API_MAX_BATCH);
+    let flush = |chunk: &mut Vec<_>, batches: &mut Vec<(Bytes, String)>| {
+        let b = prepare(
+            batches.len(),
+            data_store_id,
+            chunk,
+            UpdateType::Upsert,
+            ConflictResolution::Overwrite,
+        );
+        batches.push((Bytes::from(b.body), b.checksum));
+        chunk.clear();
+    };
+    for (i, line) in BufReader::with_capacity(1 << 16, File::open(file)?)
+        .lines()
+        .enumerate()
+    {
+        let value: Value = serde_json::from_str(&line?)?;
+        let record = validate_record(&value, i, &mut Problems::default())
+            .with_context(|| format!("line {} is not a record", i + 1))?;
+        chunk.push(record);
+        if chunk.len() == API_MAX_BATCH {
+            flush(&mut chunk, &mut batches);
+        }
+    }
+    if !chunk.is_empty() {
+        flush(&mut chunk, &mut batches);
+    }
+    Ok(batches)
+}
+
+/// PATCHes every batch in order, one in flight, with the actor's headers; returns the time.
+///
+/// Errors: a token failure, or an answer other than 200 echoing the batch's checksum.
+async fn send_ceiling(base: &str, batches: &[(Bytes, String)]) -> anyhow::Result<Duration> {
+    let client = http();
+    let mut resp = client
+        .post(format!("{base}/oauth/token"))
+        .content_type("application/x-www-form-urlencoded")
+        .send_body(TOKEN_FORM)
+        .await
+        .map_err(|e| anyhow::anyhow!("token: {e}"))?;
+    let token: Value = serde_json::from_slice(&resp.body().await?)?;
+    let bearer = format!(
+        "Bearer {}",
+        token["access_token"].as_str().context("no access_token")?
+    );
+    let url = format!("{base}{DELTA_PATH}");
+    let started = Instant::now();
+    for (index, (body, checksum)) in batches.iter().enumerate() {
+        let mut resp = client
+            .patch(&url)
+            .insert_header(("Authorization", bearer.as_str()))
+            .insert_header(("Accept", "application/json"))
+            .insert_header(("X-Correlation-ID", format!("bench-{index}")))
+            .insert_header(("X-Payload-Checksum", checksum.as_str()))
+            .insert_header(("Idempotency-Key", checksum.as_str()))
+            .insert_header(("If-Match", "*"))
+            .insert_header(("X-CXone-Version-Stamp", "true"))
+            .insert_header(("Content-Type", "application/json"))
+            .send_body(body.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("batch {index}: {e}"))?;
+        let answer = resp.body().limit(MAX_ANSWER_BYTES).await?;
+        ensure!(
+            resp.status().as_u16() == 200,
+            "batch {index}: HTTP {}",
+            resp.status()
+        );
+        let answer: Value = serde_json::from_slice(&answer)?;
+        ensure!(
+            answer["checksum"].as_str() == Some(checksum.as_str()),
+            "batch {index}: checksum not echoed"
+        );
+    }
+    Ok(started.elapsed())
+}
+
+/// What a CLI run measured.
+struct CliRun {
+    status: ExitStatus,
+    wall: Duration,
+    peak_rss_kib: u64,
+    cpu_secs: f64,
+    stdout: String,
+}
+
+/// `key:   value kB` of `/proc/<pid>/status`.
+fn proc_status_kib(pid: u32, key: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
+    line[key.len()..].split_whitespace().next()?.parse().ok()
+}
+
+/// User + system CPU seconds of `/proc/<pid>/stat`.
+fn proc_cpu_secs(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after "pid (comm) " start at field 3; utime and stime are fields 14 and 15.
+    let rest: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = rest.get(11)?.parse::<u64>().ok()? + rest.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / CLK_TCK)
+}
+
+/// Runs `switchboard delta apply` on `file` against `base`, sampling its peak RSS and CPU.
+fn run_cli(dir: &Path, base: &str, file: &Path, tag: &str) -> anyhow::Result<CliRun> {
+    let stdout_path = dir.join(format!("{tag}.stdout"));
+    let started = Instant::now();
+    let mut child = Command::new(BIN)
+        .args(["delta", "apply", "--data-store", CLI_STORE])
+        .args(["--conflict", "OVERWRITE"])
+        .arg(file)
+        .current_dir(dir)
+        .env_remove("CXONE_BASE_URL")
+        .env_remove("CXONE_CLIENT_ID")
+        .env_remove("CXONE_CLIENT_SECRET")
+        .env("SWITCHBOARD__CXONE__BASE_URL", base)
+        .env("SWITCHBOARD__CXONE__REQUESTS_PER_MINUTE", UNLIMITED_RPM)
+        .env("SWITCHBOARD__CXONE__BURST", "100000")
+        .env(
+            "SWITCHBOARD__AUDIT__PATH",
+            dir.join(format!("{tag}.audit.jsonl")),
+        )
+        .env("RUST_LOG", "warn")
+        .stdout(File::create(&stdout_path)?)
+        .stderr(File::create(dir.join(format!("{tag}.stderr")))?)
+        .spawn()
+        .with_context(|| format!("cannot start {BIN} delta apply"))?;
+    let pid = child.id();
+    let (mut peak_rss_kib, mut cpu_secs) = (0, 0.0);
+    let status = loop {
+        // VmHWM is the kernel's own high-water mark: a sample loses only the last few ms.
+        if let Some(hwm) = proc_status_kib(pid, "VmHWM:") {
+            peak_rss_kib = peak_rss_kib.max(hwm);
+        }
+        if let Some(cpu) = proc_cpu_secs(pid) {
+            cpu_secs = cpu;
+        }
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    };
+    Ok(CliRun {
+        status,
+        wall: started.elapsed(),
+        peak_rss_kib,
+        cpu_secs,
+        stdout: std::fs::read_to_string(stdout_path)?,
+    })
+}
+
+/// Sum and count of `latency_ms` of the `DeltaBatchActor` records of an audit log.
+fn audit_batch_latency(path: &Path) -> anyhow::Result<(u64, u64)> {
+    let (mut sum, mut count) = (0, 0);
+    for line in BufReader::new(File::open(path)?).lines() {
+        let event: Value = serde_json::from_str(&line?)?;
+        if event["actor"] == "DeltaBatchActor" {
+            sum += event["latency_ms"].as_u64().unwrap_or(0);
+            count += 1;
+        }
+    }
+    Ok((sum, count))
+}
+
+/// Batches the sandbox answered 200 so far.
+fn delta_batches(base: &str) -> anyhow::Result<u64> {
+    let state = block_on(get_json(base, "/sandbox/state"))?;
+    state["delta_batches"].as_u64().context("no delta_batches")
+}
+
+fn rate(records: usize, d: Duration) -> f64 {
+    records as f64 / d.as_secs_f64().max(1e-9)
+}
+
+fn main() -> anyhow::Result<()> {
+    let records: usize = match std::env::var("BENCH_RECORDS") {
+        Ok(v) => v.trim().parse().context("BENCH_RECORDS must be a count")?,
+        Err(_) => 1_000_000,
+    };
+    ensure!(records > 0, "BENCH_RECORDS must be at least 1");
+    let dir = TempDir(std::env::temp_dir().join(format!("sb-bench-deltas-{}", std::process::id())));
+    std::fs::create_dir_all(&dir.0)?;
+    let file = dir.0.join("records.jsonl");
+    let t = Instant::now();
+    let bytes = write_records(&file, records)?;
+    println!(
+        "deltas bench: {records} records, {:.1} MiB ({:.0} B/line) written in {:.2} s; binary {BIN}",
+        bytes as f64 / 1048576.0,
+        bytes as f64 / records as f64,
+        t.elapsed().as_secs_f64()
+    );
+    let sandbox = SandboxProcess::start(&dir.0)?;
+    let base = sandbox.base_url.clone();
+
+    let t = Instant::now();
+    let batches = load_batches(&file, CEILING_STORE)?;
+    let prepare_time = t.elapsed();
+    let cpu_before = sandbox.cpu_secs();
+    let ceiling_time = block_on(send_ceiling(&base, &batches))?;
+    let ceiling_cpu = sandbox.cpu_secs() - cpu_before;
+    let ceiling_batches = batches.len() as u64;
+    drop(batches);
+    ensure!(
+        delta_batches(&base)? == ceiling_batches,
+        "sandbox missed ceiling batches"
+    );
+    let ceiling_rate = rate(records, ceiling_time);
+
+    let cpu_before = sandbox.cpu_secs();
+    let cli = run_cli(&dir.0, &base, &file, "apply")?;
+    let cli_sandbox_cpu = sandbox.cpu_secs() - cpu_before;
+    ensure!(
+        cli.status.success(),
+        "delta apply exited {}: {}",
+        cli.status,
+        cli.stdout
+    );
+    let summary: Value = serde_json::from_str(&cli.stdout).context("CLI summary")?;
+    let (applied, sent) = (
+        summary["applied"].as_u64(),
+        summary["batches_sent"].as_u64(),
+    );
+    ensure!(
+        applied == Some(records as u64),
+        "CLI applied {applied:?} of {records}"
+    );
+    let sent = sent.context("no batches_sent")?;
+    let total = delta_batches(&base)?;
+    ensure!(
+        total == ceiling_batches + sent,
+        "sandbox counted {total} batches, not {ceiling_batches} + {sent}"
+    );
+    let (http_ms, audited) = audit_batch_latency(&dir.0.join("apply.audit.jsonl"))?;
+
+    let invalid = dir.0.join("invalid.jsonl");
+    std::fs::copy(&file, &invalid)?;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&invalid)?
+        .write_all(b"{\"id\": \"bad\"}\n")?;
+    let check = run_cli(&dir.0, &base, &invalid, "validate")?;
+    ensure!(
+        check.status.code() == Some(1),
+        "invalid file: exit {}",
+        check.status
+    );
+    ensure!(
+        delta_batches(&base)? == total,
+        "the invalid file sent batches"
+    );
+
+    let cli_rate = rate(records, cli.wall);
+    let send_rate = summary["records_per_sec"].as_f64().unwrap_or(f64::NAN);
+    let send_secs = summary["elapsed_ms"].as_f64().unwrap_or(f64::NAN) / 1000.0;
+    let rss_mib = cli.peak_rss_kib as f64 / 1024.0;
+    let verdict = |ok: bool| if ok { "ok" } else { "MISSED" };
+    println!();
+    println!("| measure | value | note |");
+    println!("|---|---:|---|");
+    println!("| records / batches | {records} / {sent} | ceiling sent {ceiling_batches} |");
+    println!(
+        "| ceiling | {ceiling_rate:.0} rec/s | {:.2} s, {:.2} ms/batch, sandbox CPU {ceiling_cpu:.2} s |",
+        ceiling_time.as_secs_f64(),
+        ceiling_time.as_secs_f64() * 1000.0 / ceiling_batches as f64
+    );
+    println!(
+        "| bench prepare (read+parse+validate+serialise+sha256) | {:.0} rec/s | {:.2} s, outside the ceiling's clock |",
+        rate(records, prepare_time),
+        prepare_time.as_secs_f64()
+    );
+    println!(
+        "| CLI wall clock | {cli_rate:.0} rec/s | {:.2} s incl. start-up and validation; CPU {:.2} s, sandbox CPU {cli_sandbox_cpu:.2} s |",
+        cli.wall.as_secs_f64(),
+        cli.cpu_secs
+    );
+    println!(
+        "| CLI send phase (summary) | {send_rate:.0} rec/s | {send_secs:.2} s; in HTTP calls {:.2} s over {audited} batches (audit, ms-rounded) |",
+        http_ms as f64 / 1000.0
+    );
+    println!(
+        "| CLI validation pass alone | {:.0} rec/s | {:.2} s wall (invalid last line, exit 1), peak RSS {:.1} MiB |",
+        rate(records, check.wall),
+        check.wall.as_secs_f64(),
+        check.peak_rss_kib as f64 / 1024.0
+    );
+    println!(
+        "| ratio CLI / ceiling | {:.2} | target ≥ {TARGET_RATIO:.2}: {}; send phase alone {:.2} |",
+        cli_rate / ceiling_rate,
+        verdict(cli_rate / ceiling_rate >= TARGET_RATIO),
+        send_rate / ceiling_rate
+    );
+    println!(
+        "| CLI peak RSS | {rss_mib:.1} MiB | target < {TARGET_RSS_MIB:.0} MiB: {} (VmHWM sampled every {} ms) |",
+        verdict(rss_mib < TARGET_RSS_MIB),
+        POLL_INTERVAL.as_millis()
+    );
+    drop(sandbox);
+    Ok(())
+}
