@@ -9,8 +9,8 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::Deserialize;
 use switchboard_actors::settings::{
-    AuditSettings, CxoneSettings, DefinitionSettings, DeltaSettings, GrantType, KafkaSettings,
-    OrchestrationSettings, RoutingSettings,
+    AuditSettings, CxoneSettings, DefinitionSettings, DeltaSettings, ExportSettings, GrantType,
+    KafkaSettings, OrchestrationSettings, RoutingSettings,
 };
 
 /// The compiled-in defaults, every key commented.
@@ -123,14 +123,6 @@ pub struct SandboxSettings {
     pub token_ttl_secs: u64,
     /// Per-tenant token bucket capacity, refilled over a minute.
     pub rate_limit_per_minute: u32,
-}
-
-/// `[export]`: export streaming.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExportSettings {
-    /// Directory of export checkpoints.
-    pub checkpoint_dir: String,
 }
 
 impl Settings {

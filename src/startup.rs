@@ -11,6 +11,7 @@ use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
 use switchboard_actors::definitions::DefinitionActor;
 use switchboard_actors::deltas::DeltaBatchActor;
+use switchboard_actors::exports::{ExportOptions, FileCheckpointStore};
 use switchboard_actors::orchestration::{
     CompletionRouter, MemoryRunStore, RunContext, RunsActor, Timing,
 };
@@ -42,6 +43,8 @@ pub struct AppState {
     pub runs: Addr<RunsActor>,
     /// Completion webhooks → sub-flows.
     pub completions: Addr<CompletionRouter>,
+    /// What export streams share.
+    pub exports: ExportOptions,
     /// Webhook signature verifier, when `routing.signing_secret` is set.
     pub verifier: Option<Arc<dyn SignatureVerifier>>,
 }
@@ -116,6 +119,28 @@ impl CxoneRuntime {
             audit,
         })
     }
+}
+
+/// What export streams share: checkpoints under `export.checkpoint_dir`, the optional sink,
+/// heartbeat and client timeout.
+///
+/// Errors: the checkpoint directory cannot be created.
+pub fn export_options(
+    settings: &Settings,
+    handle: &CxoneHandle,
+    audit: &Addr<AuditActor>,
+) -> anyhow::Result<ExportOptions> {
+    let e = &settings.export;
+    let store = FileCheckpointStore::new(&e.checkpoint_dir)
+        .with_context(|| format!("export.checkpoint_dir: cannot create {}", e.checkpoint_dir))?;
+    Ok(ExportOptions {
+        cxone: handle.clone(),
+        store: Arc::new(store),
+        sink_dir: (!e.sink_dir.is_empty()).then(|| e.sink_dir.clone().into()),
+        heartbeat: std::time::Duration::from_secs(e.heartbeat_interval_secs),
+        client_timeout: std::time::Duration::from_secs(e.client_timeout_secs),
+        audit: Some(audit.clone()),
+    })
 }
 
 /// Polling and timeout of sub-flow executions, from the settings.
@@ -278,6 +303,7 @@ impl Application {
         };
         let (runs, completions) = start_orchestration(&settings, &handle, &audit);
         let actors_handle = handle.clone(); // for the callback registration after binding
+        let exports = export_options(&settings, &handle, &audit)?;
         let rules = Arc::new(load_rules(&settings.routing.rules_file)?);
         let kafka = Arc::new(
             KafkaConnection::connect(&settings.kafka, &rules)
@@ -332,6 +358,7 @@ impl Application {
             deltas: actors.deltas.clone(),
             runs: actors.runs.clone(),
             completions: actors.completions.clone(),
+            exports,
             verifier,
         });
         let mut server = HttpServer::new(move || {

@@ -21,6 +21,7 @@ pub mod audit;
 pub mod cxone;
 pub mod definitions;
 pub mod deltas;
+pub mod exports;
 pub mod http;
 pub mod lifecycle;
 pub mod metrics;

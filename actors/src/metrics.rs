@@ -38,6 +38,14 @@ pub struct Metrics {
     pub delta_records: IntCounterVec,
     /// Seconds per delta batch PATCH, retries included.
     pub delta_batch_seconds: Histogram,
+    /// Export chunks sent.
+    pub export_chunks: IntCounter,
+    /// Export records sent.
+    pub export_records: IntCounter,
+    /// Export payload bytes sent (after compression).
+    pub export_bytes: IntCounter,
+    /// Export streams in progress.
+    pub export_streams: IntGauge,
 }
 
 fn histogram(name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
@@ -122,6 +130,17 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "Seconds per delta batch, retries included.",
             vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0],
         ),
+        export_chunks: IntCounter::new("switchboard_export_chunks_total", "Export chunks sent.")
+            .expect("valid counter"),
+        export_records: IntCounter::new("switchboard_export_records_total", "Export records sent.")
+            .expect("valid counter"),
+        export_bytes: IntCounter::new(
+            "switchboard_export_bytes_total",
+            "Export payload bytes sent, after compression.",
+        )
+        .expect("valid counter"),
+        export_streams: IntGauge::new("switchboard_export_streams", "Export streams in progress.")
+            .expect("valid gauge"),
     };
     let r = &m.registry;
     let _ = r.register(Box::new(m.events.clone()));
@@ -137,6 +156,10 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     let _ = r.register(Box::new(m.delta_batches.clone()));
     let _ = r.register(Box::new(m.delta_records.clone()));
     let _ = r.register(Box::new(m.delta_batch_seconds.clone()));
+    let _ = r.register(Box::new(m.export_chunks.clone()));
+    let _ = r.register(Box::new(m.export_records.clone()));
+    let _ = r.register(Box::new(m.export_bytes.clone()));
+    let _ = r.register(Box::new(m.export_streams.clone()));
     m
 });
 

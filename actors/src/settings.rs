@@ -211,6 +211,20 @@ pub struct OrchestrationSettings {
     pub keep_finished_runs: usize,
 }
 
+/// `[export]`: export streaming (seed 003).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportSettings {
+    /// Directory of export checkpoints.
+    pub checkpoint_dir: String,
+    /// Data-lake sink: each chunk also written as `<sink_dir>/<job>/<offset>.ndjson.gz`; empty: off.
+    pub sink_dir: String,
+    /// Seconds between WebSocket pings.
+    pub heartbeat_interval_secs: u64,
+    /// Seconds without any message from the client (pongs included) before it is dropped.
+    pub client_timeout_secs: u64,
+}
+
 /// `[audit]`: where audit records go.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -2,10 +2,12 @@
 //!
 //! - `action`: `switchboard action create FILE [--dry-run] [--correlation-id ID]`;
 //! - `delta`: `switchboard delta apply --data-store ID --conflict MODE FILE`;
+//! - `export`: `switchboard export --report ID` (the reference stream consumer);
 //! - `plan`: `switchboard plan validate FILE`, `switchboard orchestrate FILE [--out FILE]`.
 
 pub mod action;
 pub mod delta;
+pub mod export;
 pub mod plan;
 
 use actix::prelude::*;

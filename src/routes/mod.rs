@@ -6,6 +6,7 @@
 //! - `definitions`: `POST /data-actions`;
 //! - `deltas`: `POST /deltas`;
 //! - `orchestrations`: `POST /orchestrations`, `GET /orchestrations/{run_id}`, `POST /cxone/webhook`;
+//! - `stream`: `GET /stream` (WebSocket exports);
 //! - `health`: `/healthz`, `/readyz`, `/metrics`.
 
 pub mod body;
@@ -14,6 +15,7 @@ pub mod deltas;
 pub mod event;
 pub mod health;
 pub mod orchestrations;
+pub mod stream;
 pub mod webhook;
 
 use actix_web::http::StatusCode;
@@ -53,6 +55,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(orchestrations::completion))
             .default_service(web::to(method_not_allowed)),
     )
+    .service(web::resource("/stream").route(web::get().to(stream::stream)))
     .service(
         web::resource("/healthz")
             .route(web::get().to(health::healthz))

@@ -71,6 +71,7 @@ pub fn test_settings(dir: &std::path::Path, topics: &Topics, sandbox_url: &str) 
     s.kafka.brokers = vec![brokers()];
     s.routing.rules_file = rules_file.display().to_string();
     s.audit.path = dir.join("audit.jsonl").display().to_string();
+    s.export.checkpoint_dir = dir.join("checkpoints").display().to_string();
     s.cxone.base_url = sandbox_url.to_string();
     s.cxone.requests_per_minute = 60_000;
     s.cxone.burst = 1000;

@@ -5,6 +5,7 @@ mod broker_down;
 mod cxone;
 mod definitions;
 mod deltas;
+mod exports;
 mod helpers;
 mod orchestration;
 mod routing;

@@ -1,0 +1,17 @@
+//! Export streaming (seed 003): the stream request, chunk frames, checkpoints, and the
+//! [`ExportStreamActor`] serving one WebSocket.
+//!
+//! - `request`: the client's first message and its validation;
+//! - `frame`: chunk encoding (header, checksum, gzip, schema fingerprint, splitting) and
+//!   decoding for consumers;
+//! - `checkpoint`: checkpoints behind a store trait, written atomically;
+//! - `stream`: the actor.
+
+pub mod checkpoint;
+pub mod frame;
+pub mod request;
+mod stream;
+
+pub use checkpoint::{Checkpoint, CheckpointStore, FileCheckpointStore};
+pub use request::{validate_request, StreamRequest};
+pub use stream::{close_reason, ExportOptions, ExportStreamActor, Flushed, CLOSE_REASON_MAX};
