@@ -513,3 +513,56 @@ async fn the_reference_consumer_writes_every_record_once_as_ndjson() {
     assert_eq!(lines.len(), 3_000);
     assert_in_order("cli", &lines, 0);
 }
+
+#[actix_rt::test]
+async fn the_data_lake_sink_gets_each_chunk_as_gzip_ndjson() {
+    let sink = crate::helpers::temp_dir();
+    let sink_dir = sink.display().to_string();
+    let app = crate::helpers::spawn_app_with(move |s| s.export.sink_dir = sink_dir).await;
+    register_report(&app, "lake", 1_000, None).await;
+    let mut conn = connect(&app.address).await;
+    send(&mut conn, request("lake", json!([300]), "gzip", 0)).await;
+    let (started, headers, records, _, code) = read_all(&mut conn, false).await;
+    assert_eq!(code, Some(1000));
+    let job = started["export_job_id"].as_str().expect("job");
+    let mut from_files = Vec::new();
+    for h in &headers {
+        let path = sink.join(job).join(format!("{}.ndjson.gz", h["offset"]));
+        let mut text = String::new();
+        std::io::Read::read_to_string(
+            &mut flate2::read::GzDecoder::new(std::fs::File::open(&path).expect("sink file")),
+            &mut text,
+        )
+        .expect("gzip");
+        from_files.extend(
+            text.lines()
+                .map(|l| serde_json::from_str::<Value>(l).expect("NDJSON")),
+        );
+    }
+    assert_eq!(from_files, records);
+    assert_eq!(from_files.len(), 1_000);
+}
+
+#[actix_rt::test]
+async fn an_idle_client_is_dropped_after_the_client_timeout() {
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.export.heartbeat_interval_secs = 1;
+        s.export.client_timeout_secs = 1;
+    })
+    .await;
+    let mut conn = connect(&app.address).await;
+    let started = std::time::Instant::now();
+    // Send nothing and answer no ping: the server gives up and closes 1001.
+    let code = loop {
+        match tokio::time::timeout(Duration::from_secs(10), conn.next())
+            .await
+            .expect("closed within 10 s")
+        {
+            Some(Ok(Frame::Close(r))) => break r.map(|r| u16::from(r.code)),
+            Some(Ok(_)) => {}
+            Some(Err(_)) | None => break None,
+        }
+    };
+    assert_eq!(code, Some(1001));
+    assert!(started.elapsed() >= Duration::from_secs(1));
+}
