@@ -10,6 +10,9 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 mkdir -p .run
+# Stop the broker at the end only if this script started it.
+OWN_BROKER=1
+if (exec 3<>/dev/tcp/127.0.0.1/9092) 2>/dev/null; then OWN_BROKER=0; fi
 scripts/broker.sh start 9092
 cargo build --release --bin switchboard
 BIN="$ROOT/target/release/switchboard"
@@ -18,7 +21,7 @@ SERVICE=$!
 cleanup() {
   kill "$SERVICE" 2>/dev/null || true
   wait "$SERVICE" 2>/dev/null || true
-  scripts/broker.sh stop 9092
+  if [[ "$OWN_BROKER" == "1" ]]; then scripts/broker.sh stop 9092; fi
 }
 trap cleanup EXIT
 echo "run: switchboard serve --sandbox started (pid $SERVICE, log .run/service.log)"

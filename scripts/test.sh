@@ -7,8 +7,10 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 PORT="${SWITCHBOARD_TEST_KAFKA_PORT:-19092}"
 scripts/broker.sh install
+OWN_BROKER=1
+if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then OWN_BROKER=0; fi
 scripts/broker.sh start "$PORT"
-trap 'scripts/broker.sh stop "$PORT"' EXIT
+if [[ "$OWN_BROKER" == "1" ]]; then trap 'scripts/broker.sh stop "$PORT"' EXIT; fi
 export SWITCHBOARD_TEST_BROKERS="127.0.0.1:$PORT"
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 cargo test --workspace "$@"
