@@ -427,52 +427,119 @@ struct Polled {
     polls: usize,
 }
 
-/// POSTs the plan and polls its report until settled, on a thread (and actix system) of its
-/// own so the bench's parsing of 1 000-entry reports does not run on the actors' thread.
-async fn run_plan(base: &str, plan: Arc<Bytes>, poll: Duration) -> anyhow::Result<Polled> {
+/// Runs `work` on a thread (and actix system) of its own, so the bench's HTTP client and
+/// JSON parsing do not run on the actors' thread; joins it, so its CPU time is counted.
+async fn on_thread<T, F, Fut>(name: &str, work: F) -> anyhow::Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
     let (tx, rx) = oneshot::channel();
-    let base = base.to_string();
     let thread = std::thread::Builder::new()
-        .name("bench-poller".into())
+        .name(name.into())
         .spawn(move || {
-            let result = actix_rt::System::new().block_on(async move {
-                let client = http();
-                let started = Instant::now();
-                let (status, body) = send_bytes(
-                    &client,
-                    "POST",
-                    &format!("{base}/orchestrations"),
-                    (*plan).clone(),
-                )
-                .await?;
-                ensure!(status == 202, "POST /orchestrations: {status} {body}");
-                let run_id = body["run_id"].as_str().context("run_id")?.to_string();
-                let url = format!("{base}/orchestrations/{run_id}");
-                let mut polls = 0;
-                loop {
-                    polls += 1;
-                    let (status, report) = send_json(&client, "GET", &url, &Value::Null).await?;
-                    if status == 200 && report["settled"] == true {
-                        return Ok(Polled {
-                            report,
-                            observed: started.elapsed(),
-                            polls,
-                        });
-                    }
-                    ensure!(
-                        started.elapsed() < RUN_TIMEOUT,
-                        "run {run_id} did not settle"
-                    );
-                    actix_rt::time::sleep(poll).await;
-                }
-            });
-            let _ = tx.send(result);
+            let _ = tx.send(actix_rt::System::new().block_on(work()));
         })
-        .context("spawning the poller thread")?;
-    let result = rx.await.context("the poller thread died")?;
-    // It has sent its answer: joining takes no time, and its CPU time is the process's now.
+        .with_context(|| format!("spawning the {name} thread"))?;
+    let result = rx
+        .await
+        .with_context(|| format!("the {name} thread died"))?;
+    // It has sent its answer: joining takes no time.
     let _ = thread.join();
     result
+}
+
+/// POSTs the plan and polls its report until settled (on a thread of its own).
+async fn run_plan(base: &str, plan: Arc<Bytes>, poll: Duration) -> anyhow::Result<Polled> {
+    let base = base.to_string();
+    on_thread("bench-poller", move || async move {
+        let client = http();
+        let started = Instant::now();
+        let url = format!("{base}/orchestrations");
+        let (status, body) = send_bytes(&client, "POST", &url, (*plan).clone()).await?;
+        ensure!(status == 202, "POST /orchestrations: {status} {body}");
+        let run_id = body["run_id"].as_str().context("run_id")?.to_string();
+        let url = format!("{base}/orchestrations/{run_id}");
+        let mut polls = 0;
+        loop {
+            polls += 1;
+            let (status, report) = send_json(&client, "GET", &url, &Value::Null).await?;
+            if status == 200 && report["settled"] == true {
+                return Ok(Polled {
+                    report,
+                    observed: started.elapsed(),
+                    polls,
+                });
+            }
+            ensure!(
+                started.elapsed() < RUN_TIMEOUT,
+                "run {run_id} did not settle"
+            );
+            actix_rt::time::sleep(poll).await;
+        }
+    })
+    .await
+}
+
+/// Round trip of `POST /cxone/webhook` (a completion of an unknown execution: buffered), one
+/// at a time, with a client built per event (as the sandbox sends them; building it is timed)
+/// and with one kept-alive client; medians in ms.
+async fn webhook_probe(base: &str, events: usize) -> anyhow::Result<(f64, f64)> {
+    let url = format!("{base}/cxone/webhook");
+    on_thread("bench-probe", move || async move {
+        let kept = http();
+        let (mut fresh, mut reused) = (Vec::new(), Vec::new());
+        for i in 0..events * 2 {
+            let event = json!({
+                "event_id": uuid::Uuid::new_v4().to_string(),
+                "source": "bench",
+                "data": {"subFlowId": uuid::Uuid::new_v4().to_string(),
+                         "executionId": uuid::Uuid::new_v4().to_string(), "status": "completed"},
+                "timestamp": "2026-01-01T00:00:00.000Z",
+            });
+            let t = Instant::now();
+            let (client, into) = match i % 2 {
+                0 => (http(), &mut fresh),
+                _ => (kept.clone(), &mut reused),
+            };
+            let (status, body) = send_json(&client, "POST", &url, &event).await?;
+            into.push(t.elapsed());
+            ensure!(
+                status == 200 && body["status"] == "buffered",
+                "{status} {body}"
+            );
+        }
+        Ok((ms(median(fresh)), ms(median(reused))))
+    })
+    .await
+}
+
+/// What one `GET /orchestrations/{run_id}` of a 1 000-entry report costs the poller: round trip
+/// to the last body byte, then parsing (medians in ms), and the body's size.
+async fn report_probe(base: &str, run_id: &str, n: usize) -> anyhow::Result<(f64, f64, usize)> {
+    let url = format!("{base}/orchestrations/{run_id}");
+    on_thread("bench-probe", move || async move {
+        let client = http();
+        let (mut fetch, mut parse, mut size) = (Vec::new(), Vec::new(), 0);
+        for _ in 0..n {
+            let t = Instant::now();
+            let mut resp = client
+                .get(&url)
+                .send()
+                .await
+                .map_err(|e| anyhow::anyhow!("GET {url}: {e}"))?;
+            let body = resp.body().limit(MAX_ANSWER_BYTES).await?;
+            fetch.push(t.elapsed());
+            let t = Instant::now();
+            let report: Value = serde_json::from_slice(&body)?;
+            parse.push(t.elapsed());
+            ensure!(report["settled"] == true, "the probed run is not settled");
+            size = body.len();
+        }
+        Ok((ms(median(fetch)), ms(median(parse)), size))
+    })
+    .await
 }
 
 fn rfc3339_ms(v: &Value) -> Option<i64> {
@@ -494,6 +561,9 @@ struct Achieved {
     slot_idle: Stats,
     /// Each sub-flow's execution length by the sandbox's clock, in plan order.
     durations: Vec<u64>,
+    /// Mean webhook stage of the first and last tenth of each round's completions, and mean
+    /// POST stage of the first and last tenth of each round's launches (ms).
+    burst: [f64; 4],
 }
 
 fn analyse(
@@ -594,6 +664,7 @@ fn analyse(
         post: Stats::of(rows.iter().map(|r| r.0 - r.2).collect()),
         slot_idle: Stats::of(hops(&sandbox_starts, &sandbox_ends)),
         durations: rows.iter().map(|r| (r.1 - r.0).max(0) as u64).collect(),
+        burst: burst_position(&rows, cap),
     })
 }
 
@@ -609,10 +680,20 @@ fn stat_ticks(text: &str) -> Option<(String, u64)> {
     Some((text[open + 1..close].to_string(), utime + stime))
 }
 
-/// CPU ticks of this process (exited threads included) and of each live thread, by tid.
+/// CPU ticks of this process (exited threads included), and of each live thread by tid with
+/// the nanoseconds it waited on a run queue (`/proc/.../schedstat`: runnable, no core free).
 struct Cpu {
     process: u64,
-    threads: HashMap<u32, u64>,
+    threads: HashMap<u32, (u64, u64)>,
+}
+
+/// Where a run's CPU went, in ms.
+struct CpuUse {
+    /// Main thread (actors), service threads, sandbox threads, exited threads (the bench's
+    /// poller), other live threads.
+    cpu: [f64; 5],
+    /// Run-queue wait of the main thread, the service threads and the sandbox threads.
+    wait: [f64; 3],
 }
 
 impl Cpu {
@@ -628,7 +709,11 @@ impl Cpu {
             .filter_map(|e| {
                 let tid: u32 = e.file_name().to_str()?.parse().ok()?;
                 let text = std::fs::read_to_string(e.path().join("stat")).ok()?;
-                Some((tid, stat_ticks(&text)?.1))
+                let wait = std::fs::read_to_string(e.path().join("schedstat"))
+                    .ok()
+                    .and_then(|t| t.split_whitespace().nth(1)?.parse().ok())
+                    .unwrap_or(0);
+                Some((tid, (stat_ticks(&text)?.1, wait)))
             })
             .collect();
         Cpu { process, threads }
@@ -638,14 +723,13 @@ impl Cpu {
         Cpu::now().threads.into_keys().collect()
     }
 
-    /// CPU ms since `before`: main thread (actors), service threads, sandbox threads,
-    /// exited threads (the bench's poller), other live threads.
-    fn since(&self, before: &Cpu, stack: &Stack) -> [f64; 5] {
+    fn since(&self, before: &Cpu, stack: &Stack) -> CpuUse {
         let main = std::process::id();
-        let mut out = [0.0; 5];
+        let (mut cpu, mut wait) = ([0.0; 5], [0.0; 3]);
         let mut live = 0;
-        for (tid, ticks) in &self.threads {
-            let d = ticks - before.threads.get(tid).copied().unwrap_or(0).min(*ticks);
+        for (tid, (ticks, waited)) in &self.threads {
+            let (t0, w0) = before.threads.get(tid).copied().unwrap_or((0, 0));
+            let d = ticks.saturating_sub(t0);
             live += d;
             let slot = if *tid == main {
                 0
@@ -656,11 +740,38 @@ impl Cpu {
             } else {
                 4
             };
-            out[slot] += d as f64;
+            cpu[slot] += d as f64 * 1e3 / CLK_TCK as f64;
+            if slot < 3 {
+                wait[slot] += waited.saturating_sub(w0) as f64 / 1e6;
+            }
         }
-        out[3] = self.process.saturating_sub(before.process + live) as f64;
-        out.map(|t| t * 1e3 / CLK_TCK as f64)
+        cpu[3] = self.process.saturating_sub(before.process + live) as f64 * 1e3 / CLK_TCK as f64;
+        CpuUse { cpu, wait }
     }
+}
+
+/// Whether a hop waits behind the others of its round: rounds are `cap` consecutive
+/// completions (launches); compares the mean stage of the first and last tenth of each round.
+fn burst_position(rows: &[(i64, i64, i64, i64)], cap: usize) -> [f64; 4] {
+    let tenth = (cap / 10).max(1);
+    let split = |order: fn(&(i64, i64, i64, i64)) -> i64,
+                 stage: fn(&(i64, i64, i64, i64)) -> i64| {
+        let mut sorted: Vec<&(i64, i64, i64, i64)> = rows.iter().collect();
+        sorted.sort_by_key(|r| order(r));
+        let (mut first, mut last) = (Vec::new(), Vec::new());
+        for (i, r) in sorted.iter().enumerate() {
+            match i % cap {
+                k if k < tenth => first.push(stage(r)),
+                k if k >= cap - tenth => last.push(stage(r)),
+                _ => {}
+            }
+        }
+        let mean = |v: &[i64]| v.iter().sum::<i64>() as f64 / v.len().max(1) as f64;
+        (mean(&first), mean(&last))
+    };
+    let (w0, w1) = split(|r| r.1, |r| r.3 - r.1);
+    let (p0, p1) = split(|r| r.2, |r| r.0 - r.2);
+    [w0, w1, p0, p1]
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -806,11 +917,13 @@ async fn makespan(cfg: &Config, stack: &Stack) -> anyhow::Result<()> {
 
     let body = Arc::new(Bytes::from(serde_json::to_vec(&plan_json)?));
     let mut ratios = Vec::new();
+    let mut last_run = None;
     for run in 1..=cfg.runs {
         let load = load_average();
         let cpu_before = Cpu::now();
         let polled = run_plan(&stack.base, body.clone(), cfg.poll).await?;
         let cpu = Cpu::now().since(&cpu_before, stack);
+        last_run = polled.report["run_id"].as_str().map(String::from);
         let state = stack.sandbox_state().await?;
         let a = analyse(&polled.report, &state, l, cfg.cap, n)?;
         let measured_ideal = greedy(&plan, |i| a.durations.get(i).copied().unwrap_or(l))?;
@@ -857,20 +970,39 @@ async fn makespan(cfg: &Config, stack: &Stack) -> anyhow::Result<()> {
             a.makespan_ms as f64 / measured_ideal.max(1) as f64,
             (a.makespan_ms - measured_ideal as i64) as f64 / b.greedy as f64
         );
-        let total: f64 = cpu.iter().sum();
+        println!(
+            "    burst position (first vs last tenth of each round of {}): webhook stage {:.1} vs {:.1} ms, POST stage {:.1} vs {:.1} ms",
+            cfg.cap, a.burst[0], a.burst[1], a.burst[2], a.burst[3]
+        );
+        let total: f64 = cpu.cpu.iter().sum();
         println!(
             "    CPU ms during the run: actors (main thread) {:.0}, service HTTP threads {:.0}, sandbox threads {:.0}, bench poller {:.0}, other {:.0}; total {total:.0} = {:.2} cores over {:.0} ms",
-            cpu[0],
-            cpu[1],
-            cpu[2],
-            cpu[3],
-            cpu[4],
+            cpu.cpu[0],
+            cpu.cpu[1],
+            cpu.cpu[2],
+            cpu.cpu[3],
+            cpu.cpu[4],
             total / ms(polled.observed).max(1.0),
             ms(polled.observed)
         );
+        println!(
+            "    waited for a free core (run queue) ms: actors {:.0}, service HTTP threads {:.0}, sandbox threads {:.0}",
+            cpu.wait[0], cpu.wait[1], cpu.wait[2]
+        );
     }
     ratios.sort_by(f64::total_cmp);
+    let (fresh, reused) = webhook_probe(&stack.base, 200).await?;
     println!();
+    println!(
+        "  probe: POST /cxone/webhook round trip, one at a time (median of 200): fresh client per event (as the sandbox sends) {fresh:.2} ms, kept-alive client {reused:.2} ms"
+    );
+    if let Some(run_id) = last_run {
+        let (fetch, parse, size) = report_probe(&stack.base, &run_id, 30).await?;
+        println!(
+            "  probe: GET /orchestrations/{{run_id}} of a settled {n}-entry run (median of 30): {size} bytes, {fetch:.2} ms to the last byte + {parse:.2} ms to parse; every {} ms while a run is polled",
+            cfg.poll.as_millis()
+        );
+    }
     println!(
         "  median ratio {:.3} over {} runs (target ≤ {TARGET_RATIO:.2})",
         ratios.get(ratios.len() / 2).copied().unwrap_or(f64::NAN),

@@ -29,20 +29,8 @@ use crate::signature::{SignatureVerifier, StandardWebhooks};
 pub struct AppState {
     /// The loaded settings.
     pub settings: Arc<Settings>,
-    /// The Kafka router.
-    pub router: Addr<KafkaRouterActor>,
-    /// The acknowledgement queue.
-    pub acknowledger: Addr<AcknowledgementActor>,
-    /// The tenant's token cache (readiness).
-    pub token: Addr<TokenActor>,
-    /// Definition creation.
-    pub definitions: Addr<DefinitionActor>,
-    /// Delta batches.
-    pub deltas: Addr<DeltaBatchActor>,
-    /// Orchestration runs.
-    pub runs: Addr<RunsActor>,
-    /// Completion webhooks → sub-flows.
-    pub completions: Addr<CompletionRouter>,
+    /// The long-lived actors.
+    pub actors: Actors,
     /// What export streams share.
     pub exports: ExportOptions,
     /// Webhook signature verifier, when `routing.signing_secret` is set.
@@ -351,13 +339,7 @@ impl Application {
             });
         let state = web::Data::new(AppState {
             settings: settings.clone(),
-            router: actors.router.clone(),
-            acknowledger: actors.acknowledger.clone(),
-            token: actors.token.clone(),
-            definitions: actors.definitions.clone(),
-            deltas: actors.deltas.clone(),
-            runs: actors.runs.clone(),
-            completions: actors.completions.clone(),
+            actors: actors.clone(),
             exports,
             verifier,
         });

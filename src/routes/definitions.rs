@@ -67,6 +67,7 @@ pub async fn create(
         .and_then(|v| v.to_str().ok())
         .map(String::from);
     let created = state
+        .actors
         .definitions
         .send(CreateDefinition {
             definition,

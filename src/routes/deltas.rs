@@ -59,9 +59,14 @@ pub async fn apply(
     let body = read_json_body(&req, payload, state.settings.server.max_body_bytes).await?;
     let set = validate_set(&parse_json(&body)?)
         .map_err(|details| ApiError::validation("invalid_delta", details))?;
-    let report = state.deltas.send(ApplyDelta { set }).await.map_err(|_| {
-        ApiError::unavailable("actor_unavailable", "the delta actor is restarting", 1)
-    })?;
+    let report = state
+        .actors
+        .deltas
+        .send(ApplyDelta { set })
+        .await
+        .map_err(|_| {
+            ApiError::unavailable("actor_unavailable", "the delta actor is restarting", 1)
+        })?;
     let (status, error) = report_status(&report);
     let mut body = json!(report);
     if let (Some((code, message)), Some(obj)) = (error, body.as_object_mut()) {

@@ -22,8 +22,8 @@ pub async fn healthz() -> HttpResponse {
 /// Readiness: 200 `{"status":"ready","broker":{"topics":n},"token":"ok"}`, or 503
 /// `not_ready` naming what failed.
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let broker = tokio::time::timeout(READINESS_TIMEOUT, state.router.send(CheckBroker));
-    let token = tokio::time::timeout(READINESS_TIMEOUT, state.token.send(GetToken));
+    let broker = tokio::time::timeout(READINESS_TIMEOUT, state.actors.router.send(CheckBroker));
+    let token = tokio::time::timeout(READINESS_TIMEOUT, state.actors.token.send(GetToken));
     let (broker, token) = futures::join!(broker, token);
     let broker = match broker {
         Ok(Ok(Ok(topics))) => Ok(topics),

@@ -45,6 +45,7 @@ pub async fn submit(
         )
     })?;
     let run_id = state
+        .actors
         .runs
         .send(StartRun(plan))
         .await
@@ -59,6 +60,7 @@ pub async fn report(
 ) -> Result<HttpResponse, ApiError> {
     let run_id = path.into_inner();
     match state
+        .actors
         .runs
         .send(GetRun(run_id.clone()))
         .await
@@ -120,6 +122,7 @@ pub async fn completion(
     let completion = parse_completion(&parse_json(&body)?)
         .map_err(|d| ApiError::validation("invalid_event", d))?;
     let delivery = state
+        .actors
         .completions
         .send(completion)
         .await

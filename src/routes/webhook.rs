@@ -82,6 +82,7 @@ async fn route(
     })?;
     let data_action_id = event.data_action_id.clone();
     let ticket = state
+        .actors
         .router
         .send(RouteEvent {
             dedupe_key,
@@ -99,7 +100,10 @@ async fn route(
         Err(_) => Err(RouteError::Timeout),
     }
     .map_err(route_error)?;
-    state.acknowledger.do_send(Acknowledge { data_action_id });
+    state
+        .actors
+        .acknowledger
+        .do_send(Acknowledge { data_action_id });
     Ok(outcome)
 }
 

@@ -1,12 +1,11 @@
 //! Definition creation against the sandbox: validation, header matrix, redirects, 429s,
 //! callbacks, the CLI, and TLS against a local server whose certificate the test trusts.
 
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{eventually, spawn_app, spawn_app_with, Capture};
+use crate::helpers::{cli, eventually, spawn_app, spawn_app_with, Capture};
 
 fn definition() -> Value {
     json!({
@@ -249,13 +248,7 @@ async fn the_cli_validates_and_creates_definitions() {
     let good = good.to_str().expect("path").to_string();
     let bad = bad.to_str().expect("path").to_string();
 
-    let (code, _, err) = actix_web::rt::task::spawn_blocking({
-        let (app_dir, sandbox) = (app.dir.clone(), app.sandbox_url.clone());
-        let bad = bad.clone();
-        move || cli_at(&sandbox, &app_dir, &["action", "create", &bad])
-    })
-    .await
-    .expect("join");
+    let (code, _, err) = cli(&app, &["action", "create", &bad], &[]).await;
     assert_eq!(code, 1);
     assert_eq!(err["error"], "invalid_definition", "{err}");
     let fields: Vec<&str> = err["details"]
@@ -269,21 +262,7 @@ async fn the_cli_validates_and_creates_definitions() {
         vec!["name", "configuration.method", "configuration.url"]
     );
 
-    let run = |args: Vec<String>| {
-        let (app_dir, sandbox) = (app.dir.clone(), app.sandbox_url.clone());
-        actix_web::rt::task::spawn_blocking(move || {
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            cli_at(&sandbox, &app_dir, &args)
-        })
-    };
-    let (code, out, _) = run(vec![
-        "action".into(),
-        "create".into(),
-        good.clone(),
-        "--dry-run".into(),
-    ])
-    .await
-    .expect("join");
+    let (code, out, _) = cli(&app, &["action", "create", &good, "--dry-run"], &[]).await;
     assert_eq!(code, 0);
     assert!(out["header_matrix_bytes"].as_u64().is_some());
     assert_eq!(
@@ -292,76 +271,14 @@ async fn the_cli_validates_and_creates_definitions() {
         "a dry run sends nothing"
     );
 
-    let (code, out, err) = run(vec![
-        "action".into(),
-        "create".into(),
-        good,
-        "--correlation-id".into(),
-        "corr-cli".into(),
-    ])
-    .await
-    .expect("join");
+    let (code, out, err) = cli(
+        &app,
+        &["action", "create", &good, "--correlation-id", "corr-cli"],
+        &[],
+    )
+    .await;
     assert_eq!(code, 0, "{err}");
     assert_eq!(out["audit"]["correlation_id"], "corr-cli");
     let state = app.sandbox_state().await;
     assert_eq!(state["definitions"][0]["correlation_id"], "corr-cli");
-}
-
-fn cli_at(sandbox_url: &str, dir: &std::path::Path, args: &[&str]) -> (i32, Value, Value) {
-    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(args)
-        .env("SWITCHBOARD__CXONE__BASE_URL", sandbox_url)
-        .env("SWITCHBOARD__AUDIT__PATH", dir.join("cli-audit.jsonl"))
-        .env("RUST_LOG", "error")
-        .output()
-        .expect("the CLI runs");
-    let parse = |b: &[u8]| serde_json::from_slice(b).unwrap_or(Value::Null);
-    (
-        out.status.code().unwrap_or(-1),
-        parse(&out.stdout),
-        parse(&out.stderr),
-    )
-}
-
-#[actix_rt::test]
-async fn a_persistent_429_ends_in_rate_limited_after_three_retries() {
-    let app = spawn_app().await;
-    app.set_faults(json!({"throttle_rate": 1.0})).await;
-    let started = std::time::Instant::now();
-    let (status, body) = app.post_json("/data-actions", &definition(), &[]).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (429, Some("rate_limited")),
-        "{body}"
-    );
-    let state = app.sandbox_state().await;
-    assert_eq!(
-        calls(&state, 429),
-        4,
-        "the first attempt and three retries: {state}"
-    );
-    assert!(
-        started.elapsed() >= Duration::from_secs(3),
-        "backed off between retries"
-    );
-    assert_eq!(state["definitions"], json!([]));
-}
-
-#[actix_rt::test]
-async fn an_upstream_refusal_is_a_502_carrying_the_apis_error_body() {
-    let app = spawn_app_with(|s| s.definitions.allow_http = true).await;
-    let mut def = definition();
-    def["configuration"]["url"] = json!("http://plain.example.com/api");
-    let (status, body) = app.post_json("/data-actions", &def, &[]).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (502, Some("upstream_error")),
-        "{body}"
-    );
-    assert_eq!(body["upstream"]["status"], 400);
-    assert_eq!(body["upstream"]["body"]["error"], "invalid_definition");
-    assert_eq!(
-        body["upstream"]["body"]["details"][0]["field"],
-        "configuration.url"
-    );
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, spawn_app_with, Capture, TestApp};
+use crate::helpers::{cli, spawn_app, spawn_app_with, Capture, TestApp};
 
 fn set(ds: &str, mode: &str, records: Vec<Value>) -> Value {
     json!({"data_store_id": ds, "conflict_resolution": mode, "update_type": "UPSERT", "records": records})
@@ -207,7 +207,8 @@ async fn update_of_a_missing_record_is_reported_not_found_and_not_created() {
 
 #[actix_rt::test]
 async fn a_batch_retried_after_a_503_is_applied_once() {
-    let app = spawn_app().await;
+    // 30 batches at a 50% error rate: some 503 is as good as certain (1 - 2^-30).
+    let app = spawn_app_with(|s| s.deltas.max_batch_size = 100).await;
     app.set_faults(json!({"error_rate": 0.5})).await;
     let delta = set("ds-i", "OVERWRITE", new_records(3000));
     let (status, report) = app.post_json("/deltas", &delta, &[]).await;
@@ -218,7 +219,7 @@ async fn a_batch_retried_after_a_503_is_applied_once() {
         "some batches were retried: {}",
         state["requests"]
     );
-    assert_eq!(state["delta_batches"], 3);
+    assert_eq!(state["delta_batches"], 30);
     assert!(datastore(&app, "ds-i")
         .await
         .values()
@@ -234,7 +235,7 @@ async fn a_batch_retried_after_a_503_is_applied_once() {
     );
     assert_eq!(
         app.sandbox_state().await["delta_batches"],
-        3,
+        30,
         "nothing applied twice"
     );
     assert!(datastore(&app, "ds-i")
@@ -362,39 +363,23 @@ async fn the_cli_streams_a_json_lines_file_in_batches() {
         "{\"id\":\"a\",\"fields\":{\"x\":1}}\n{\"id\":\"a\",\"fields\":{}}\n",
     )
     .expect("write");
-    let run = |args: Vec<String>| {
-        let (sandbox, dir) = (app.sandbox_url.clone(), app.dir.clone());
-        actix_web::rt::task::spawn_blocking(move || {
-            let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
-                .args(&args)
-                .env("SWITCHBOARD__CXONE__BASE_URL", sandbox)
-                .env("SWITCHBOARD__AUDIT__PATH", dir.join("cli-audit.jsonl"))
-                .env("RUST_LOG", "error")
-                .output()
-                .expect("the CLI runs");
-            let parse = |b: &[u8]| serde_json::from_slice::<Value>(b).unwrap_or(Value::Null);
-            (
-                out.status.code().unwrap_or(-1),
-                parse(&out.stdout),
-                parse(&out.stderr),
-            )
-        })
+    let apply = |file: &std::path::Path| {
+        let file = file.display().to_string();
+        let app = &app;
+        async move {
+            let args = [
+                "delta",
+                "apply",
+                "--data-store",
+                "ds-cli",
+                "--conflict",
+                "OVERWRITE",
+                &file,
+            ];
+            cli(app, &args, &[]).await
+        }
     };
-    let args = |file: &std::path::Path| {
-        [
-            "delta",
-            "apply",
-            "--data-store",
-            "ds-cli",
-            "--conflict",
-            "OVERWRITE",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .chain([file.display().to_string()])
-        .collect::<Vec<_>>()
-    };
-    let (code, _, err) = run(args(&bad)).await.expect("join");
+    let (code, _, err) = apply(&bad).await;
     assert_eq!(code, 1);
     assert_eq!(err["error"], "invalid_delta", "{err}");
     assert_eq!(err["details"][0]["field"], "line 2.fields");
@@ -404,7 +389,7 @@ async fn the_cli_streams_a_json_lines_file_in_batches() {
         .keys()
         .all(|k| !k.starts_with("PATCH")));
 
-    let (code, out, err) = run(args(&file)).await.expect("join");
+    let (code, out, err) = apply(&file).await;
     assert_eq!(code, 0, "{err}");
     assert_eq!(out["applied"], 2500, "{out}");
     assert_eq!(out["batches_sent"], 3);

@@ -169,7 +169,6 @@ async fn a_dropped_stream_resumed_by_job_id_continues_with_no_gap_and_with_acks_
             send(&mut conn, json!({"type": "ack", "offset": end})).await;
         }
     }
-    drop(conn);
     let checkpoint_offset = eventually(
         Duration::from_secs(5),
         "the checkpoint to reach 2000",
@@ -182,6 +181,7 @@ async fn a_dropped_stream_resumed_by_job_id_continues_with_no_gap_and_with_acks_
         },
     )
     .await;
+    drop(conn);
     let mut conn = connect(&app.address).await;
     let mut req = request("resume", json!([500]), "gzip", 4);
     req["export_job_id"] = json!(job);
@@ -483,28 +483,21 @@ async fn the_reference_consumer_writes_every_record_once_as_ndjson() {
     let app = spawn_app().await;
     register_report(&app, "cli", 3_000, None).await;
     let out = app.dir.join("export.ndjson");
-    let (address, path) = (app.address.clone(), out.clone());
-    let status = actix_web::rt::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .args([
-                "export",
-                "--report",
-                "cli",
-                "--gzip",
-                "--chunk-size",
-                "700",
-                "--server",
-                &address,
-                "--out",
-            ])
-            .arg(&path)
-            .env("RUST_LOG", "error")
-            .status()
-            .expect("the CLI runs")
-    })
-    .await
-    .expect("join");
-    assert!(status.success());
+    let path = out.display().to_string();
+    let args = [
+        "export",
+        "--report",
+        "cli",
+        "--gzip",
+        "--chunk-size",
+        "700",
+        "--server",
+        &app.address,
+        "--out",
+        &path,
+    ];
+    let (code, _, _) = crate::helpers::cli(&app, &args, &[]).await;
+    assert_eq!(code, 0);
     let lines: Vec<Value> = std::fs::read_to_string(&out)
         .expect("output")
         .lines()

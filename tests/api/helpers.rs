@@ -424,3 +424,39 @@ impl TestApp {
         panic!("the sandbox never answered 429");
     }
 }
+
+/// What a CLI run printed: exit code, stdout and stderr as JSON (Null when not JSON).
+pub type CliOutput = (i32, Value, Value);
+
+/// Runs the `switchboard` binary (off the test's thread) with this app's sandbox as CXone and
+/// an audit log in the test's directory, plus `env`.
+pub async fn cli(app: &TestApp, args: &[&str], env: &[(&str, &str)]) -> CliOutput {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let mut vars: Vec<(String, String)> = vec![
+        (
+            "SWITCHBOARD__CXONE__BASE_URL".into(),
+            app.sandbox_url.clone(),
+        ),
+        (
+            "SWITCHBOARD__AUDIT__PATH".into(),
+            app.dir.join("cli-audit.jsonl").display().to_string(),
+        ),
+        ("RUST_LOG".into(), "error".into()),
+    ];
+    vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    actix_web::rt::task::spawn_blocking(move || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(&args)
+            .envs(vars)
+            .output()
+            .expect("the CLI runs");
+        let parse = |b: &[u8]| serde_json::from_slice::<Value>(b).unwrap_or(Value::Null);
+        (
+            out.status.code().unwrap_or(-1),
+            parse(&out.stdout),
+            parse(&out.stderr),
+        )
+    })
+    .await
+    .expect("the CLI thread")
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{eventually, spawn_app, spawn_app_with, TestApp};
+use crate::helpers::{cli, eventually, spawn_app, spawn_app_with, TestApp};
 
 fn id(n: usize) -> String {
     format!("00000000-0000-4000-8000-{n:012}")
@@ -316,12 +316,15 @@ async fn duplicate_and_early_completion_events_change_nothing() {
 
 #[actix_rt::test]
 async fn sandbox_429s_slow_the_run_but_every_sub_flow_completes() {
-    let app = spawn_app().await;
-    app.set_faults(json!({"throttle_rate": 0.3})).await;
+    // Twelve attempts per call: a sub-flow failing on 429s alone has a chance of 30 × 0.4^12.
+    let app = spawn_app_with(|s| s.cxone.max_attempts = 12).await;
+    // 31 calls or more at 40%: no 429 at all has a chance of 0.6^31 ≈ 1e-7.
+    // 30 executions or more at 40%: no 429 at all has a chance of 0.6^30, about 2e-7.
+    app.set_faults(json!({"throttle_rate": 0.4})).await;
     let report = run_to_end(
         &app,
         &plan(
-            (0..12).map(|n| node(n, &[], 20, "succeeded")).collect(),
+            (0..30).map(|n| node(n, &[], 20, "succeeded")).collect(),
             4,
             "ALL",
         ),
@@ -386,14 +389,9 @@ async fn each_validation_error_kind_is_reported_by_http_and_by_plan_validate() {
         assert_eq!(resp["details"][0]["kind"], *kind, "{resp}");
         let file = app.dir.join(format!("plan-{i}.json"));
         std::fs::write(&file, body.to_string()).expect("write");
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .args(["plan", "validate"])
-            .arg(&file)
-            .env("RUST_LOG", "error")
-            .output()
-            .expect("the CLI runs");
-        assert_eq!(out.status.code(), Some(1), "{kind}");
-        let err: Value = serde_json::from_slice(&out.stderr).expect("json error");
+        let file = file.display().to_string();
+        let (code, _, err) = cli(&app, &["plan", "validate", &file], &[]).await;
+        assert_eq!(code, 1, "{kind}");
         assert_eq!(err["details"][0]["kind"], *kind);
     }
     let big: Vec<Value> = (0..3).map(|n| json!({"id": id(n)})).collect();
@@ -412,12 +410,8 @@ async fn each_validation_error_kind_is_reported_by_http_and_by_plan_validate() {
         plan(vec![node(0, &[], 10, "succeeded")], 1, "ALL").to_string(),
     )
     .expect("write");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(["plan", "validate"])
-        .arg(&ok)
-        .output()
-        .expect("runs");
-    assert_eq!(out.status.code(), Some(0));
+    let ok = ok.display().to_string();
+    assert_eq!(cli(&app, &["plan", "validate", &ok], &[]).await.0, 0);
     assert_eq!(
         app.sandbox_state().await["executions"],
         json!([]),
@@ -432,24 +426,21 @@ async fn the_orchestrate_cli_runs_a_plan_and_exits_by_its_outcome() {
         let file = app.dir.join(format!("{name}.json"));
         let out_file = app.dir.join(format!("{name}-report.json"));
         std::fs::write(&file, plan_value.to_string()).expect("write");
-        let (sandbox, dir) = (app.sandbox_url.clone(), app.dir.clone());
-        actix_web::rt::task::spawn_blocking(move || {
-            let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
-                .arg("orchestrate")
-                .arg(&file)
-                .arg("--out")
-                .arg(&out_file)
-                .env("SWITCHBOARD__CXONE__BASE_URL", sandbox)
-                .env("SWITCHBOARD__AUDIT__PATH", dir.join("cli-audit.jsonl"))
-                .env("SWITCHBOARD__ORCHESTRATION__POLL_INTERVAL_MS", "50")
-                .env("RUST_LOG", "error")
-                .output()
-                .expect("the CLI runs");
+        let app = &app;
+        async move {
+            let (file, out) = (file.display().to_string(), out_file.display().to_string());
+            let args = ["orchestrate", file.as_str(), "--out", out.as_str()];
+            let (code, _, _) = cli(
+                app,
+                &args,
+                &[("SWITCHBOARD__ORCHESTRATION__POLL_INTERVAL_MS", "50")],
+            )
+            .await;
             let written: Value =
                 serde_json::from_slice(&std::fs::read(&out_file).unwrap_or_default())
                     .unwrap_or(Value::Null);
-            (out.status.code(), written)
-        })
+            (Some(code), written)
+        }
     };
     let (code, report) = run(
         plan(
@@ -462,13 +453,10 @@ async fn the_orchestrate_cli_runs_a_plan_and_exits_by_its_outcome() {
         ),
         "good",
     )
-    .await
-    .expect("join");
+    .await;
     assert_eq!(code, Some(0), "{report}");
     assert_eq!(report["outcome"], "satisfied");
-    let (code, report) = run(plan(vec![node(0, &[], 20, "failed")], 1, "ALL"), "bad")
-        .await
-        .expect("join");
+    let (code, report) = run(plan(vec![node(0, &[], 20, "failed")], 1, "ALL"), "bad").await;
     assert_eq!(code, Some(1));
     assert_eq!(report["outcome"], "unsatisfied");
 }

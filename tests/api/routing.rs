@@ -148,7 +148,7 @@ async fn duplicates_produce_nothing_new_and_are_acknowledged_exactly_once() {
 #[actix_rt::test]
 async fn acknowledgements_survive_sandbox_429s_and_503s() {
     let app = spawn_app().await;
-    app.set_faults(json!({"rate_limit_per_minute": 30, "error_rate": 0.2}))
+    app.set_faults(json!({"rate_limit_per_minute": 30, "error_rate": 0.3}))
         .await;
     let mut ids = Vec::new();
     for i in 0..36 {
