@@ -19,8 +19,18 @@
 //!    plan, each POSTed to `/orchestrations` and polled every `BENCH_POLL_MS` from a thread of
 //!    its own until `settled`. Makespan is measured by the sandbox's clock (first execution's
 //!    `started_at_ms` to the last `completed_at_ms`); the report's `wall_clock_ms` is shown
-//!    too. Each hop (an execution ends → the next starts in the freed slot) is split into
-//!    stages from the sandbox's times and the report's `started_at`/`finished_at`.
+//!    too. Where the overhead goes, per run:
+//!    - each hop (an execution ends → the next starts in the slot it freed; a layered plan
+//!      this wide always has work ready, so hops are slot-bound) split into stages from the
+//!      sandbox's times and the report's `started_at`/`finished_at` (all ms, one clock);
+//!    - the ideal recomputed with each sub-flow's execution length as the sandbox measured
+//!      it, which takes the sandbox's own timer lateness out of the ratio;
+//!    - whether a hop waits behind the rest of its round (first vs last tenth of each round);
+//!    - CPU time of the actors' (main) thread, the service's and the sandbox's HTTP threads
+//!      and the bench's poller, and how long each waited for a free core (`schedstat`).
+//!
+//!    Then two probes: `POST /cxone/webhook` one at a time (client built per event, as the
+//!    sandbox does, and kept alive), and `GET /orchestrations/{run_id}` of a settled run.
 //! 3. Validation: `validate_plan` on a 100 × 100 plan (10 000 sub-flows), median of
 //!    `BENCH_VALIDATION_RUNS`, and the same plan made invalid (one unknown dependency, so
 //!    nothing runs) through `POST /orchestrations`: the HTTP round trip with validation.
@@ -29,7 +39,7 @@
 //! `BENCH_LATENCY_MS` (100), `BENCH_LAYERS` (10), `BENCH_WIDTH` (100), `BENCH_CAP` (50),
 //! `BENCH_RUNS` (3), `BENCH_POLL_MS` (20), `BENCH_VALIDATION_RUNS` (5), `RUST_LOG` (warn).
 //! Checked: each run is `satisfied` and every sub-flow executed exactly once and succeeded.
-//! Nothing is asserted against the target.
+//! Nothing is asserted against the target. Linux only (`/proc`).
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};

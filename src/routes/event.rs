@@ -17,7 +17,7 @@ pub struct DataActionEvent {
     pub event_type: String,
     /// `timestamp`: optional string (empty when absent); a record header.
     pub timestamp: String,
-    /// `payload`: a JSON object; the record value.
+    /// `payload`: a JSON object (`{}` when absent); the record value.
     pub payload: Value,
 }
 
@@ -65,12 +65,9 @@ pub fn validate(body: Value, allow_unknown: bool) -> Result<DataActionEvent, Vec
     let timestamp = optional_string(&mut obj, "timestamp");
     let payload = match obj.remove("payload") {
         Some(p @ Value::Object(_)) => p,
+        None | Some(Value::Null) => Value::Object(serde_json::Map::new()),
         Some(_) => {
             problems.push(FieldProblem::new("payload", "must be a JSON object"));
-            Value::Null
-        }
-        None => {
-            problems.push(FieldProblem::new("payload", "is missing"));
             Value::Null
         }
     };
@@ -141,6 +138,8 @@ mod tests {
             fields(validate(json!({"payload": {}}), false).expect_err("missing id")),
             vec!["dataActionId"]
         );
+        let e = validate(json!({"dataActionId": "x"}), false).expect("payload is optional");
+        assert_eq!(e.payload, json!({}));
     }
 
     #[test]
