@@ -28,12 +28,15 @@
 //! 3. the ceiling ×`BENCH_STREAMS`: that many pagers at once on the small report;
 //! 4. `BENCH_STREAMS` streams at once (none, `ack_window` 8), each its own export job of the
 //!    small report: the same total records as one stream; aggregate records/s;
-//! 5. diagnostic (not a target row): one stream, none, `ack_window` 0, the client taking the
-//!    count from the header without verifying, to show whether this client limits the rate.
+//! 5. diagnostics (not target rows): one stream, none, `ack_window` 0, the client taking the
+//!    count from the header without verifying (does this client limit the rate?); and one
+//!    stream, none, `ack_window` 8, against a second service whose checkpoints live on tmpfs
+//!    (`/dev/shm`, where `fsync` is free: what do per-chunk checkpoint saves cost?).
 //!
 //! Then the per-page cost, in this process on one page fetched from the sandbox: the service's
-//! parse into `Vec<Value>`, shape check and `frame::encode` (none, gzip), the client's verify;
-//! and the service's own view from its audit log (page call latency, chunk latency). Finally a
+//! parse into `Vec<Value>`, shape check and `frame::encode` (none, gzip), the client's verify,
+//! a checkpoint save in the temp dir and on tmpfs; the service's own view from its audit log
+//! (page call latency, chunk latency); and CPU per page of sandbox and service. Finally a
 //! fresh service process for memory: after a one-chunk warm-up export, its VmRSS/VmHWM idle,
 //! then `BENCH_IDLE_CLIENTS` clients connect at once, send a request with `ack_window: 2`, read
 //! until their first chunk and stop reading and acking; VmRSS/VmHWM are sampled
@@ -64,6 +67,7 @@ use switchboard_actors::exports::frame::{
     decode_message, encode, key_set, same_shape, schema_fingerprint, verify_payload,
 };
 use switchboard_actors::exports::request::Compression;
+use switchboard_actors::exports::{Checkpoint, CheckpointStore, FileCheckpointStore};
 
 /// The binary under test, built by cargo with the bench profile.
 const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
@@ -106,6 +110,8 @@ const RSS_INTERVAL: Duration = Duration::from_millis(250);
 const AUDIT_FLUSH_WAIT: Duration = Duration::from_millis(1500);
 /// Repetitions of each step of the in-process per-page breakdown (the median is shown).
 const BREAKDOWN_REPEATS: usize = 25;
+/// A tmpfs, where `fsync` costs nothing: the checkpoint directory of the diagnostic service.
+const TMPFS: &str = "/dev/shm";
 /// Target: one stream's records/s over the ceiling's.
 const TARGET_RATIO: f64 = 0.80;
 /// Clock ticks per second of `/proc/<pid>/stat` times (USER_HZ, 100 on Linux).
@@ -644,7 +650,7 @@ where
 }
 
 /// The variants, in the order each round runs them.
-const VARIANTS: [&str; 8] = [
+const VARIANTS: [&str; 9] = [
     "ceiling",
     "stream none ack 0",
     "stream none ack 8",
@@ -653,17 +659,21 @@ const VARIANTS: [&str; 8] = [
     "ceiling ×N",
     "N streams none ack 8",
     "diagnostic: stream none ack 0, client skips verify",
+    "diagnostic: stream none ack 8, checkpoints on tmpfs",
 ];
 /// Index of the first concurrent variant in [`VARIANTS`].
 const CONCURRENT: usize = 5;
-/// Index of the diagnostic variant in [`VARIANTS`].
+/// Index of the first diagnostic variant in [`VARIANTS`].
 const DIAGNOSTIC: usize = 7;
+/// Index of the tmpfs-checkpoint diagnostic variant in [`VARIANTS`].
+const TMPFS_VARIANT: usize = 8;
 
 /// One round: every variant once. Returns the runs (in [`VARIANTS`] order) and one page body.
 async fn round(
     cfg: &BenchConfig,
     service: &Process,
     sandbox: &Process,
+    tmpfs_service: &Process,
 ) -> anyhow::Result<(Vec<Run>, Vec<u8>)> {
     let (svc, sbx) = (service.base_url.as_str(), sandbox.base_url.as_str());
     let client = http();
@@ -751,6 +761,17 @@ async fn round(
         })
         .await?,
     );
+    runs.push(
+        measured(tmpfs_service, sandbox, async {
+            let spec = Spec {
+                ack_window: ACK_WINDOW,
+                ..one
+            };
+            let (moved, job) = run_stream(&tmpfs_service.base_url, spec).await?;
+            Ok((moved, vec![job]))
+        })
+        .await?,
+    );
     Ok((runs, page))
 }
 
@@ -765,6 +786,32 @@ fn median_ms(repeats: usize, mut f: impl FnMut()) -> f64 {
         .collect();
     times.sort_by(f64::total_cmp);
     times[times.len() / 2]
+}
+
+/// Median time of one checkpoint save in `dir` (as the stream actor saves after each
+/// delivered chunk), ms.
+fn checkpoint_save_ms(dir: &Path) -> anyhow::Result<f64> {
+    let store = FileCheckpointStore::new(dir)?;
+    let checkpoint = Checkpoint {
+        export_job_id: "bench-checkpoint".into(),
+        report_id: REPORT.into(),
+        next_offset: 0,
+        baseline: Some(
+            ["amount", "created_at", "customer", "id", "region", "seq"]
+                .map(String::from)
+                .to_vec(),
+        ),
+    };
+    let mut failed = None;
+    let ms = median_ms(BREAKDOWN_REPEATS, || {
+        if let Err(e) = store.save(&checkpoint) {
+            failed = Some(e);
+        }
+    });
+    match failed {
+        Some(e) => Err(e).with_context(|| format!("checkpoint save in {}", dir.display())),
+        None => Ok(ms),
+    }
 }
 
 /// Per-page CPU cost of each step the service and the client take, in this process (ms).
@@ -875,12 +922,14 @@ fn audited_ms(audit: &HashMap<String, Audited>, jobs: &[String]) -> (f64, f64) {
     (ms as f64 / calls.max(1) as f64, chunk)
 }
 
-/// Starts the service against `sandbox`, its state under `dir/tag`.
+/// Starts the service against `sandbox`, its audit log under `dir/tag`, its checkpoints in
+/// `checkpoints`.
 fn start_service(
     dir: &Path,
     tag: &str,
     sandbox: &Process,
     brokers: &str,
+    checkpoints: &Path,
 ) -> anyhow::Result<Process> {
     let state = dir.join(tag);
     let envs = [
@@ -893,7 +942,7 @@ fn start_service(
         ("SWITCHBOARD__KAFKA__BROKERS", brokers.to_string()),
         (
             "SWITCHBOARD__EXPORT__CHECKPOINT_DIR",
-            state.join("checkpoints").display().to_string(),
+            checkpoints.display().to_string(),
         ),
         (
             "SWITCHBOARD__AUDIT__PATH",
@@ -1009,7 +1058,7 @@ fn print_throughput(cfg: &BenchConfig, best: &dyn Fn(usize) -> Run) {
                 "target ≥ {TARGET_RATIO:.2}: {}",
                 verdict(ratio >= TARGET_RATIO)
             ),
-            DIAGNOSTIC => "not a target row".to_string(),
+            DIAGNOSTIC | TMPFS_VARIANT => "not a target row".to_string(),
             _ => format!("of ceiling ×{n}"),
         };
         let streams = if concurrent { n as f64 } else { 1.0 };
@@ -1034,11 +1083,14 @@ fn print_breakdown(
     page: &[u8],
     cost: &Breakdown,
     audit: &HashMap<String, Audited>,
+    saves: (f64, f64),
 ) {
     let per_page = |v: usize| best(v).secs * 1000.0 / best(v).moved.pages.max(1) as f64;
     let fetch = per_page(0);
     let (svc_page_none, svc_chunk_none) = audited_ms(audit, &best(1).jobs);
     let (svc_page_gzip, svc_chunk_gzip) = audited_ms(audit, &best(3).jobs);
+    let (svc_page_bare, svc_chunk_bare) = audited_ms(audit, &best(DIAGNOSTIC).jobs);
+    let cpu_ms = |v: usize, p: usize| best(v).cpu[p] * 1000.0 / best(v).moved.pages.max(1) as f64;
     let serial_none = fetch + cost.parse + cost.shape + cost.encode_none;
     let serial_gzip = fetch + cost.parse + cost.shape + cost.encode_gzip;
     println!(
@@ -1054,6 +1106,21 @@ fn print_breakdown(
     );
     println!(
         "| page call as the service timed it (audit latency_ms, whole ms, truncated) | {svc_page_none:.2} | {svc_page_gzip:.2} | service → sandbox, best ack 0 runs |"
+    );
+    println!(
+        "| the same without client verify (diagnostic run): page call / chunk latency | {svc_page_bare:.2} / {svc_chunk_bare:.2} | | less CPU contention from this client |"
+    );
+    println!(
+        "| CPU per page: sandbox (ceiling run) | {:.2} | {:.2} | /proc stat, 10 ms ticks |",
+        cpu_ms(0, 1),
+        cpu_ms(0, 1)
+    );
+    println!(
+        "| CPU per page: sandbox / service (ack 0 runs) | {:.2} / {:.2} | {:.2} / {:.2} | service CPU is serial with the sandbox's: one page in flight |",
+        cpu_ms(1, 1),
+        cpu_ms(1, 0),
+        cpu_ms(3, 1),
+        cpu_ms(3, 0)
     );
     println!(
         "| parse page into Vec<Value> | {:.2} | {:.2} | service |",
@@ -1081,6 +1148,17 @@ fn print_breakdown(
         per_page(3),
         fetch / per_page(1),
         fetch / per_page(3)
+    );
+    println!(
+        "| checkpoint save (FileCheckpointStore: write, fsync, rename, fsync dir), ≈1 per chunk | {:.2} | {:.2} on tmpfs | temp dir (the service's) vs {TMPFS}; blocks the stream actor's worker thread |",
+        saves.0, saves.1
+    );
+    println!(
+        "| measured stream time per page, ack 8: checkpoints in temp dir / on tmpfs | {:.2} / {:.2} | | ratio {:.2} / {:.2} |",
+        per_page(2),
+        per_page(TMPFS_VARIANT),
+        fetch / per_page(2),
+        fetch / per_page(TMPFS_VARIANT)
     );
     println!(
         "| client verify_payload | {:.2} | {:.2} | this bench, overlapping the service |",
@@ -1153,7 +1231,16 @@ fn main() -> anyhow::Result<()> {
         &sandbox_env,
         "/sandbox/faults",
     )?;
-    let mut service = start_service(&dir.0, "service", &sandbox, &cfg.brokers)?;
+    let checkpoints = |tag: &str| dir.0.join(tag).join("checkpoints");
+    let mut service = start_service(
+        &dir.0,
+        "service",
+        &sandbox,
+        &cfg.brokers,
+        &checkpoints("service"),
+    )?;
+    let shm = TempDir(Path::new(TMPFS).join(format!("sb-bench-exports-{}", std::process::id())));
+    let mut tmpfs_service = start_service(&dir.0, "service-tmpfs", &sandbox, &cfg.brokers, &shm.0)?;
     block_on(async {
         register_report(&sandbox.base_url, REPORT, cfg.records).await?;
         register_report(&sandbox.base_url, SMALL_REPORT, cfg.small()).await?;
@@ -1179,12 +1266,14 @@ fn main() -> anyhow::Result<()> {
         verify: true,
     };
     block_on(run_stream(&service.base_url, warmup))?;
+    block_on(run_stream(&tmpfs_service.base_url, warmup))?;
 
     let mut rounds: Vec<Vec<Run>> = Vec::with_capacity(cfg.rounds);
     let mut page = Vec::new();
     for r in 1..=cfg.rounds {
-        let (runs, first) = block_on(round(&cfg, &service, &sandbox))?;
+        let (runs, first) = block_on(round(&cfg, &service, &sandbox, &tmpfs_service))?;
         service.ensure_running()?;
+        tmpfs_service.ensure_running()?;
         page = first;
         let ceiling = runs[0].rate();
         let mut line = format!("round {r}: ceiling {ceiling:.0} rec/s");
@@ -1192,14 +1281,18 @@ fn main() -> anyhow::Result<()> {
             let short = name.trim_start_matches("stream ");
             line += &format!(" | {short} {:.0} ({:.2})", run.rate(), run.rate() / ceiling);
         }
-        let (c, s, d) = (&runs[CONCURRENT], &runs[CONCURRENT + 1], &runs[DIAGNOSTIC]);
+        let (c, s) = (&runs[CONCURRENT], &runs[CONCURRENT + 1]);
+        let (d, t) = (&runs[DIAGNOSTIC], &runs[TMPFS_VARIANT]);
         line += &format!(
-            " | ceiling ×{n} {:.0} | {n} streams {:.0} ({:.2}) | no-verify {:.0} ({:.2})",
+            " | ceiling ×{n} {:.0} | {n} streams {:.0} ({:.2}) | no-verify {:.0} ({:.2}) | \
+             tmpfs ack 8 {:.0} ({:.2})",
             c.rate(),
             s.rate(),
             s.rate() / c.rate(),
             d.rate(),
-            d.rate() / ceiling
+            d.rate() / ceiling,
+            t.rate(),
+            t.rate() / ceiling
         );
         println!("{line}");
         rounds.push(runs);
@@ -1208,7 +1301,12 @@ fn main() -> anyhow::Result<()> {
     std::thread::sleep(AUDIT_FLUSH_WAIT);
     let audit = read_audit(&dir.0.join("service").join("audit.jsonl"))?;
     drop(service);
+    drop(tmpfs_service);
     let cost = breakdown(&page)?;
+    let saves = (
+        checkpoint_save_ms(&dir.0.join("checkpoint-timing"))?,
+        checkpoint_save_ms(&shm.0.join("checkpoint-timing"))?,
+    );
     let best = |v: usize| -> Run {
         rounds
             .iter()
@@ -1218,15 +1316,21 @@ fn main() -> anyhow::Result<()> {
             .unwrap_or_default()
     };
     print_throughput(&cfg, &best);
-    print_breakdown(&cfg, &best, &page, &cost, &audit);
+    print_breakdown(&cfg, &best, &page, &cost, &audit, saves);
 
-    let memory_service = start_service(&dir.0, "service-memory", &sandbox, &cfg.brokers)?;
+    let memory_service = start_service(
+        &dir.0,
+        "service-memory",
+        &sandbox,
+        &cfg.brokers,
+        &checkpoints("service-memory"),
+    )?;
     let memory = block_on(idle_memory(&cfg, &memory_service))?;
     drop(memory_service);
     print_memory(&cfg, throughput_rss, &memory);
     println!(
         "\nchecked: every record of every stream arrived once, in order, checksum verified \
-         (except the diagnostic row); a stream's JSON bytes equal the pages' ({} vs {})",
+         (except the no-verify row); a stream's JSON bytes equal the pages' ({} vs {})",
         best(1).moved.json_bytes,
         best(0).moved.json_bytes
     );

@@ -234,6 +234,26 @@ impl Settings {
                 "deltas.replication_attempts",
                 self.deltas.replication_attempts as i64,
             ),
+            (
+                "orchestration.max_sub_flows",
+                self.orchestration.max_sub_flows as i64,
+            ),
+            (
+                "orchestration.max_plan_bytes",
+                self.orchestration.max_plan_bytes as i64,
+            ),
+            (
+                "orchestration.keep_finished_runs",
+                self.orchestration.keep_finished_runs as i64,
+            ),
+            (
+                "export.heartbeat_interval_secs",
+                self.export.heartbeat_interval_secs as i64,
+            ),
+            (
+                "export.client_timeout_secs",
+                self.export.client_timeout_secs as i64,
+            ),
         ] {
             if value < 1 {
                 return invalid(key, "must be at least 1");

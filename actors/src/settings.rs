@@ -207,6 +207,9 @@ pub struct OrchestrationSettings {
     pub execution_timeout_secs: u64,
     /// Largest plan accepted, in sub-flows.
     pub max_sub_flows: usize,
+    /// Largest plan body accepted by `POST /orchestrations`, bytes (a plan of
+    /// `max_sub_flows` sub-flows is a few MB, more than `server.max_body_bytes`).
+    pub max_plan_bytes: usize,
     /// Finished runs whose reports are kept (oldest forgotten first).
     pub keep_finished_runs: usize,
 }

@@ -31,7 +31,7 @@ pub async fn submit(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_json_body(&req, payload, state.settings.server.max_body_bytes).await?;
+    let body = read_json_body(&req, payload, state.settings.orchestration.max_plan_bytes).await?;
     let plan = validate_plan(
         &parse_json(&body)?,
         state.settings.orchestration.max_sub_flows,

@@ -460,3 +460,26 @@ async fn the_orchestrate_cli_runs_a_plan_and_exits_by_its_outcome() {
     assert_eq!(code, Some(1));
     assert_eq!(report["outcome"], "unsatisfied");
 }
+
+#[actix_rt::test]
+async fn a_plan_of_the_maximum_size_is_accepted_beyond_the_general_body_limit() {
+    let app = spawn_app().await;
+    // 10 000 sub-flows with a cycle at the end: validated in full, refused without running.
+    let mut nodes: Vec<Value> = (0..10_000)
+        .map(|n| json!({"id": id(n), "depends_on": if n > 0 { vec![id(n - 1)] } else { vec![] }, "input_data": {"note": "x".repeat(100)}}))
+        .collect();
+    nodes[0]["depends_on"] = json!([id(9_999)]);
+    let body = plan(nodes, 50, "ALL");
+    assert!(
+        body.to_string().len() > 1 << 20,
+        "larger than server.max_body_bytes"
+    );
+    let (status, resp) = app.post_json("/orchestrations", &body, &[]).await;
+    assert_eq!(
+        (status, resp["error"].as_str()),
+        (400, Some("invalid_plan")),
+        "{}",
+        resp["message"]
+    );
+    assert_eq!(resp["details"][0]["kind"], "cycle");
+}

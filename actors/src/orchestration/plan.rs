@@ -2,7 +2,8 @@
 //! "input_data": {...}}], "concurrency_max": 1..=50, "merge_condition": "ALL"|"ANY"|"NONE"}`.
 //! A sub-flow's id is the Data Action it executes (a UUID).
 //!
-//! Validation (petgraph) reports every problem at once, before any API call. Unlike the seed,
+//! Validation (petgraph; Kosaraju's iterative SCC search, so a 10 000-deep chain cannot
+//! overflow the stack) reports every problem at once, before any API call. Unlike the seed,
 //! dependencies may be listed in any order. Problems are `{"kind", "sub_flow_id"?, "message"}`
 //! with `kind` one of `empty`, `invalid_id`, `duplicate_id`, `unknown_dependency`,
 //! `self_dependency`, `cycle` (the cycle's ids in order), `concurrency_out_of_range`,
@@ -11,7 +12,7 @@
 
 use std::collections::HashMap;
 
-use petgraph::algo::tarjan_scc;
+use petgraph::algo::kosaraju_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -308,7 +309,7 @@ fn check_graph(sub_flows: &[SubFlow], p: &mut Vec<PlanProblem>) {
             }
         }
     }
-    for scc in tarjan_scc(&graph).into_iter().filter(|c| c.len() > 1) {
+    for scc in kosaraju_scc(&graph).into_iter().filter(|c| c.len() > 1) {
         let cycle = cycle_in(&graph, &scc);
         let ids: Vec<&str> = cycle.iter().map(|n| graph[*n]).collect();
         let mut text = ids.join(" → ");
@@ -440,5 +441,26 @@ mod tests {
         assert!(is_uuid("7f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f"));
         assert!(!is_uuid("7f1c2d3e4a5b4c6d8e9f0a1b2c3d4e5f"));
         assert!(!is_uuid("7f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5g"));
+    }
+}
+
+#[cfg(test)]
+mod deep_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_ten_thousand_deep_chain_with_a_cycle_is_validated_without_recursion() {
+        let id = |n: usize| format!("00000000-0000-4000-8000-{n:012}");
+        let mut nodes: Vec<Value> = (0..10_000)
+            .map(|n| json!({"id": id(n), "depends_on": if n > 0 { vec![id(n - 1)] } else { vec![] }}))
+            .collect();
+        nodes[0]["depends_on"] = json!([id(9_999)]);
+        let err = validate_plan(
+            &json!({"sub_flows": nodes, "concurrency_max": 5, "merge_condition": "ALL"}),
+            10_000,
+        )
+        .expect_err("cycle");
+        assert_eq!(err[0].kind, "cycle");
     }
 }
