@@ -468,7 +468,9 @@ async fn kafka_client(brokers: &str) -> anyhow::Result<Client> {
             .build(),
     )
     .await
-    .with_context(|| format!("broker {brokers}: no answer within 10 s"))?
+    .with_context(|| {
+        format!("broker {brokers}: no answer within 10 s (is one running? scripts/broker.sh start 9092)")
+    })?
     .with_context(|| format!("broker {brokers}: cannot connect"))
 }
 

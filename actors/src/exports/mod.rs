@@ -4,12 +4,16 @@
 //! - `request`: the client's first message and its validation;
 //! - `frame`: chunk encoding (header, checksum, gzip, schema fingerprint, splitting) and
 //!   decoding for consumers;
+//! - `scan`: one allocation-free pass over a page (count, first keys, drift);
+//! - `sink`: the optional data-lake sink (gzip NDJSON per chunk);
 //! - `checkpoint`: checkpoints behind a store trait, written atomically;
 //! - `stream`: the actor.
 
 pub mod checkpoint;
 pub mod frame;
 pub mod request;
+pub mod scan;
+mod sink;
 mod stream;
 
 pub use checkpoint::{Checkpoint, CheckpointStore, FileCheckpointStore};

@@ -3,16 +3,25 @@
 //! chunk as one binary message, and advances the job's checkpoint — when a chunk has been
 //! handed to the socket (`ack_window` 0) or acknowledged by the client (`ack_window` W).
 //!
-//! Memory stays bounded for a slow client: the actor fetches the next page only when fewer
-//! than W chunks are unacknowledged, or (W = 0) when at most one chunk's bytes are still
-//! waiting for the socket — the route wraps the context's output stream and reports the bytes
-//! the socket has taken ([`Flushed`]).
+//! Pages are fetched ahead — up to [`PREFETCH_PAGES`] in flight, fewer when the ack window is
+//! smaller — and processed strictly in offset order; a short page cancels the speculative
+//! fetches after it and paging resumes from the true next offset, so nothing is skipped. A
+//! page of one shape that fits `max_payload_size` is sent as received (its bytes are the
+//! payload; one scan counts the records and checks their shape); drift and splitting take the
+//! record-by-record path.
+//!
+//! Memory stays bounded for a slow client: chunks beyond the window wait in an outbox of at
+//! most one page, fetching stops while fewer than W chunks are free (or, with W = 0, while more
+//! than two chunks' bytes are still waiting for the socket — the route wraps the context's
+//! output stream and reports the bytes the socket has taken, [`Flushed`]). The checkpoint
+//! advances per chunk in memory and is written every [`CHECKPOINT_INTERVAL`] and when the
+//! stream ends.
 //!
 //! Close codes: 1002 first message not JSON; 1003 invalid request (reason names the field) or
 //! unexpected message; 1009 a single record over `max_payload_size`; 1011 upstream failure or
 //! schema drift in `fail` mode; 1000 after `complete`. Reasons fit RFC 6455's 123 bytes.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,11 +32,17 @@ use awc::http::Method;
 use serde_json::{json, Value};
 
 use super::checkpoint::{Checkpoint, CheckpointStore};
-use super::frame::{encode, key_set, same_shape, schema_fingerprint, Chunk};
+use super::frame::{encode, encode_page, key_set, same_shape, schema_fingerprint, Chunk};
 use super::request::{validate_request, OnDrift, StreamRequest};
+use super::scan::scan_page;
 use crate::audit::{AuditActor, AuditEvent, AuditOutcome};
 use crate::cxone::{ApiCall, CxoneClient, CxoneHandle};
 use crate::metrics::METRICS;
+
+/// Pages fetched ahead at most.
+pub const PREFETCH_PAGES: usize = 3;
+/// How often a moved checkpoint is written.
+pub const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
 
 /// Longest close reason, bytes (RFC 6455: 125-byte control payload less the 2-byte code).
 pub const CLOSE_REASON_MAX: usize = 123;
@@ -71,6 +86,15 @@ struct Stats {
     chunk_micros: u128,
 }
 
+/// A message waiting for the window.
+enum Outgoing {
+    Chunk(Chunk),
+    Text(Value),
+}
+
+/// A fetched page waiting for its turn: (limit asked, body, when its fetch started).
+type ReadyPage = (usize, Vec<u8>, Instant);
+
 /// One export stream.
 pub struct ExportStreamActor {
     opts: ExportOptions,
@@ -78,18 +102,28 @@ pub struct ExportStreamActor {
     phase: Phase,
     request: Option<StreamRequest>,
     job_id: String,
-    fetch_offset: u64,
-    page_index: usize,
     baseline: Option<Vec<String>>,
+    /// Next offset to request, and its page index (for the chunk size matrix).
+    fetch_offset: u64,
+    fetch_page: usize,
+    /// Next offset to process, and pages processed.
+    process_offset: u64,
+    processed_pages: usize,
+    /// Speculative fetches of an older generation are ignored when they land.
+    generation: u64,
+    in_flight: usize,
+    ready: BTreeMap<u64, ReadyPage>,
+    outbox: VecDeque<Outgoing>,
+    exhausted: bool,
+    /// The checkpoint: first offset not yet delivered.
     delivered: u64,
+    checkpoint_dirty: bool,
     produced: u64,
     written: u64,
     /// `ack_window` 0: (stream bytes at the chunk's end, offset after it).
     unflushed: VecDeque<(u64, u64)>,
     /// `ack_window` W: offsets after each unacknowledged chunk.
     unacked: VecDeque<u64>,
-    fetching: bool,
-    exhausted: bool,
     last_seen: Instant,
     started: Instant,
     stats: Stats,
@@ -128,16 +162,22 @@ impl ExportStreamActor {
             phase: Phase::AwaitingRequest,
             request: None,
             job_id: String::new(),
-            fetch_offset: 0,
-            page_index: 0,
             baseline: None,
+            fetch_offset: 0,
+            fetch_page: 0,
+            process_offset: 0,
+            processed_pages: 0,
+            generation: 0,
+            in_flight: 0,
+            ready: BTreeMap::new(),
+            outbox: VecDeque::new(),
+            exhausted: false,
             delivered: 0,
+            checkpoint_dirty: false,
             produced: 0,
             written: 0,
             unflushed: VecDeque::new(),
             unacked: VecDeque::new(),
-            fetching: false,
-            exhausted: false,
             last_seen: Instant::now(),
             started: Instant::now(),
             stats: Stats::default(),
@@ -148,6 +188,10 @@ impl ExportStreamActor {
         self.client
             .get_or_insert_with(|| self.opts.cxone.client())
             .clone()
+    }
+
+    fn ack_window(&self) -> usize {
+        self.request.as_ref().map_or(0, |r| r.ack_window)
     }
 
     fn send_text(&mut self, ctx: &mut ws::WebsocketContext<Self>, value: Value) {
@@ -168,6 +212,7 @@ impl ExportStreamActor {
                 u16::from(code)
             );
         }
+        self.save_if_moved();
         self.phase = Phase::Finished;
         self.record(
             code == CloseCode::Normal,
@@ -180,7 +225,7 @@ impl ExportStreamActor {
         ctx.stop();
     }
 
-    fn save_checkpoint(&self) -> std::io::Result<()> {
+    fn save_checkpoint(&mut self) -> std::io::Result<()> {
         let Some(req) = &self.request else {
             return Ok(());
         };
@@ -189,7 +234,20 @@ impl ExportStreamActor {
             report_id: req.report_id.clone(),
             next_offset: self.delivered,
             baseline: self.baseline.clone(),
-        })
+        })?;
+        self.checkpoint_dirty = false;
+        Ok(())
+    }
+
+    fn save_if_moved(&mut self) {
+        if self.checkpoint_dirty {
+            if let Err(e) = self.save_checkpoint() {
+                log::error!(
+                    "actor=ExportStreamActor event=checkpoint_failed export_job_id={} error={e}",
+                    self.job_id
+                );
+            }
+        }
     }
 
     fn start(&mut self, req: StreamRequest, ctx: &mut ws::WebsocketContext<Self>) {
@@ -243,8 +301,9 @@ impl ExportStreamActor {
                     act.delivered = c.next_offset;
                     act.baseline = c.baseline;
                 }
-                act.fetch_offset = act.delivered;
-                act.page_index = act.request.as_ref().map_or(0, |r| r.page_index_at(act.delivered));
+                let page = act.request.as_ref().map_or(0, |r| r.page_index_at(act.delivered));
+                (act.fetch_offset, act.process_offset) = (act.delivered, act.delivered);
+                (act.fetch_page, act.processed_pages) = (page, page);
                 if let Err(e) = act.save_checkpoint() {
                     return act.close(ctx, CloseCode::Error, &format!("checkpoint not written: {e}"));
                 }
@@ -257,21 +316,21 @@ impl ExportStreamActor {
         }));
     }
 
-    /// Fetches the next page when the window allows, or completes.
+    /// Sends what the window allows, processes fetched pages in order, fetches ahead, or
+    /// completes.
     fn pump(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
-        if self.phase != Phase::Streaming || self.fetching {
+        self.flush_outbox(ctx);
+        self.process_ready(ctx);
+        if self.phase != Phase::Streaming {
             return;
         }
-        let Some(req) = self.request.clone() else {
-            return;
-        };
         if self.exhausted {
-            let all_delivered = if req.ack_window > 0 {
+            let all_delivered = if self.ack_window() > 0 {
                 self.unacked.is_empty()
             } else {
                 self.unflushed.is_empty()
             };
-            if all_delivered {
+            if self.outbox.is_empty() && all_delivered {
                 let complete = json!({
                     "type": "complete",
                     "export_job_id": self.job_id,
@@ -284,17 +343,35 @@ impl ExportStreamActor {
             }
             return;
         }
-        let room = if req.ack_window > 0 {
-            self.unacked.len() < req.ack_window
-        } else {
-            self.produced.saturating_sub(self.written) <= req.max_payload_size as u64 + 1024
-        };
-        if !room {
-            return;
+        while self.can_fetch() {
+            self.fetch(ctx);
         }
-        self.fetching = true;
-        let limit = req.chunk_size(self.page_index);
-        let offset = self.fetch_offset;
+    }
+
+    /// Whether another page may be fetched: the outbox is empty, fewer than
+    /// [`PREFETCH_PAGES`] pages are ahead, and the window has room for them.
+    fn can_fetch(&self) -> bool {
+        let Some(req) = &self.request else {
+            return false;
+        };
+        let ahead = self.in_flight + self.ready.len();
+        if !self.outbox.is_empty() || ahead >= PREFETCH_PAGES {
+            return false;
+        }
+        if req.ack_window > 0 {
+            self.unacked.len() + ahead < req.ack_window
+        } else {
+            self.produced.saturating_sub(self.written) <= 2 * (req.max_payload_size as u64 + 1024)
+        }
+    }
+
+    fn fetch(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        let Some(req) = &self.request else { return };
+        let limit = req.chunk_size(self.fetch_page);
+        let (offset, generation) = (self.fetch_offset, self.generation);
+        self.fetch_offset += limit as u64;
+        self.fetch_page += 1;
+        self.in_flight += 1;
         let client = self.client();
         let path = format!(
             "{}?limit={limit}&offset={offset}",
@@ -309,45 +386,119 @@ impl ExportStreamActor {
             async move { client.send(&call).await }
                 .into_actor(self)
                 .map(move |result, act, ctx| {
-                    act.fetching = false;
-                    let page = match result.map(|r| serde_json::from_slice::<Vec<Value>>(&r.body)) {
-                        Ok(Ok(page)) => page,
-                        Ok(Err(e)) => {
-                            return act.close(
-                                ctx,
-                                CloseCode::Error,
-                                &format!("records page is not a JSON array: {e}"),
-                            )
+                    if generation != act.generation || act.phase != Phase::Streaming {
+                        return;
+                    }
+                    act.in_flight -= 1;
+                    match result {
+                        Ok(resp) => {
+                            act.ready.insert(offset, (limit, resp.body, fetched));
+                            act.pump(ctx);
                         }
                         Err(e) => {
-                            return act.close(
-                                ctx,
-                                CloseCode::Error,
-                                &format!("records page failed: {e}"),
-                            )
+                            act.close(ctx, CloseCode::Error, &format!("records page failed: {e}"))
                         }
-                    };
-                    if page.is_empty() {
-                        act.exhausted = true;
-                    } else {
-                        act.page(offset, &page, fetched, ctx);
                     }
-                    act.pump(ctx);
                 }),
         );
     }
 
-    /// Sends a page: drift checks, chunks.
+    /// Forgets fetches in flight and pages ahead (a short or empty page was met).
+    fn invalidate_ahead(&mut self) {
+        self.generation += 1;
+        self.in_flight = 0;
+        self.ready.clear();
+        self.fetch_offset = self.process_offset;
+        self.fetch_page = self.processed_pages;
+    }
+
+    /// Processes fetched pages in offset order while the outbox is empty.
+    fn process_ready(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        while self.phase == Phase::Streaming && self.outbox.is_empty() {
+            let Some((limit, body, fetched)) = self.ready.remove(&self.process_offset) else {
+                return;
+            };
+            let Some(count) = self.process_page(self.process_offset, &body, fetched, ctx) else {
+                return;
+            };
+            if count == 0 {
+                self.exhausted = true;
+                self.invalidate_ahead();
+                return;
+            }
+            self.process_offset += count as u64;
+            self.processed_pages += 1;
+            if count < limit {
+                self.invalidate_ahead();
+            }
+            self.flush_outbox(ctx);
+        }
+    }
+
+    /// Turns a page into queued messages; `None` when the stream was closed.
+    fn process_page(
+        &mut self,
+        offset: u64,
+        body: &[u8],
+        fetched: Instant,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) -> Option<usize> {
+        let req = self.request.clone()?;
+        let scan = match scan_page(body, self.baseline.as_deref()) {
+            Ok(scan) => scan,
+            Err(e) => {
+                self.close(
+                    ctx,
+                    CloseCode::Error,
+                    &format!("records page is not a JSON array: {e}"),
+                );
+                return None;
+            }
+        };
+        if scan.count == 0 {
+            return Some(0);
+        }
+        if self.baseline.is_none() {
+            self.baseline = scan.first_keys;
+        }
+        if scan.drift_at.is_none() {
+            let schema = schema_fingerprint(self.baseline.as_deref().unwrap_or_default());
+            if let Some(chunk) = encode_page(
+                &self.job_id,
+                offset,
+                scan.count,
+                body,
+                &schema,
+                req.compression,
+                req.max_payload_size,
+            ) {
+                return self.queue_chunk(chunk, fetched, ctx).then_some(scan.count);
+            }
+        }
+        let records: Vec<Value> = match serde_json::from_slice(body) {
+            Ok(r) => r,
+            Err(e) => {
+                self.close(
+                    ctx,
+                    CloseCode::Error,
+                    &format!("records page is not a JSON array: {e}"),
+                );
+                return None;
+            }
+        };
+        self.page(offset, &records, &req, fetched, ctx)
+            .then_some(records.len())
+    }
+
+    /// Record by record: drift checks, splitting. False when the stream was closed.
     fn page(
         &mut self,
         offset: u64,
         records: &[Value],
+        req: &StreamRequest,
         fetched: Instant,
         ctx: &mut ws::WebsocketContext<Self>,
-    ) {
-        let Some(req) = self.request.clone() else {
-            return;
-        };
+    ) -> bool {
         let mut segment = 0;
         for (i, record) in records.iter().enumerate() {
             let Some(base) = &self.baseline else {
@@ -361,42 +512,40 @@ impl ExportStreamActor {
             if !self.emit(
                 offset + segment as u64,
                 &records[segment..i],
-                &req,
+                req,
                 fetched,
                 ctx,
             ) {
-                return;
+                return false;
             }
             let missing: Vec<&String> = base.iter().filter(|k| !keys.contains(k)).collect();
             let added: Vec<&String> = keys.iter().filter(|k| !base.contains(k)).collect();
             let at = offset + i as u64;
-            let drift =
-                json!({"type": "schema_drift", "offset": at, "missing": missing, "added": added});
-            self.send_text(ctx, drift);
+            self.outbox.push_back(Outgoing::Text(
+                json!({"type": "schema_drift", "offset": at, "missing": missing, "added": added}),
+            ));
             if req.on_schema_drift == OnDrift::Fail {
-                self.fetch_offset = at;
-                return self.close(
+                self.flush_all(ctx);
+                self.close(
                     ctx,
                     CloseCode::Error,
                     &format!("schema drift at offset {at}"),
                 );
+                return false;
             }
             self.baseline = Some(keys);
             segment = i;
         }
-        if self.emit(
+        self.emit(
             offset + segment as u64,
             &records[segment..],
-            &req,
+            req,
             fetched,
             ctx,
-        ) {
-            self.fetch_offset = offset + records.len() as u64;
-            self.page_index += 1;
-        }
+        )
     }
 
-    /// Encodes and sends records of one shape; false when the stream was closed.
+    /// Encodes records of one shape into queued chunks; false when the stream was closed.
     fn emit(
         &mut self,
         offset: u64,
@@ -409,7 +558,7 @@ impl ExportStreamActor {
             return true;
         }
         let schema = schema_fingerprint(self.baseline.as_deref().unwrap_or_default());
-        let chunks = match encode(
+        match encode(
             &self.job_id,
             offset,
             records,
@@ -417,60 +566,77 @@ impl ExportStreamActor {
             req.compression,
             req.max_payload_size,
         ) {
-            Ok(c) => c,
+            Ok(chunks) => chunks
+                .into_iter()
+                .all(|chunk| self.queue_chunk(chunk, fetched, ctx)),
             Err(e) => {
+                self.flush_all(ctx);
                 self.close(ctx, CloseCode::Size, &e.to_string());
-                return false;
+                false
             }
-        };
-        for chunk in chunks {
-            if let Err(e) = self.sink(&chunk) {
+        }
+    }
+
+    /// Writes the chunk to the sink (when on) and queues it; false when the stream was closed.
+    fn queue_chunk(
+        &mut self,
+        chunk: Chunk,
+        fetched: Instant,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) -> bool {
+        if let Some(dir) = &self.opts.sink_dir {
+            if let Err(e) =
+                super::sink::write_chunk(dir, &self.job_id, chunk.offset, &chunk.message)
+            {
                 self.close(ctx, CloseCode::Error, &format!("sink write failed: {e}"));
                 return false;
             }
-            let end = chunk.offset + chunk.count as u64;
-            self.produced += frame_size(chunk.message.len());
-            self.stats.chunks += 1;
-            self.stats.records += chunk.count as u64;
-            self.stats.bytes += chunk.payload_bytes as u64;
-            self.stats.chunk_micros += fetched.elapsed().as_micros();
-            METRICS.export_chunks.inc();
-            METRICS.export_records.inc_by(chunk.count as u64);
-            METRICS.export_bytes.inc_by(chunk.payload_bytes as u64);
-            ctx.binary(chunk.message);
-            if req.ack_window > 0 {
-                self.unacked.push_back(end);
-            } else {
-                self.unflushed.push_back((self.produced, end));
-            }
         }
+        self.stats.chunks += 1;
+        self.stats.records += chunk.count as u64;
+        self.stats.bytes += chunk.payload_bytes as u64;
+        self.stats.chunk_micros += fetched.elapsed().as_micros();
+        METRICS.export_chunks.inc();
+        METRICS.export_records.inc_by(chunk.count as u64);
+        METRICS.export_bytes.inc_by(chunk.payload_bytes as u64);
+        self.outbox.push_back(Outgoing::Chunk(chunk));
         true
     }
 
-    /// Writes a chunk to the data-lake sink (gzip NDJSON), atomically.
-    fn sink(&self, chunk: &Chunk) -> std::io::Result<()> {
-        use std::io::Write;
-        let Some(dir) = &self.opts.sink_dir else {
-            return Ok(());
-        };
-        let (header, payload) =
-            super::frame::decode_message(&chunk.message).map_err(std::io::Error::other)?;
-        let records =
-            super::frame::verify_payload(&header, payload).map_err(std::io::Error::other)?;
-        let dir = dir.join(&self.job_id);
-        std::fs::create_dir_all(&dir)?;
-        let path = dir.join(format!("{}.ndjson.gz", chunk.offset));
-        let tmp = path.with_extension("tmp");
-        let mut gz = flate2::write::GzEncoder::new(
-            std::fs::File::create(&tmp)?,
-            flate2::Compression::fast(),
-        );
-        for r in &records {
-            serde_json::to_writer(&mut gz, r).map_err(std::io::Error::other)?;
-            gz.write_all(b"\n")?;
+    fn send(&mut self, out: Outgoing, ctx: &mut ws::WebsocketContext<Self>) {
+        match out {
+            Outgoing::Text(v) => self.send_text(ctx, v),
+            Outgoing::Chunk(chunk) => {
+                let end = chunk.offset + chunk.count as u64;
+                self.produced += frame_size(chunk.message.len());
+                ctx.binary(chunk.message);
+                if self.ack_window() > 0 {
+                    self.unacked.push_back(end);
+                } else {
+                    self.unflushed.push_back((self.produced, end));
+                }
+            }
         }
-        gz.finish()?.sync_all()?;
-        std::fs::rename(tmp, path)
+    }
+
+    /// Sends queued messages while fewer than W chunks are unacknowledged.
+    fn flush_outbox(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        let window = self.ack_window();
+        while let Some(front) = self.outbox.front() {
+            if matches!(front, Outgoing::Chunk(_)) && window > 0 && self.unacked.len() >= window {
+                return;
+            }
+            if let Some(out) = self.outbox.pop_front() {
+                self.send(out, ctx);
+            }
+        }
+    }
+
+    /// Sends everything queued, whatever the window (before a final message and close).
+    fn flush_all(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        while let Some(out) = self.outbox.pop_front() {
+            self.send(out, ctx);
+        }
     }
 
     fn ack(&mut self, offset: u64, ctx: &mut ws::WebsocketContext<Self>) {
@@ -488,13 +654,7 @@ impl ExportStreamActor {
             self.unacked.pop_front();
         }
         self.delivered = offset;
-        if let Err(e) = self.save_checkpoint() {
-            return self.close(
-                ctx,
-                CloseCode::Error,
-                &format!("checkpoint not written: {e}"),
-            );
-        }
+        self.checkpoint_dirty = true;
         self.pump(ctx);
     }
 
@@ -549,11 +709,7 @@ impl ExportStreamActor {
             },
             Phase::Starting | Phase::Streaming => {
                 match (value["type"].as_str(), value["offset"].as_u64()) {
-                    (Some("ack"), Some(offset))
-                        if self.request.as_ref().is_some_and(|r| r.ack_window > 0) =>
-                    {
-                        self.ack(offset, ctx)
-                    }
+                    (Some("ack"), Some(offset)) if self.ack_window() > 0 => self.ack(offset, ctx),
                     (Some("ack"), _) => {}
                     _ => self.close(
                         ctx,
@@ -583,9 +739,21 @@ impl Actor for ExportStreamActor {
             act.produced += frame_size(0);
             ctx.ping(b"");
         });
+        ctx.run_interval(CHECKPOINT_INTERVAL, |act, ctx| {
+            if act.checkpoint_dirty {
+                if let Err(e) = act.save_checkpoint() {
+                    act.close(
+                        ctx,
+                        CloseCode::Error,
+                        &format!("checkpoint not written: {e}"),
+                    );
+                }
+            }
+        });
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
+        self.save_if_moved();
         if matches!(self.phase, Phase::Streaming | Phase::Starting) {
             self.record(
                 false,
@@ -616,6 +784,7 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for ExportStreamActor
             }
             Ok(ws::Message::Close(reason)) => {
                 if self.phase != Phase::Finished {
+                    self.save_if_moved();
                     self.record(
                         false,
                         Some("the client closed before the export completed".into()),
@@ -634,13 +803,12 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for ExportStreamActor
     }
 }
 
-/// The socket took more bytes: advance the write checkpoint, fetch more.
+/// The socket took more bytes: the checkpoint moves past the chunks it took; fetch more.
 impl Handler<Flushed> for ExportStreamActor {
     type Result = ();
 
     fn handle(&mut self, msg: Flushed, ctx: &mut Self::Context) {
         self.written = msg.0;
-        let mut advanced = false;
         while self
             .unflushed
             .front()
@@ -648,16 +816,7 @@ impl Handler<Flushed> for ExportStreamActor {
         {
             if let Some((_, end)) = self.unflushed.pop_front() {
                 self.delivered = end;
-                advanced = true;
-            }
-        }
-        if advanced {
-            if let Err(e) = self.save_checkpoint() {
-                return self.close(
-                    ctx,
-                    CloseCode::Error,
-                    &format!("checkpoint not written: {e}"),
-                );
+                self.checkpoint_dirty = true;
             }
         }
         self.pump(ctx);

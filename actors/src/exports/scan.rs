@@ -1,0 +1,267 @@
+//! One allocation-free pass over a records page (a JSON array of objects): how many records
+//! it holds, the first record's key set, and the index of the first record whose key set
+//! differs from the baseline (schema drift). Values are skipped, not built; keys are compared
+//! in place against the sorted baseline.
+
+use std::fmt;
+
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+/// What a page holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageScan {
+    /// Records in the page.
+    pub count: usize,
+    /// Sorted keys of the first record, when there was no baseline.
+    pub first_keys: Option<Vec<String>>,
+    /// Index of the first record whose keys differ from the baseline.
+    pub drift_at: Option<usize>,
+}
+
+/// Scans a page against `baseline` (sorted keys; `None`: the first record sets it).
+///
+/// Errors: the page is not a JSON array.
+pub fn scan_page(bytes: &[u8], baseline: Option<&[String]>) -> Result<PageScan, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let scan = PageSeed { baseline }.deserialize(&mut de)?;
+    de.end()?;
+    Ok(scan)
+}
+
+struct PageSeed<'a> {
+    baseline: Option<&'a [String]>,
+}
+
+impl<'de> DeserializeSeed<'de> for PageSeed<'_> {
+    type Value = PageScan;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<PageScan, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for PageSeed<'_> {
+    type Value = PageScan;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON array of records")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<PageScan, A::Error> {
+        let mut scan = PageScan {
+            count: 0,
+            first_keys: None,
+            drift_at: None,
+        };
+        let mut owned: Option<Vec<String>> = None;
+        loop {
+            let base = self.baseline.or(owned.as_deref());
+            let more = match (base, scan.drift_at) {
+                (_, Some(_)) => seq.next_element::<IgnoredAny>()?.is_some(),
+                (None, None) => match seq.next_element_seed(KeysOf)? {
+                    Some(keys) => {
+                        scan.first_keys = Some(keys.clone());
+                        owned = Some(keys);
+                        true
+                    }
+                    None => false,
+                },
+                (Some(keys), None) => match seq.next_element_seed(SameShape { keys })? {
+                    Some(same) => {
+                        if !same {
+                            scan.drift_at = Some(scan.count);
+                        }
+                        true
+                    }
+                    None => false,
+                },
+            };
+            if !more {
+                return Ok(scan);
+            }
+            scan.count += 1;
+        }
+    }
+}
+
+/// Collects a record's sorted keys (a non-object has none).
+struct KeysOf;
+
+impl<'de> DeserializeSeed<'de> for KeysOf {
+    type Value = Vec<String>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<String>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+macro_rules! no_keys {
+    ($($name:ident: $t:ty),*) => {$(
+        fn $name<E>(self, _: $t) -> Result<Self::Value, E> { Ok(Self::Value::default()) }
+    )*};
+}
+
+impl<'de> Visitor<'de> for KeysOf {
+    type Value = Vec<String>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a record")
+    }
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Vec<String>, M::Error> {
+        let mut keys = Vec::new();
+        while let Some(k) = map.next_key::<String>()? {
+            map.next_value::<IgnoredAny>()?;
+            keys.push(k);
+        }
+        keys.sort();
+        Ok(keys)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<String>, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Vec::new())
+    }
+    fn visit_unit<E>(self) -> Result<Vec<String>, E> {
+        Ok(Vec::new())
+    }
+    no_keys!(visit_bool: bool, visit_i64: i64, visit_u64: u64, visit_f64: f64, visit_str: &str);
+}
+
+/// Whether a record's keys are exactly `keys` (sorted), without allocating.
+struct SameShape<'a> {
+    keys: &'a [String],
+}
+
+impl<'de> DeserializeSeed<'de> for SameShape<'_> {
+    type Value = bool;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+/// Whether one key is among `keys`.
+struct KeyIn<'a> {
+    keys: &'a [String],
+}
+
+impl<'de> DeserializeSeed<'de> for KeyIn<'_> {
+    type Value = bool;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyIn<'_> {
+    type Value = bool;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_str<E>(self, k: &str) -> Result<bool, E> {
+        Ok(self.keys.binary_search_by(|x| x.as_str().cmp(k)).is_ok())
+    }
+}
+
+impl<'de> Visitor<'de> for SameShape<'_> {
+    type Value = bool;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a record")
+    }
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<bool, M::Error> {
+        let (mut n, mut same) = (0, true);
+        while let Some(known) = map.next_key_seed(KeyIn { keys: self.keys })? {
+            map.next_value::<IgnoredAny>()?;
+            same &= known;
+            n += 1;
+        }
+        Ok(same && n == self.keys.len())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(self.keys.is_empty())
+    }
+    fn visit_unit<E>(self) -> Result<bool, E> {
+        Ok(self.keys.is_empty())
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
+        Ok(self.keys.is_empty())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
+        Ok(self.keys.is_empty())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
+        Ok(self.keys.is_empty())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
+        Ok(self.keys.is_empty())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<bool, E> {
+        Ok(self.keys.is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exports::frame::key_set;
+    use serde_json::json;
+
+    fn keys(v: &[&str]) -> Vec<String> {
+        let mut k: Vec<String> = v.iter().map(|s| s.to_string()).collect();
+        k.sort();
+        k
+    }
+
+    #[test]
+    fn a_page_of_one_shape_is_counted_and_its_first_keys_kept() {
+        let page = json!([{"b": 1, "a": {"x": [1, 2]}}, {"a": 2, "b": "s"}, {"b": null, "a": 0}])
+            .to_string();
+        let scan = scan_page(page.as_bytes(), None).expect("scan");
+        assert_eq!(
+            scan,
+            PageScan {
+                count: 3,
+                first_keys: Some(keys(&["a", "b"])),
+                drift_at: None
+            }
+        );
+        let base = keys(&["a", "b"]);
+        assert_eq!(
+            scan_page(page.as_bytes(), Some(&base))
+                .expect("scan")
+                .first_keys,
+            None
+        );
+    }
+
+    #[test]
+    fn the_first_record_of_another_shape_is_found_and_the_rest_still_counted() {
+        let page =
+            json!([{"a": 1, "b": 2}, {"a": 1, "c": 2}, {"a": 1}, {"a": 1, "b": 2}]).to_string();
+        let base = keys(&["a", "b"]);
+        let scan = scan_page(page.as_bytes(), Some(&base)).expect("scan");
+        assert_eq!((scan.count, scan.drift_at), (4, Some(1)));
+        let subset = json!([{"a": 1}]).to_string();
+        assert_eq!(
+            scan_page(subset.as_bytes(), Some(&base))
+                .expect("scan")
+                .drift_at,
+            Some(0)
+        );
+        let escaped = r#"[{"\u0061": 1, "b": 2}]"#;
+        assert_eq!(
+            scan_page(escaped.as_bytes(), Some(&base))
+                .expect("scan")
+                .drift_at,
+            None,
+            "escaped keys compare by value"
+        );
+    }
+
+    #[test]
+    fn the_scan_agrees_with_key_set_and_refuses_what_is_not_an_array() {
+        let rec = json!({"z": 1, "y": [1], "x": {"k": 1}});
+        let page = json!([rec.clone()]).to_string();
+        assert_eq!(
+            scan_page(page.as_bytes(), None).expect("scan").first_keys,
+            Some(key_set(&rec))
+        );
+        assert_eq!(scan_page(b"[]", None).expect("scan").count, 0);
+        assert!(scan_page(b"{\"a\":1}", None).is_err());
+        assert!(scan_page(b"[1,", None).is_err());
+    }
+}
