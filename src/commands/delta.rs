@@ -1,18 +1,20 @@
 //! `switchboard delta apply --data-store ID --conflict MODE [--update-type UPSERT|UPDATE] FILE`:
 //! applies a JSON-lines file (one record `{"id", "version"?, "fields"}` per line, blank lines
-//! ignored) as a delta set, streaming: memory does not grow with the file.
+//! ignored) as a delta set, streaming, in memory that does not grow with the file.
 //!
-//! Two passes. The first validates every line (problems name the line and the record id;
-//! duplicate ids are found through 64-bit hashes of the ids, 8 bytes per record) so nothing is
-//! sent for an invalid file. The second reads the file again and sends it batch by batch,
-//! in order, stopping at the first batch that is not applied. A progress bar goes to stderr
-//! (when it is a terminal); a JSON summary to stdout. Exit 0 when every batch was applied.
+//! Validation first, so nothing is sent for an invalid file: every line is parsed (a borrowed,
+//! typed parse; a line that fails it is validated in full to name the problem, with its line
+//! number and record id), and duplicate ids are found with a Bloom filter (at most 16 MiB)
+//! followed by an exact look at the ids it flagged. Then a reader thread parses and prepares
+//! batch n+1 (payload serialised once, `fields` kept verbatim, checksum) while batch n is in
+//! flight; batches go one at a time, in order, stopping at the first that is not applied. A
+//! progress bar goes to stderr (when it is a terminal); a JSON summary to stdout. Exit 0 when
+//! every batch was applied.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
-use std::hash::{Hash, Hasher};
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context as _;
@@ -21,13 +23,17 @@ use serde_json::{json, Value};
 use switchboard_actors::deltas::batch::batch_size;
 use switchboard_actors::deltas::{
     prepare, validate_record, ApplyBatch, BatchStatus, ConflictResolution, DeltaBatchActor,
-    DeltaRecord, Problems, UpdateType,
+    PreparedBatch, Problems, UpdateType,
 };
 use switchboard_actors::problem::FieldProblem;
 
+use super::delta_lines::{fast_parse, IdFilter, RawRecord};
 use super::{cxone_runtime, eprint_json, flush_audit, print_json, start_supervised};
 use crate::config::Settings;
 use crate::error::ApiError;
+
+/// Prepared batches waiting ahead of the one in flight.
+pub const READ_AHEAD: usize = 2;
 
 /// What to apply.
 #[derive(Debug, Clone)]
@@ -40,63 +46,165 @@ pub struct DeltaApply {
     pub update_type: UpdateType,
 }
 
-fn lines(file: &Path) -> anyhow::Result<impl Iterator<Item = (usize, std::io::Result<String>)>> {
+/// Non-blank lines with their 1-based numbers.
+fn lines(file: &Path) -> anyhow::Result<impl Iterator<Item = anyhow::Result<(usize, String)>>> {
     let reader = BufReader::with_capacity(
         1 << 16,
         File::open(file).with_context(|| format!("cannot open {}", file.display()))?,
     );
-    Ok(reader.lines().enumerate().map(|(i, l)| (i + 1, l)))
-}
-
-fn id_hash(id: &str) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    id.hash(&mut h);
-    h.finish()
+    Ok(reader
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            l.map(|l| (i + 1, l))
+                .with_context(|| format!("reading line {}", i + 1))
+        })
+        .filter(|r| r.as_ref().map_or(true, |(_, l)| !l.trim().is_empty())))
 }
 
 /// Pass 1: validates every line; returns the record count.
 ///
 /// Errors: the file cannot be read; `Ok(Err(problems))` when lines are invalid.
 pub fn validate_file(file: &Path) -> anyhow::Result<Result<usize, Vec<FieldProblem>>> {
+    let size = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+    let mut filter = IdFilter::for_ids(size / 24 + 1);
+    let mut flagged: HashSet<String> = HashSet::new();
     let mut problems = Problems::default();
-    let mut seen: HashSet<u64> = HashSet::new();
     let mut count = 0;
-    for (line_no, line) in lines(file)? {
-        let line = line.with_context(|| format!("reading line {line_no}"))?;
-        if line.trim().is_empty() {
-            continue;
-        }
+    for line in lines(file)? {
+        let (line_no, line) = line?;
         let label = format!("line {line_no}");
-        let value: Value = match serde_json::from_str(&line) {
-            Ok(v) => v,
-            Err(e) => {
-                problems.push(FieldProblem::new(label, format!("is not JSON: {e}")));
-                continue;
-            }
+        let id = match fast_parse(&line) {
+            Some(record) => Some(record.id.into_owned()),
+            None => match serde_json::from_str::<Value>(&line) {
+                Err(e) => {
+                    problems.push(FieldProblem::new(label, format!("is not JSON: {e}")));
+                    None
+                }
+                Ok(value) => {
+                    let mut found = Problems::default();
+                    let record = validate_record(&value, count, &mut found);
+                    for p in found.into_vec() {
+                        let field = p.field.replacen(&format!("records[{count}]"), &label, 1);
+                        problems.push(FieldProblem::new(field, p.message));
+                    }
+                    // A line with other problems still takes part in the duplicate check.
+                    record.map(|r| r.id).or_else(|| {
+                        value["id"]
+                            .as_str()
+                            .filter(|id| !id.trim().is_empty())
+                            .map(String::from)
+                    })
+                }
+            },
         };
-        let mut line_problems = Problems::default();
-        if let Some(record) = validate_record(&value, count, &mut line_problems) {
-            if !seen.insert(id_hash(&record.id)) {
-                problems.push(FieldProblem::new(
-                    format!("{label}.id"),
-                    format!("record {:?} is a duplicate of an earlier line", record.id),
-                ));
+        if let Some(id) = id {
+            if filter.insert(&id) {
+                flagged.insert(id);
             }
-        }
-        for p in line_problems.into_vec() {
-            let field = p.field.replacen(&format!("records[{count}]"), &label, 1);
-            problems.push(FieldProblem::new(field, p.message));
         }
         count += 1;
     }
     if count == 0 {
         problems.push(FieldProblem::new("records", "the delta set is empty"));
     }
+    if !flagged.is_empty() {
+        find_duplicates(file, &flagged, &mut problems)?;
+    }
     Ok(if problems.is_empty() {
         Ok(count)
     } else {
         Err(problems.into_vec())
     })
+}
+
+/// Pass 1b, only for ids the filter flagged: the exact duplicates, with both lines.
+fn find_duplicates(
+    file: &Path,
+    flagged: &HashSet<String>,
+    problems: &mut Problems,
+) -> anyhow::Result<()> {
+    let mut first: HashMap<String, usize> = HashMap::new();
+    for line in lines(file)? {
+        let (line_no, line) = line?;
+        let Some(id) = fast_parse(&line).map(|r| r.id.into_owned()).or_else(|| {
+            serde_json::from_str::<Value>(&line)
+                .ok()
+                .and_then(|v| v["id"].as_str().map(String::from))
+        }) else {
+            continue;
+        };
+        if !flagged.contains(&id) {
+            continue;
+        }
+        match first.get(&id) {
+            Some(earlier) => problems.push(FieldProblem::new(
+                format!("line {line_no}.id"),
+                format!("record {id:?} is a duplicate of line {earlier}"),
+            )),
+            None => {
+                first.insert(id, line_no);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Pass 2 on a thread of its own: reads the file again and prepares batches, at most
+/// [`READ_AHEAD`] ahead of the sender.
+fn read_batches(
+    file: PathBuf,
+    what: DeltaApply,
+    size: usize,
+) -> tokio::sync::mpsc::Receiver<anyhow::Result<PreparedBatch>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(READ_AHEAD);
+    std::thread::spawn(move || {
+        let run = || -> anyhow::Result<()> {
+            let mut chunk: Vec<RawRecord> = Vec::with_capacity(size);
+            let mut index = 0;
+            let send = |chunk: &mut Vec<RawRecord>, index: &mut usize| -> bool {
+                let batch = prepare(
+                    *index,
+                    &what.data_store_id,
+                    chunk,
+                    what.update_type,
+                    what.conflict,
+                );
+                chunk.clear();
+                *index += 1;
+                tx.blocking_send(Ok(batch)).is_ok()
+            };
+            for line in lines(&file)? {
+                let (line_no, line) = line?;
+                let record = match fast_parse(&line) {
+                    Some(r) => r.to_raw(),
+                    None => {
+                        let value: Value = serde_json::from_str(&line)
+                            .with_context(|| format!("line {line_no} changed since validation"))?;
+                        let r = validate_record(&value, 0, &mut Problems::default())
+                            .with_context(|| format!("line {line_no} changed since validation"))?;
+                        RawRecord {
+                            id: r.id,
+                            version: r.version,
+                            fields: serde_json::value::to_raw_value(&r.fields)?,
+                        }
+                    }
+                };
+                chunk.push(record);
+                if chunk.len() == size && !send(&mut chunk, &mut index) {
+                    return Ok(());
+                }
+            }
+            if !chunk.is_empty() {
+                send(&mut chunk, &mut index);
+            }
+            Ok(())
+        };
+        if let Err(e) = run() {
+            let _ = tx.blocking_send(Err(e));
+        }
+    });
+    rx
 }
 
 /// Runs the command; returns whether every batch was applied.
@@ -126,7 +234,6 @@ pub async fn apply(settings: Settings, file: &Path, what: DeltaApply) -> anyhow:
         settings.deltas.clone(),
         Some(runtime.audit.clone()),
     ));
-    let size = batch_size(settings.deltas.max_batch_size);
     let bar = ProgressBar::new(total as u64);
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} records {per_sec} eta {eta}")
@@ -135,38 +242,16 @@ pub async fn apply(settings: Settings, file: &Path, what: DeltaApply) -> anyhow:
     let started = Instant::now();
     let (mut applied, mut skipped, mut conflicts, mut not_found, mut batches) = (0, 0, 0, 0, 0);
     let mut stopped: Option<Value> = None;
-    let mut chunk: Vec<DeltaRecord> = Vec::with_capacity(size);
-    let mut lines = lines(file)?.peekable();
-    while lines.peek().is_some() || !chunk.is_empty() {
-        for (line_no, line) in lines.by_ref() {
-            let line = line.with_context(|| format!("reading line {line_no}"))?;
-            if line.trim().is_empty() {
-                continue;
-            }
-            let value: Value = serde_json::from_str(&line)
-                .with_context(|| format!("line {line_no} changed since validation"))?;
-            let record = validate_record(&value, 0, &mut Problems::default())
-                .with_context(|| format!("line {line_no} changed since validation"))?;
-            chunk.push(record);
-            if chunk.len() == size {
-                break;
-            }
-        }
-        if chunk.is_empty() {
-            break;
-        }
-        let batch = prepare(
-            batches,
-            &what.data_store_id,
-            &chunk,
-            what.update_type,
-            what.conflict,
-        );
-        chunk.clear();
+    let mut prepared = read_batches(
+        file.to_path_buf(),
+        what.clone(),
+        batch_size(settings.deltas.max_batch_size),
+    );
+    while let Some(batch) = prepared.recv().await {
         let result = actor
             .send(ApplyBatch {
                 data_store_id: what.data_store_id.clone(),
-                batch,
+                batch: batch?,
             })
             .await
             .context("delta actor")?;
@@ -187,6 +272,7 @@ pub async fn apply(settings: Settings, file: &Path, what: DeltaApply) -> anyhow:
             break;
         }
     }
+    drop(prepared);
     bar.finish_and_clear();
     flush_audit(&runtime).await?;
     let elapsed = started.elapsed().as_secs_f64();
@@ -229,8 +315,9 @@ mod tests {
         );
         let problems = validate_file(&p).expect("read").expect_err("invalid");
         let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
-        assert_eq!(fields, vec!["line 2", "line 3.fields"]);
+        assert_eq!(fields, vec!["line 2", "line 3.fields", "line 3.id"]);
         assert!(problems[1].message.contains("\"a\""));
+        assert_eq!(problems[2].message, "record \"a\" is a duplicate of line 1");
         let p =
             file_with("{\"id\":\"a\",\"fields\":{\"x\":1}}\n{\"id\":\"a\",\"fields\":{\"x\":2}}\n");
         let problems = validate_file(&p).expect("read").expect_err("duplicate");
@@ -240,5 +327,26 @@ mod tests {
             validate_file(&p).expect("read").expect_err("empty")[0].field,
             "records"
         );
+    }
+
+    #[actix_rt::test]
+    async fn the_reader_prepares_batches_in_order_with_fields_verbatim() {
+        let p = file_with("{\"id\":\"a\",\"fields\":{\"x\":1.50}}\n{\"id\":\"b\",\"version\":3,\"fields\":{\"y\":\"z\"}}\n{\"id\":\"c\",\"fields\":{\"w\":null}}\n");
+        let what = DeltaApply {
+            data_store_id: "ds".into(),
+            conflict: ConflictResolution::Fail,
+            update_type: UpdateType::Upsert,
+        };
+        let mut rx = read_batches(p, what, 2);
+        let first = rx.recv().await.expect("batch").expect("ok");
+        let second = rx.recv().await.expect("batch").expect("ok");
+        assert!(rx.recv().await.is_none());
+        assert_eq!(
+            (first.index, first.size, second.index, second.size),
+            (0, 2, 1, 1)
+        );
+        let body = String::from_utf8(first.body).expect("utf8");
+        assert!(body.contains(r#"{"id":"a","fields":{"x":1.50}}"#), "{body}");
+        assert!(body.contains(r#""batchSize":2"#));
     }
 }

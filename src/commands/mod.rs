@@ -7,6 +7,7 @@
 
 pub mod action;
 pub mod delta;
+pub mod delta_lines;
 pub mod export;
 pub mod plan;
 

@@ -7,16 +7,16 @@
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::set::{ConflictResolution, DeltaRecord, UpdateType};
+use super::set::{ConflictResolution, UpdateType};
 
 /// The API's largest batch.
 pub const API_MAX_BATCH: usize = 1000;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Payload<'a> {
+struct Payload<'a, R> {
     data_store_id: &'a str,
-    records: &'a [DeltaRecord],
+    records: &'a [R],
     update_type: UpdateType,
     conflict_resolution: ConflictResolution,
     batch_size: usize,
@@ -44,11 +44,12 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// Serialises one batch.
-pub fn prepare(
+/// Serialises one batch. `R` is any record shape that serialises as `{"id", "version"?,
+/// "fields"}` ([`DeltaRecord`](super::set::DeltaRecord), or a raw form that keeps `fields` as received).
+pub fn prepare<R: Serialize>(
     index: usize,
     data_store_id: &str,
-    records: &[DeltaRecord],
+    records: &[R],
     update_type: UpdateType,
     conflict_resolution: ConflictResolution,
 ) -> PreparedBatch {
@@ -79,6 +80,7 @@ pub fn batch_size(configured: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::deltas::set::DeltaRecord;
     use serde_json::{json, Map};
 
     fn records(n: usize) -> Vec<DeltaRecord> {
