@@ -1,0 +1,112 @@
+//! The session: the client's text messages (the stream request, then acks) and starting or
+//! resuming the export job.
+
+use actix::prelude::*;
+use actix_web_actors::ws::{self, CloseCode};
+use awc::http::Method;
+use serde_json::{json, Value};
+
+use super::super::request::{validate_request, StreamRequest};
+use super::{ExportStreamActor, Phase};
+use crate::cxone::ApiCall;
+use crate::metrics::METRICS;
+
+impl ExportStreamActor {
+    pub(super) fn start(&mut self, req: StreamRequest, ctx: &mut ws::WebsocketContext<Self>) {
+        self.phase = Phase::Starting;
+        let resume = match &req.export_job_id {
+            Some(id) => match self.opts.store.load(id) {
+                Ok(Some(c)) if c.report_id != req.report_id => {
+                    let reason = format!("export_job_id belongs to report {}", c.report_id);
+                    return self.close(ctx, CloseCode::Unsupported, &reason);
+                }
+                Ok(found) => Some((id.clone(), found)),
+                Err(e) => {
+                    return self.close(
+                        ctx,
+                        CloseCode::Error,
+                        &format!("checkpoint unreadable: {e}"),
+                    )
+                }
+            },
+            None => None,
+        };
+        self.request = Some(req.clone());
+        let client = self.client();
+        let fut = async move {
+            if let Some((id, checkpoint)) = resume {
+                return Ok((id, checkpoint));
+            }
+            let mut call = ApiCall::new(
+                "start_export",
+                Method::POST,
+                client.handle().settings().paths.start_export.clone(),
+                req.report_id.clone(),
+            );
+            call.json =
+                serde_json::to_vec(&json!({"report_id": req.report_id, "format": "json"})).ok();
+            let resp = client
+                .send(&call)
+                .await
+                .map_err(|e| format!("export could not start: {e}"))?;
+            let body: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
+            match body["id"].as_str() {
+                Some(id) if !id.is_empty() => Ok((id.to_string(), None)),
+                _ => Err("export could not start: the answer has no job id".to_string()),
+            }
+        };
+        ctx.spawn(fut.into_actor(self).map(|result, act, ctx| match result {
+            Err(e) => act.close(ctx, CloseCode::Error, &e),
+            Ok((job_id, checkpoint)) => {
+                act.job_id = job_id;
+                if let Some(c) = checkpoint {
+                    act.delivered = c.next_offset;
+                    act.baseline = c.baseline;
+                }
+                let page = act.request.as_ref().map_or(0, |r| r.page_index_at(act.delivered));
+                (act.fetch_offset, act.process_offset) = (act.delivered, act.delivered);
+                (act.fetch_page, act.processed_pages) = (page, page);
+                if let Err(e) = act.save_checkpoint() {
+                    return act.close(ctx, CloseCode::Error, &format!("checkpoint not written: {e}"));
+                }
+                act.phase = Phase::Streaming;
+                METRICS.export_streams.inc();
+                let started = json!({"type": "started", "export_job_id": act.job_id, "offset": act.delivered});
+                act.send_text(ctx, started);
+                act.pump(ctx);
+            }
+        }));
+    }
+
+    pub(super) fn text(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
+        let value: Value = match serde_json::from_str(text) {
+            Ok(v) => v,
+            Err(e) => return self.close(ctx, CloseCode::Protocol, &format!("not JSON: {e}")),
+        };
+        match self.phase {
+            Phase::AwaitingRequest => match validate_request(&value) {
+                Ok(req) => self.start(req, ctx),
+                Err(problems) => {
+                    let reason = problems
+                        .iter()
+                        .map(|p| format!("{}: {}", p.field, p.message))
+                        .collect::<Vec<_>>()
+                        .join("; ");
+                    self.close(ctx, CloseCode::Unsupported, &reason)
+                }
+            },
+            Phase::Starting | Phase::Streaming => {
+                match (value["type"].as_str(), value["offset"].as_u64()) {
+                    (Some("ack"), Some(offset)) if self.ack_window() > 0 => self.ack(offset, ctx),
+                    (Some("ack"), _) => {}
+                    _ => self.close(
+                        ctx,
+                        CloseCode::Unsupported,
+                        "only ack messages are expected after the request",
+                    ),
+                }
+            }
+            Phase::Finished => {}
+        }
+    }
+}
