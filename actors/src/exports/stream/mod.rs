@@ -46,6 +46,11 @@ pub const PREFETCH_PAGES: usize = 3;
 /// How often a moved checkpoint is written.
 pub const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
 
+/// With `ack_window` 0, bytes the socket has taken that may not have reached the client
+/// (kernel send and receive buffers): the checkpoint stays behind them, so a client that drops
+/// with unread data gets it again on resume — duplicates, never a gap. Acks make it exact.
+pub const IN_TRANSIT_BYTES: u64 = 16 * 1024 * 1024;
+
 /// Longest close reason, bytes (RFC 6455: 125-byte control payload less the 2-byte code).
 pub const CLOSE_REASON_MAX: usize = 123;
 
@@ -122,7 +127,8 @@ pub struct ExportStreamActor {
     checkpoint_dirty: bool,
     produced: u64,
     written: u64,
-    /// `ack_window` 0: (stream bytes at the chunk's end, offset after it).
+    /// `ack_window` 0: (stream bytes at the chunk's end, offset after it), until the socket has
+    /// taken [`IN_TRANSIT_BYTES`] beyond it.
     unflushed: VecDeque<(u64, u64)>,
     /// `ack_window` W: offsets after each unacknowledged chunk.
     unacked: VecDeque<u64>,
@@ -365,7 +371,8 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for ExportStreamActor
     }
 }
 
-/// The socket took more bytes: the checkpoint moves past the chunks it took; fetch more.
+/// The socket took more bytes. With `ack_window` 0 the checkpoint moves past a chunk once
+/// [`IN_TRANSIT_BYTES`] more have been taken after it; fetch more.
 impl Handler<Flushed> for ExportStreamActor {
     type Result = ();
 
@@ -374,7 +381,7 @@ impl Handler<Flushed> for ExportStreamActor {
         while self
             .unflushed
             .front()
-            .is_some_and(|(at, _)| *at <= self.written)
+            .is_some_and(|(at, _)| at + IN_TRANSIT_BYTES <= self.written)
         {
             if let Some((_, end)) = self.unflushed.pop_front() {
                 self.delivered = end;

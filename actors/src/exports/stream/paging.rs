@@ -28,9 +28,17 @@ impl ExportStreamActor {
             let all_delivered = if self.ack_window() > 0 {
                 self.unacked.is_empty()
             } else {
-                self.unflushed.is_empty()
+                self.unflushed
+                    .back()
+                    .is_none_or(|(at, _)| *at <= self.written)
             };
             if self.outbox.is_empty() && all_delivered {
+                // Complete: every record was delivered, whatever was still in transit.
+                self.unflushed.clear();
+                if self.delivered != self.process_offset {
+                    self.delivered = self.process_offset;
+                    self.checkpoint_dirty = true;
+                }
                 let complete = json!({
                     "type": "complete",
                     "export_job_id": self.job_id,
