@@ -21,7 +21,8 @@
 //!    the JSON pages;
 //! 2. one stream over a real WebSocket (awc), `chunk_size_matrix: [BENCH_CHUNK]`, for each of
 //!    compression none/gzip × `ack_window` 0/8: every chunk decoded and its checksum verified
-//!    (`frame::verify_payload`, as the reference consumer does), offsets checked contiguous,
+//!    (`frame::verify_checksum`: decompress and SHA-256, then one scan counts the records and
+//!    the first record's `seq` is checked), offsets checked contiguous,
 //!    acks sent after verifying when the window is on, `complete` and close 1000 awaited;
 //!    JSON MB/s counts uncompressed payload bytes (gzip: the ISIZE trailer), wire MB/s whole
 //!    binary messages;
@@ -64,9 +65,11 @@ use futures::future::join_all;
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use switchboard_actors::exports::frame::{
-    decode_message, encode, key_set, same_shape, schema_fingerprint, verify_payload,
+    decode_message, encode, key_set, same_shape, schema_fingerprint, verify_checksum,
+    verify_payload,
 };
 use switchboard_actors::exports::request::Compression;
+use switchboard_actors::exports::scan::scan_page;
 use switchboard_actors::exports::{Checkpoint, CheckpointStore, FileCheckpointStore};
 
 /// The binary under test, built by cargo with the bench profile.
@@ -472,6 +475,17 @@ async fn open_stream(service: &str, request: &Value) -> anyhow::Result<Conn> {
 }
 
 /// Uncompressed payload bytes: the payload itself, or gzip's ISIZE trailer (RFC 1952).
+/// The `seq` of the first record of a raw page (the sandbox writes `"seq"` early in each record).
+fn first_seq(raw: &[u8]) -> Option<u64> {
+    let at = raw.windows(6).position(|w| w == b"\"seq\":")? + 6;
+    let digits: String = raw[at..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .map(|b| *b as char)
+        .collect();
+    digits.parse().ok()
+}
+
 fn json_len(header: &Value, payload: &[u8]) -> u64 {
     if header["compression"] == "gzip" && payload.len() >= 4 {
         let t = &payload[payload.len() - 4..];
@@ -543,12 +557,19 @@ async fn run_stream(service: &str, spec: Spec<'_>) -> anyhow::Result<(Moved, Str
                     moved.records
                 );
                 let count = if verify {
-                    let records = verify_payload(&header, payload).map_err(anyhow::Error::msg)?;
+                    // What a consumer must do: decompress, check the SHA-256, count the records
+                    // (one scan, no values built), and check the first one's position.
+                    let raw = verify_checksum(&header, payload).map_err(anyhow::Error::msg)?;
+                    let count = scan_page(&raw, None)?.count as u64;
                     ensure!(
-                        records.first().map(|r| &r["seq"]) == Some(&json!(offset)),
+                        count == header["count"].as_u64().unwrap_or(0),
+                        "chunk at {offset} holds {count} records, not its header's count"
+                    );
+                    ensure!(
+                        first_seq(&raw) == Some(offset),
                         "chunk at {offset} does not start with record {offset}"
                     );
-                    records.len() as u64
+                    count
                 } else {
                     header["count"].as_u64().context("chunk without count")?
                 };

@@ -39,7 +39,8 @@
 //! | `BENCH_TARGETS` | `trap,http,broker,ingest` | which parts to run |
 //! | `RUST_LOG` | `error` | log filter (a dropped acknowledgement logs a warning each: a storm above 100k events) |
 //!
-//! Nothing is asserted: the bench prints figures and ratios.
+//! Nothing is asserted: the bench prints figures and ratios. Without `--bench` (as under
+//! `cargo test --all-targets`) it does nothing.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -112,6 +113,7 @@ fn env_opt<T: FromStr>(name: &str) -> anyhow::Result<Option<T>> {
 }
 
 impl BenchConfig {
+    /// Reads the environment (see the table above).
     fn from_env() -> anyhow::Result<Self> {
         let targets: String = env_or("BENCH_TARGETS", "trap,http,broker,ingest".to_string())?;
         Ok(BenchConfig {
@@ -134,6 +136,7 @@ impl BenchConfig {
         })
     }
 
+    /// Whether `BENCH_TARGETS` names `target` (or `all`).
     fn runs(&self, target: &str) -> bool {
         self.targets.iter().any(|t| t == target || t == "all")
     }
@@ -256,10 +259,12 @@ struct Measured {
 }
 
 impl Measured {
+    /// Events answered 200 (or acknowledged) per second of wall time.
     fn events_per_sec(&self) -> f64 {
         self.ok_events as f64 / self.wall.as_secs_f64().max(1e-9)
     }
 
+    /// A latency percentile in milliseconds.
     fn percentile_ms(&self, p: f64) -> f64 {
         percentile_ms(&self.latencies, p)
     }
@@ -272,6 +277,7 @@ struct Target {
 }
 
 impl Target {
+    /// A target without rounds yet.
     fn new(name: &str) -> Self {
         Target {
             name: name.to_string(),
@@ -286,6 +292,7 @@ impl Target {
             .max_by(|a, b| a.events_per_sec().total_cmp(&b.events_per_sec()))
     }
 
+    /// Events per second of the best round.
     fn best_rate(&self) -> f64 {
         self.best().map_or(0.0, Measured::events_per_sec)
     }
@@ -301,6 +308,7 @@ impl Target {
         }
     }
 
+    /// Failed requests over all rounds.
     fn failed(&self) -> usize {
         self.rounds.iter().map(|m| m.failed).sum()
     }
@@ -317,6 +325,7 @@ fn percentile_ms(samples: &[Duration], p: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1].as_secs_f64() * 1e3
 }
 
+/// The mean of `samples` in milliseconds; 0 when empty.
 fn mean_ms(samples: &[Duration]) -> f64 {
     if samples.is_empty() {
         return 0.0;
@@ -659,6 +668,7 @@ fn ack_counts(text: &str) -> BTreeMap<String, f64> {
     out
 }
 
+/// `GET /metrics` of the service.
 async fn get_metrics(client: &awc::Client, base: &str) -> anyhow::Result<String> {
     let mut resp = client
         .get(format!("{base}/metrics"))
@@ -908,6 +918,7 @@ async fn trap_sweep(
     Ok(rows)
 }
 
+/// One line of the results table: the best round's figures and every round's rate.
 fn print_row(t: &Target) {
     let Some(m) = t.best() else { return };
     let rounds: Vec<String> = t
@@ -936,6 +947,12 @@ fn print_row(t: &Target) {
 
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this binary without it,
+    // and a test run must not need a broker or take a minute.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("ingest: skipped (run it with `cargo bench --bench ingest`)");
+        return Ok(());
+    }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("error")).init();
     let cfg = BenchConfig::from_env()?;
     let defaults = Settings::load(None).context("loading the default settings")?;

@@ -182,11 +182,11 @@ pub fn decode_message(message: &[u8]) -> Result<(Value, &[u8]), String> {
     Ok((header, &message[nl + 1..]))
 }
 
-/// Decompresses and checks a chunk's payload against its header's checksum; returns the
-/// records.
+/// Decompresses a chunk's payload and checks it against its header's checksum; returns the
+/// uncompressed JSON array of the records, not parsed.
 ///
-/// Errors: bad gzip, checksum mismatch, or a payload that is not a JSON array.
-pub fn verify_payload(header: &Value, payload: &[u8]) -> Result<Vec<Value>, String> {
+/// Errors: bad gzip or a checksum mismatch.
+pub fn verify_checksum(header: &Value, payload: &[u8]) -> Result<Vec<u8>, String> {
     let raw = match header["compression"].as_str() {
         Some("gzip") => {
             let mut out = Vec::new();
@@ -196,10 +196,18 @@ pub fn verify_payload(header: &Value, payload: &[u8]) -> Result<Vec<Value>, Stri
         }
         _ => payload.to_vec(),
     };
-    let sum = sha256_hex(&raw);
-    if Some(sum.as_str()) != header["checksum"].as_str() {
+    if Some(sha256_hex(&raw).as_str()) != header["checksum"].as_str() {
         return Err(format!("checksum mismatch at offset {}", header["offset"]));
     }
+    Ok(raw)
+}
+
+/// Decompresses and checks a chunk's payload against its header's checksum; returns the
+/// records.
+///
+/// Errors: bad gzip, checksum mismatch, or a payload that is not a JSON array.
+pub fn verify_payload(header: &Value, payload: &[u8]) -> Result<Vec<Value>, String> {
+    let raw = verify_checksum(header, payload)?;
     serde_json::from_slice(&raw).map_err(|e| format!("payload: {e}"))
 }
 
