@@ -71,6 +71,11 @@ stop() {
   if [[ -f "$pidfile" ]]; then
     kill "$(cat "$pidfile")" 2>/dev/null || true
     rm -f "$pidfile"
+    # Wait until the port is free, so an immediate start does not attach to a dying broker.
+    for _ in $(seq 1 100); do
+      listening "$port" || return 0
+      sleep 0.1
+    done
   fi
 }
 

@@ -13,6 +13,11 @@ pub struct Metrics {
     pub registry: Registry,
     /// Webhook events by `outcome`: routed, duplicate, rejected, unavailable.
     pub events: IntCounterVec,
+    /// `events{outcome}` children, resolved once for the hot path: routed, duplicate,
+    /// rejected, unavailable.
+    pub event_outcomes: [IntCounter; 4],
+    /// `produce_seconds{outcome="ok"}` and `{outcome="failed"}`, resolved once.
+    pub produce_outcomes: [Histogram; 2],
     /// Records acknowledged by the broker, by `topic` and `partition`.
     pub routed: IntCounterVec,
     /// Records per produce request.
@@ -57,13 +62,29 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     let counter_vec = |name: &str, help: &str, labels: &[&str]| {
         IntCounterVec::new(Opts::new(name, help), labels).expect("valid counter")
     };
+    let events = counter_vec(
+        "switchboard_events_total",
+        "Webhook events by outcome.",
+        &["outcome"],
+    );
+    let produce_seconds = HistogramVec::new(
+        HistogramOpts::new(
+            "switchboard_produce_seconds",
+            "Seconds from accepting a record to the broker's answer.",
+        )
+        .buckets(vec![
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0,
+        ]),
+        &["outcome"],
+    )
+    .expect("valid histogram");
     let m = Metrics {
         registry: Registry::new(),
-        events: counter_vec(
-            "switchboard_events_total",
-            "Webhook events by outcome.",
-            &["outcome"],
-        ),
+        event_outcomes: ["routed", "duplicate", "rejected", "unavailable"]
+            .map(|o| events.with_label_values(&[o])),
+        produce_outcomes: ["ok", "failed"].map(|o| produce_seconds.with_label_values(&[o])),
+        events,
+        produce_seconds,
         routed: counter_vec(
             "switchboard_routed_records_total",
             "Records acknowledged by the broker.",
@@ -74,17 +95,6 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "Records per produce request.",
             vec![1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0],
         ),
-        produce_seconds: HistogramVec::new(
-            HistogramOpts::new(
-                "switchboard_produce_seconds",
-                "Seconds from accepting a record to the broker's answer.",
-            )
-            .buckets(vec![
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0,
-            ]),
-            &["outcome"],
-        )
-        .expect("valid histogram"),
         router_queue: IntGauge::new(
             "switchboard_router_queue_records",
             "Records accepted by the router and not yet answered.",

@@ -10,7 +10,7 @@ use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use governor::clock::{Clock, DefaultClock};
+use governor::clock::Clock;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 use crate::lifecycle;
@@ -68,7 +68,7 @@ impl RateLimiterActor {
             Ok(()) => Grant::Now,
             Err(not_until) => Grant::Wait(
                 not_until
-                    .wait_time_from(DefaultClock::default().now())
+                    .wait_time_from(self.limiter.clock().now())
                     .max(Duration::from_millis(1)),
             ),
         }

@@ -17,7 +17,7 @@ use switchboard_actors::metrics::METRICS;
 use switchboard_actors::{Acknowledge, RouteError, RouteEvent, RouteOutcome};
 
 use super::body::{parse_json, read_json_body};
-use super::event::{dedupe_key, validate};
+use super::event::{dedupe_key, fast_event, validate};
 use crate::error::ApiError;
 use crate::signature::SignedHeaders;
 use crate::startup::AppState;
@@ -34,12 +34,12 @@ pub async fn ingest(
 ) -> Result<HttpResponse, ApiError> {
     let result = route(&req, payload, &state).await;
     let outcome = match &result {
-        Ok(RouteOutcome::Routed(_)) => "routed",
-        Ok(RouteOutcome::Duplicate) => "duplicate",
-        Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE => "unavailable",
-        Err(_) => "rejected",
+        Ok(RouteOutcome::Routed(_)) => 0,
+        Ok(RouteOutcome::Duplicate) => 1,
+        Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE => 3,
+        Err(_) => 2,
     };
-    METRICS.events.with_label_values(&[outcome]).inc();
+    METRICS.event_outcomes[outcome].inc();
     Ok(match result? {
         RouteOutcome::Routed(r) => HttpResponse::Ok().json(json!({
             "status": "routed",
@@ -69,17 +69,16 @@ async fn route(
                 ApiError::new(StatusCode::UNAUTHORIZED, "invalid_signature", e.to_string())
             })?;
     }
-    let value = parse_json(&body)?;
-    let event = validate(value, state.settings.routing.allow_unknown_fields)
-        .map_err(|details| ApiError::validation("invalid_event", details))?;
-    let dedupe_key = dedupe_key(header(req, "webhook-id"), &event);
-    let compact = serde_json::to_string(&event.payload).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_event",
-            format!("payload: {e}"),
+    let event = match fast_event(&body) {
+        Some(event) => event,
+        None => validate(
+            parse_json(&body)?,
+            state.settings.routing.allow_unknown_fields,
         )
-    })?;
+        .map_err(|details| ApiError::validation("invalid_event", details))?
+        .into(),
+    };
+    let dedupe_key = dedupe_key(header(req, "webhook-id"), &event);
     let data_action_id = event.data_action_id.clone();
     let ticket = state
         .actors
@@ -89,8 +88,7 @@ async fn route(
             data_action_id: event.data_action_id,
             event_type: event.event_type,
             timestamp: event.timestamp,
-            payload: event.payload,
-            compact,
+            compact: event.compact,
         })
         .await
         .map_err(|_| ApiError::unavailable("router_unavailable", "the router is restarting", 1))?;

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use rskafka::client::partition::Compression;
 use rskafka::record::Record;
-use serde_json::Value;
 use tokio::sync::oneshot;
 
 use super::batch::{BatchLimits, Next, PartitionQueue, Pending};
@@ -22,6 +21,13 @@ use super::rules::{Route, RuleSet};
 use crate::lifecycle;
 use crate::metrics::METRICS;
 use crate::settings::KafkaSettings;
+
+/// Encoding overhead of one record in a record batch (length, attributes, deltas, varints),
+/// added to its key, value and headers so batches are sized by the request they make.
+pub const RECORD_OVERHEAD_BYTES: usize = 16;
+/// Overhead of one produce request (request and record batch headers, topic name), kept out
+/// of `kafka.max_batch_bytes` so the whole request stays under it.
+pub const REQUEST_OVERHEAD_BYTES: usize = 256;
 
 /// How often queues are swept for records that can no longer be answered in time.
 pub const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
@@ -38,8 +44,6 @@ pub struct RouteEvent {
     pub event_type: String,
     /// `timestamp`: a record header.
     pub timestamp: String,
-    /// The payload (for rules on one field).
-    pub payload: Value,
     /// The payload serialised compactly: what rules match and the record value.
     pub compact: String,
 }
@@ -149,7 +153,10 @@ impl KafkaRouterActor {
             dedupe,
             limits: BatchLimits {
                 max_records: settings.max_batch_records.max(1),
-                max_bytes: settings.max_batch_bytes.max(1),
+                max_bytes: settings
+                    .max_batch_bytes
+                    .saturating_sub(REQUEST_OVERHEAD_BYTES)
+                    .max(1),
                 max_in_flight: settings.max_in_flight.max(1),
                 linger: Duration::from_millis(settings.linger_ms),
             },
@@ -174,7 +181,7 @@ impl KafkaRouterActor {
             }
             None => {}
         }
-        let Some(route) = self.rules.route(&msg.payload, &msg.compact).cloned() else {
+        let Some(route) = self.rules.route(&msg.compact).cloned() else {
             self.dedupe.release(&msg.dedupe_key);
             return Ticket::Ready(Err(RouteError::NoRoute));
         };
@@ -192,7 +199,7 @@ impl KafkaRouterActor {
             timestamp: chrono::Utc::now(),
         };
         let (tx, rx) = oneshot::channel();
-        let size = record.approximate_size();
+        let size = record.approximate_size() + RECORD_OVERHEAD_BYTES;
         self.queues.entry(route.clone()).or_default().push(Pending {
             record,
             size,
@@ -286,13 +293,10 @@ impl KafkaRouterActor {
     ) {
         self.pending = self.pending.saturating_sub(waiters.len());
         METRICS.router_queue.set(self.pending as i64);
-        let label = if result.is_ok() { "ok" } else { "failed" };
-        let partition = route.partition.to_string();
+        let latency = &METRICS.produce_outcomes[usize::from(result.is_err())];
+        let mut routed = 0;
         for (i, (accepted, waiter)) in waiters.into_iter().enumerate() {
-            METRICS
-                .produce_seconds
-                .with_label_values(&[label])
-                .observe(accepted.elapsed().as_secs_f64());
+            latency.observe(accepted.elapsed().as_secs_f64());
             let reply = match &result {
                 Ok(offsets) => match offsets.get(i) {
                     Some(&offset) => Ok(RouteOutcome::Routed(Routed {
@@ -308,10 +312,7 @@ impl KafkaRouterActor {
             };
             if reply.is_ok() {
                 self.dedupe.confirm(&waiter.key);
-                METRICS
-                    .routed
-                    .with_label_values(&[route.topic.as_ref(), partition.as_str()])
-                    .inc();
+                routed += 1;
             } else {
                 self.dedupe.release(&waiter.key);
             }
@@ -322,6 +323,13 @@ impl KafkaRouterActor {
                 }
             }
             let _ = waiter.reply.send(reply);
+        }
+        if routed > 0 {
+            let partition = route.partition.to_string();
+            METRICS
+                .routed
+                .with_label_values(&[route.topic.as_ref(), partition.as_str()])
+                .inc_by(routed);
         }
     }
 
