@@ -298,10 +298,18 @@ impl Application {
                 .await
                 .context("kafka: cannot start the router")?,
         );
+        let acknowledger = {
+            let (capacity, concurrency) = (
+                settings.routing.ack_queue_capacity,
+                settings.routing.ack_concurrency,
+            );
+            Supervisor::start(move |_| AcknowledgementActor::new(handle, capacity, concurrency))
+        };
         let router = {
             let (settings, rules, kafka) = (settings.clone(), rules.clone(), kafka.clone());
             let window = Duration::from_secs(settings.routing.dedupe_window_secs);
             let capacity = settings.routing.dedupe_capacity;
+            let acks = acknowledger.clone().recipient();
             Supervisor::start(move |_| {
                 KafkaRouterActor::new(
                     &settings.kafka,
@@ -309,14 +317,8 @@ impl Application {
                     kafka,
                     Box::new(MemoryDedupe::new(window, capacity)),
                 )
+                .with_acknowledger(acks)
             })
-        };
-        let acknowledger = {
-            let (capacity, concurrency) = (
-                settings.routing.ack_queue_capacity,
-                settings.routing.ack_concurrency,
-            );
-            Supervisor::start(move |_| AcknowledgementActor::new(handle, capacity, concurrency))
         };
         let actors = Actors {
             router,

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //!  HTTP routes (switchboard crate)
-//!     │ RouteEvent → Ticket                    │ Acknowledge
+//!     │ RouteEvent (+ reply)                   │ Acknowledge
 //!     ▼                                        ▼
 //!  KafkaRouterActor ── rskafka ──▶ Kafka    AcknowledgementActor ── CxoneClient ──▶ CXone
 //!   (rules, dedupe window,                              │ GetToken / Acquire / Throttle
@@ -40,6 +40,6 @@ pub use lifecycle::StopActor;
 pub use rate_limiter::{Acquire, Grant, RateLimiterActor, Throttle};
 pub use router::{
     CheckBroker, KafkaConnection, KafkaRouterActor, KafkaSetupError, RouteError, RouteEvent,
-    RouteOutcome, Routed, RuleSet, Ticket,
+    RouteOutcome, Routed, RuleSet,
 };
 pub use token::{AccessToken, GetToken, InvalidateToken, TokenActor, TokenError};

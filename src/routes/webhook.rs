@@ -10,11 +10,11 @@
 
 use std::time::Duration;
 
+use actix::prelude::SendError;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::json;
 use switchboard_actors::metrics::METRICS;
-use switchboard_actors::{Acknowledge, RouteError, RouteEvent, RouteOutcome};
+use switchboard_actors::{RouteError, RouteEvent, RouteOutcome};
 
 use super::body::{parse_json, read_json_body};
 use super::event::{dedupe_key, fast_event, validate};
@@ -24,6 +24,14 @@ use crate::startup::AppState;
 
 fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+#[derive(serde::Serialize)]
+struct RoutedBody<'a> {
+    status: &'static str,
+    topic: &'a str,
+    partition: i32,
+    offset: i64,
 }
 
 /// The ingestion handler.
@@ -41,13 +49,15 @@ pub async fn ingest(
     };
     METRICS.event_outcomes[outcome].inc();
     Ok(match result? {
-        RouteOutcome::Routed(r) => HttpResponse::Ok().json(json!({
-            "status": "routed",
-            "topic": r.topic.as_ref(),
-            "partition": r.partition,
-            "offset": r.offset,
-        })),
-        RouteOutcome::Duplicate => HttpResponse::Ok().json(json!({"status": "duplicate"})),
+        RouteOutcome::Routed(r) => HttpResponse::Ok().json(RoutedBody {
+            status: "routed",
+            topic: &r.topic,
+            partition: r.partition,
+            offset: r.offset,
+        }),
+        RouteOutcome::Duplicate => HttpResponse::Ok()
+            .content_type("application/json")
+            .body(r#"{"status":"duplicate"}"#),
     })
 }
 
@@ -79,29 +89,26 @@ async fn route(
         .into(),
     };
     let dedupe_key = dedupe_key(header(req, "webhook-id"), &event);
-    let data_action_id = event.data_action_id.clone();
-    let ticket = state
-        .actors
-        .router
-        .send(RouteEvent {
-            dedupe_key,
-            data_action_id: event.data_action_id,
-            event_type: event.event_type,
-            timestamp: event.timestamp,
-            compact: event.compact,
-        })
-        .await
-        .map_err(|_| ApiError::unavailable("router_unavailable", "the router is restarting", 1))?;
+    let (event, reply) = RouteEvent::new(
+        dedupe_key,
+        event.data_action_id,
+        event.event_type,
+        event.timestamp,
+        event.compact,
+    );
+    state.actors.router.try_send(event).map_err(|e| match e {
+        SendError::Full(_) => route_error(RouteError::QueueFull),
+        SendError::Closed(_) => {
+            ApiError::unavailable("router_unavailable", "the router is restarting", 1)
+        }
+    })?;
     let deadline = Duration::from_millis(state.settings.kafka.produce_timeout_ms + 250);
-    let outcome = match tokio::time::timeout(deadline, ticket.outcome()).await {
-        Ok(r) => r,
+    let outcome = match tokio::time::timeout(deadline, reply).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(_)) => Err(RouteError::Stopped),
         Err(_) => Err(RouteError::Timeout),
     }
     .map_err(route_error)?;
-    state
-        .actors
-        .acknowledger
-        .do_send(Acknowledge { data_action_id });
     Ok(outcome)
 }
 

@@ -207,9 +207,14 @@ async fn update_of_a_missing_record_is_reported_not_found_and_not_created() {
 
 #[actix_rt::test]
 async fn a_batch_retried_after_a_503_is_applied_once() {
-    // 30 batches at a 50% error rate: some 503 is as good as certain (1 - 2^-30).
-    let app = spawn_app_with(|s| s.deltas.max_batch_size = 100).await;
-    app.set_faults(json!({"error_rate": 0.5})).await;
+    // 30 batches at a 30% error rate: no 503 at all has a chance of 0.7^30 (2e-5); twelve
+    // attempts per batch make a batch failing on 503s alone 30 × 0.3^12 (2e-5).
+    let app = spawn_app_with(|s| {
+        s.deltas.max_batch_size = 100;
+        s.cxone.max_attempts = 12;
+    })
+    .await;
+    app.set_faults(json!({"error_rate": 0.3})).await;
     let delta = set("ds-i", "OVERWRITE", new_records(3000));
     let (status, report) = app.post_json("/deltas", &delta, &[]).await;
     assert_eq!(status, 200, "{report}");

@@ -1,7 +1,8 @@
 //! KafkaRouterActor: dedupe, rule matching, per-partition batching and produce.
 //!
-//! A [`RouteEvent`] is answered at once with a [`Ticket`]; the ticket resolves when the broker
-//! has acknowledged the record (or it failed, or it is a duplicate). Records beyond
+//! A [`RouteEvent`] carries its own reply sender (one channel per event, sent with `try_send`
+//! so a full mailbox is refused at once); the reply comes when the broker has acknowledged the
+//! record (or it failed, or it is a duplicate). Records beyond
 //! `kafka.queue_capacity` are refused ([`RouteError::QueueFull`]) so memory stays bounded
 //! and the webhook can answer 503 with `Retry-After`.
 
@@ -18,6 +19,7 @@ use super::batch::{BatchLimits, Next, PartitionQueue, Pending};
 use super::dedupe::{DedupeStore, Seen};
 use super::kafka::KafkaConnection;
 use super::rules::{Route, RuleSet};
+use crate::acknowledger::Acknowledge;
 use crate::lifecycle;
 use crate::metrics::METRICS;
 use crate::settings::KafkaSettings;
@@ -32,9 +34,11 @@ pub const REQUEST_OVERHEAD_BYTES: usize = 256;
 /// How often queues are swept for records that can no longer be answered in time.
 pub const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
 
-/// A Data Action event to route.
+/// A Data Action event to route; the outcome comes through `reply` once decided (at once for
+/// a duplicate or a refusal, when the broker answers otherwise). Build it with
+/// [`RouteEvent::new`], which also returns the receiving end.
 #[derive(Message, Debug)]
-#[rtype(result = "Ticket")]
+#[rtype(result = "()")]
 pub struct RouteEvent {
     /// Dedupe key: the `webhook-id` header, or `dataActionId` + `eventType` + `timestamp`.
     pub dedupe_key: String,
@@ -46,6 +50,30 @@ pub struct RouteEvent {
     pub timestamp: String,
     /// The payload serialised compactly: what rules match and the record value.
     pub compact: String,
+    /// Where the outcome goes.
+    pub reply: oneshot::Sender<Reply>,
+}
+
+impl RouteEvent {
+    /// An event and the receiver of its outcome (a dropped sender means the router stopped).
+    pub fn new(
+        dedupe_key: String,
+        data_action_id: String,
+        event_type: String,
+        timestamp: String,
+        compact: String,
+    ) -> (Self, oneshot::Receiver<Reply>) {
+        let (reply, rx) = oneshot::channel();
+        let event = RouteEvent {
+            dedupe_key,
+            data_action_id,
+            event_type,
+            timestamp,
+            compact,
+            reply,
+        };
+        (event, rx)
+    }
 }
 
 /// Where a record landed.
@@ -89,26 +117,8 @@ pub enum RouteError {
     Stopped,
 }
 
-type Reply = Result<RouteOutcome, RouteError>;
-
-/// The answer to [`RouteEvent`]: ready, or a receiver resolved by the broker's answer.
-#[derive(Debug)]
-pub enum Ticket {
-    /// Already decided.
-    Ready(Reply),
-    /// Decided when the produce request (of this or an earlier delivery) completes.
-    Waiting(oneshot::Receiver<Reply>),
-}
-
-impl Ticket {
-    /// Waits for the outcome. A router stopped meanwhile gives [`RouteError::Stopped`].
-    pub async fn outcome(self) -> Reply {
-        match self {
-            Ticket::Ready(r) => r,
-            Ticket::Waiting(rx) => rx.await.unwrap_or(Err(RouteError::Stopped)),
-        }
-    }
-}
+/// The outcome of routing one event.
+pub type Reply = Result<RouteOutcome, RouteError>;
 
 /// Asks whether the broker answers metadata requests (readiness).
 #[derive(Message, Debug, Clone, Copy)]
@@ -117,6 +127,7 @@ pub struct CheckBroker;
 
 struct Waiter {
     key: String,
+    data_action_id: String,
     reply: oneshot::Sender<Reply>,
 }
 
@@ -133,8 +144,10 @@ pub struct KafkaRouterActor {
     /// Records accepted and not yet answered (queued + in flight).
     pending: usize,
     queues: HashMap<Route, Queue>,
-    /// Redeliveries waiting for the delivery in flight, by dedupe key.
-    duplicates: HashMap<String, Vec<oneshot::Sender<Reply>>>,
+    /// Redeliveries waiting for the delivery in flight, by dedupe key (with their ids).
+    duplicates: HashMap<String, Vec<(oneshot::Sender<Reply>, String)>>,
+    /// Where acknowledgements of routed events (and of duplicates) are queued.
+    acknowledger: Option<Recipient<Acknowledge>>,
     linger_armed: HashMap<Route, SpawnHandle>,
     restarts: u32,
 }
@@ -165,32 +178,54 @@ impl KafkaRouterActor {
             pending: 0,
             queues: HashMap::new(),
             duplicates: HashMap::new(),
+            acknowledger: None,
             linger_armed: HashMap::new(),
             restarts: 0,
         }
     }
 
-    fn admit(&mut self, msg: RouteEvent, ctx: &mut Context<Self>) -> Ticket {
+    /// Queues the acknowledgement of routed events (a duplicate's too) with `acknowledger`,
+    /// which runs on the router's thread, so ingestion pays no extra cross-thread message.
+    pub fn with_acknowledger(mut self, acknowledger: Recipient<Acknowledge>) -> Self {
+        self.acknowledger = Some(acknowledger);
+        self
+    }
+
+    fn acknowledge(&self, data_action_id: String) {
+        if let Some(a) = &self.acknowledger {
+            a.do_send(Acknowledge { data_action_id });
+        }
+    }
+
+    fn admit(&mut self, msg: RouteEvent, ctx: &mut Context<Self>) {
         let now = Instant::now();
         match self.dedupe.check_and_reserve(&msg.dedupe_key, now) {
-            Some(Seen::Routed) => return Ticket::Ready(Ok(RouteOutcome::Duplicate)),
+            Some(Seen::Routed) => {
+                self.acknowledge(msg.data_action_id);
+                let _ = msg.reply.send(Ok(RouteOutcome::Duplicate));
+                return;
+            }
             Some(Seen::InFlight) => {
-                let (tx, rx) = oneshot::channel();
-                self.duplicates.entry(msg.dedupe_key).or_default().push(tx);
-                return Ticket::Waiting(rx);
+                self.duplicates
+                    .entry(msg.dedupe_key)
+                    .or_default()
+                    .push((msg.reply, msg.data_action_id));
+                return;
             }
             None => {}
         }
         let Some(route) = self.rules.route(&msg.compact).cloned() else {
             self.dedupe.release(&msg.dedupe_key);
-            return Ticket::Ready(Err(RouteError::NoRoute));
+            let _ = msg.reply.send(Err(RouteError::NoRoute));
+            return;
         };
         if self.pending >= self.capacity {
             self.dedupe.release(&msg.dedupe_key);
-            return Ticket::Ready(Err(RouteError::QueueFull));
+            let _ = msg.reply.send(Err(RouteError::QueueFull));
+            return;
         }
         let record = Record {
-            key: Some(msg.data_action_id.into_bytes()),
+            key: Some(msg.data_action_id.clone().into_bytes()),
             value: Some(msg.compact.into_bytes()),
             headers: BTreeMap::from([
                 ("eventType".to_string(), msg.event_type.into_bytes()),
@@ -198,7 +233,6 @@ impl KafkaRouterActor {
             ]),
             timestamp: chrono::Utc::now(),
         };
-        let (tx, rx) = oneshot::channel();
         let size = record.approximate_size() + RECORD_OVERHEAD_BYTES;
         self.queues.entry(route.clone()).or_default().push(Pending {
             record,
@@ -206,13 +240,13 @@ impl KafkaRouterActor {
             accepted: now,
             waiter: Waiter {
                 key: msg.dedupe_key,
-                reply: tx,
+                data_action_id: msg.data_action_id,
+                reply: msg.reply,
             },
         });
         self.pending += 1;
         METRICS.router_queue.set(self.pending as i64);
         self.pump(&route, ctx);
-        Ticket::Waiting(rx)
     }
 
     /// Sends what the partition's queue allows now, or arms its linger timer.
@@ -312,13 +346,17 @@ impl KafkaRouterActor {
             };
             if reply.is_ok() {
                 self.dedupe.confirm(&waiter.key);
+                self.acknowledge(waiter.data_action_id);
                 routed += 1;
             } else {
                 self.dedupe.release(&waiter.key);
             }
             if let Some(dups) = self.duplicates.remove(&waiter.key) {
                 let dup_reply = reply.clone().map(|_| RouteOutcome::Duplicate);
-                for d in dups {
+                for (d, id) in dups {
+                    if dup_reply.is_ok() {
+                        self.acknowledge(id);
+                    }
                     let _ = d.send(dup_reply.clone());
                 }
             }
@@ -389,12 +427,12 @@ impl Supervised for KafkaRouterActor {
     }
 }
 
-/// Admits an event: dedupe, rule, queue; answers with a [`Ticket`].
+/// Admits an event: dedupe, rule, queue; the outcome goes through its reply sender.
 impl Handler<RouteEvent> for KafkaRouterActor {
-    type Result = MessageResult<RouteEvent>;
+    type Result = ();
 
-    fn handle(&mut self, msg: RouteEvent, ctx: &mut Self::Context) -> Self::Result {
-        MessageResult(self.admit(msg, ctx))
+    fn handle(&mut self, msg: RouteEvent, ctx: &mut Self::Context) {
+        self.admit(msg, ctx);
     }
 }
 

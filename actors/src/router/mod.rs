@@ -14,7 +14,7 @@ mod kafka;
 pub mod rules;
 
 pub use actor::{
-    CheckBroker, KafkaRouterActor, RouteError, RouteEvent, RouteOutcome, Routed, Ticket,
+    CheckBroker, KafkaRouterActor, Reply, RouteError, RouteEvent, RouteOutcome, Routed,
 };
 pub use dedupe::{DedupeStore, MemoryDedupe};
 pub use kafka::{KafkaConnection, KafkaSetupError};
