@@ -85,19 +85,19 @@ impl CxoneRuntime {
         let audit = AuditActor::open(settings.audit.path.as_ref())
             .with_context(|| format!("audit.path: cannot open {}", settings.audit.path))?;
         let audit = Supervisor::start(move |_| audit);
-        let token = {
-            let (cxone, tls) = (cxone.clone(), tls.clone());
-            Supervisor::start(move |_| TokenActor::new(cxone, tls))
-        };
-        let limiter = {
-            let (rpm, burst) = (cxone.requests_per_minute, cxone.burst);
-            Supervisor::start(move |_| RateLimiterActor::new(rpm, burst))
-        };
+        let token_actor = TokenActor::new(cxone.clone(), tls.clone());
+        let token_cache = token_actor.cache();
+        let token = Supervisor::start(move |_| token_actor);
+        let limiter_actor = RateLimiterActor::new(cxone.requests_per_minute, cxone.burst);
+        let limit = limiter_actor.shared();
+        let limiter = Supervisor::start(move |_| limiter_actor);
         let handle = CxoneHandle::new(
             cxone,
             tls,
             token.clone(),
+            token_cache,
             limiter.clone(),
+            limit,
             Some(audit.clone()),
         );
         Ok(CxoneRuntime {

@@ -1,5 +1,7 @@
 //! The CXone client: the one place that calls the CXone API. Per call it takes a slot from
-//! the tenant's [`RateLimiterActor`], a token from the [`TokenActor`], sends a correlation id,
+//! the tenant's rate limit and a token — both owned by their actors ([`RateLimiterActor`],
+//! [`TokenActor`]) and read directly from the state they share, so a call with a slot and a
+//! valid token sends no message — sends a correlation id,
 //! retries 429/5xx/transport errors with exponential backoff and jitter (honouring
 //! `Retry-After`, and pausing every caller on 429) up to `cxone.max_attempts` attempts in all,
 //! and on 401 drops the token and retries once. Redirects and other 4xx are not retried.
@@ -17,10 +19,10 @@ use awc::http::Method;
 
 use crate::audit::{AuditActor, AuditEvent, AuditOutcome};
 use crate::metrics::METRICS;
-use crate::rate_limiter::{self, RateLimiterActor, Throttle};
+use crate::rate_limiter::{self, RateLimit, RateLimiterActor, Throttle};
 use crate::retry;
 use crate::settings::CxoneSettings;
-use crate::token::{GetToken, InvalidateToken, TokenActor, TokenError};
+use crate::token::{GetToken, InvalidateToken, TokenActor, TokenCache, TokenError};
 
 /// Largest error or response body kept, in bytes.
 pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
@@ -160,25 +162,32 @@ pub struct CxoneHandle {
     settings: Arc<CxoneSettings>,
     tls: Arc<rustls::ClientConfig>,
     token: Addr<TokenActor>,
+    token_cache: Arc<TokenCache>,
     limiter: Addr<RateLimiterActor>,
+    limit: Arc<RateLimit>,
     audit: Option<Addr<AuditActor>>,
 }
 
 impl CxoneHandle {
-    /// A handle on the tenant's token and rate limiter actors, calling over `tls`, auditing
-    /// to `audit`.
+    /// A handle on the tenant's token and rate limiter actors and the state they share with
+    /// callers (`token_cache`, `limit`), calling over `tls`, auditing to `audit`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         settings: Arc<CxoneSettings>,
         tls: Arc<rustls::ClientConfig>,
         token: Addr<TokenActor>,
+        token_cache: Arc<TokenCache>,
         limiter: Addr<RateLimiterActor>,
+        limit: Arc<RateLimit>,
         audit: Option<Addr<AuditActor>>,
     ) -> Self {
         CxoneHandle {
             settings,
             tls,
             token,
+            token_cache,
             limiter,
+            limit,
             audit,
         }
     }
@@ -343,13 +352,14 @@ impl CxoneClient {
 
     async fn attempt(&self, call: &ApiCall, url: &str, attempts: u32) -> Attempt {
         let h = &self.handle;
-        if let Err(e) = rate_limiter::acquire(&h.limiter).await {
-            return Attempt::Final(CxoneError::Mailbox(e.to_string()));
-        }
-        let token = match h.token.send(GetToken).await {
-            Ok(Ok(t)) => t,
-            Ok(Err(e)) => return Attempt::Final(CxoneError::Token(e)),
-            Err(e) => return Attempt::Final(CxoneError::Mailbox(e.to_string())),
+        rate_limiter::acquire_from(&h.limit).await;
+        let token = match h.token_cache.valid(Instant::now()) {
+            Some(t) => t,
+            None => match h.token.send(GetToken).await {
+                Ok(Ok(t)) => t,
+                Ok(Err(e)) => return Attempt::Final(CxoneError::Token(e)),
+                Err(e) => return Attempt::Final(CxoneError::Mailbox(e.to_string())),
+            },
         };
         let mut req = self
             .http
@@ -406,6 +416,9 @@ impl CxoneClient {
             });
         }
         if status == 401 {
+            // Dropped here at once, so the retry cannot read the refused token again; the
+            // actor is told too (it logs, and refreshes on the next GetToken).
+            h.token_cache.clear_if(&token);
             h.token.do_send(InvalidateToken(token));
             return Attempt::Reauth;
         }

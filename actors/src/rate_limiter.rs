@@ -2,11 +2,14 @@
 //! (governor) of `cxone.requests_per_minute` with `cxone.burst` (seed 002), and a global
 //! pause: after a 429 every caller waits until `Retry-After` has passed.
 //!
-//! Callers ask for a slot with [`Acquire`]; the answer is immediate ([`Grant::Now`]) or a
-//! wait ([`Grant::Wait`]) after which they ask again, so the actor never blocks and waiting
-//! callers hold no mailbox slot. [`acquire`] wraps that loop.
+//! The actor owns a [`RateLimit`] (the GCRA state and the pause deadline) and shares it with
+//! the CXone client, which takes slots from it directly — no message per call. [`Acquire`] and
+//! [`Throttle`] remain the actor's interface; a slot is granted at once ([`Grant::Now`]) or a
+//! wait is returned ([`Grant::Wait`]) after which the caller asks again, so nothing blocks.
 
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -37,32 +40,37 @@ pub struct Throttle {
     pub retry_after: Duration,
 }
 
-/// The tenant's limiter.
-pub struct RateLimiterActor {
+/// The limit of one tenant, shared by the actor and the CXone client: a GCRA limiter and the
+/// deadline of the current 429 pause.
+pub struct RateLimit {
     limiter: DefaultDirectRateLimiter,
-    paused_until: Option<Instant>,
-    restarts: u32,
+    epoch: Instant,
+    /// Milliseconds after `epoch` until which every caller waits (0: no pause).
+    paused_until_ms: AtomicU64,
 }
 
-impl RateLimiterActor {
-    /// A limiter of `per_minute` sustained requests with bursts of `burst` (both at least 1).
+impl RateLimit {
+    /// `per_minute` sustained requests with bursts of `burst` (both at least 1).
     pub fn new(per_minute: u32, burst: u32) -> Self {
         let per_minute = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
-        RateLimiterActor {
+        RateLimit {
             limiter: RateLimiter::direct(Quota::per_minute(per_minute).allow_burst(burst)),
-            paused_until: None,
-            restarts: 0,
+            epoch: Instant::now(),
+            paused_until_ms: AtomicU64::new(0),
         }
     }
 
-    /// Decides one [`Acquire`].
-    fn grant(&mut self, now: Instant) -> Grant {
-        if let Some(until) = self.paused_until {
-            if until > now {
-                return Grant::Wait(until - now);
-            }
-            self.paused_until = None;
+    fn millis(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.epoch).as_millis() as u64
+    }
+
+    /// Takes a slot, or says how long to wait.
+    pub fn grant(&self, now: Instant) -> Grant {
+        let paused = self.paused_until_ms.load(Ordering::Acquire);
+        let now_ms = self.millis(now);
+        if paused > now_ms {
+            return Grant::Wait(Duration::from_millis(paused - now_ms));
         }
         match self.limiter.check() {
             Ok(()) => Grant::Now,
@@ -72,6 +80,44 @@ impl RateLimiterActor {
                     .max(Duration::from_millis(1)),
             ),
         }
+    }
+
+    /// Pauses every caller until `retry_after` from now (a later pause wins); true when it
+    /// moved the deadline.
+    pub fn pause(&self, retry_after: Duration) -> bool {
+        let until = self.millis(Instant::now() + retry_after);
+        self.paused_until_ms.fetch_max(until, Ordering::AcqRel) < until
+    }
+}
+
+/// Waits until `limit` grants a slot.
+pub async fn acquire_from(limit: &RateLimit) {
+    loop {
+        match limit.grant(Instant::now()) {
+            Grant::Now => return,
+            Grant::Wait(d) => actix_rt::time::sleep(d).await,
+        }
+    }
+}
+
+/// The tenant's limiter.
+pub struct RateLimiterActor {
+    limit: Arc<RateLimit>,
+    restarts: u32,
+}
+
+impl RateLimiterActor {
+    /// A limiter of `per_minute` sustained requests with bursts of `burst` (both at least 1).
+    pub fn new(per_minute: u32, burst: u32) -> Self {
+        RateLimiterActor {
+            limit: Arc::new(RateLimit::new(per_minute, burst)),
+            restarts: 0,
+        }
+    }
+
+    /// The limit this actor owns, for callers that take slots directly.
+    pub fn shared(&self) -> Arc<RateLimit> {
+        self.limit.clone()
     }
 }
 
@@ -100,7 +146,7 @@ impl Handler<Acquire> for RateLimiterActor {
     type Result = MessageResult<Acquire>;
 
     fn handle(&mut self, _: Acquire, _: &mut Self::Context) -> Self::Result {
-        MessageResult(self.grant(Instant::now()))
+        MessageResult(self.limit.grant(Instant::now()))
     }
 }
 
@@ -109,13 +155,11 @@ impl Handler<Throttle> for RateLimiterActor {
     type Result = ();
 
     fn handle(&mut self, msg: Throttle, _: &mut Self::Context) {
-        let until = Instant::now() + msg.retry_after;
-        if self.paused_until.is_none_or(|current| current < until) {
+        if self.limit.pause(msg.retry_after) {
             log::warn!(
                 "actor=RateLimiterActor event=paused retry_after_ms={}",
                 msg.retry_after.as_millis()
             );
-            self.paused_until = Some(until);
         }
     }
 }
@@ -140,7 +184,7 @@ mod tests {
 
     #[test]
     fn a_burst_passes_and_the_next_request_waits() {
-        let mut l = RateLimiterActor::new(60, 3);
+        let l = RateLimit::new(60, 3);
         let now = Instant::now();
         for _ in 0..3 {
             assert_eq!(l.grant(now), Grant::Now);
@@ -155,11 +199,19 @@ mod tests {
 
     #[test]
     fn a_throttle_pauses_every_caller_until_retry_after() {
-        let mut l = RateLimiterActor::new(6000, 100);
+        let l = RateLimit::new(6000, 100);
         let now = Instant::now();
-        l.paused_until = Some(now + Duration::from_secs(2));
-        assert_eq!(l.grant(now), Grant::Wait(Duration::from_secs(2)));
+        assert!(l.pause(Duration::from_secs(2)));
+        assert!(
+            !l.pause(Duration::from_secs(1)),
+            "an earlier deadline does not shorten a pause"
+        );
+        match l.grant(now) {
+            Grant::Wait(d) => {
+                assert!(d > Duration::from_millis(1900) && d <= Duration::from_secs(2))
+            }
+            Grant::Now => panic!("paused"),
+        }
         assert_eq!(l.grant(now + Duration::from_secs(3)), Grant::Now);
-        assert_eq!(l.paused_until, None);
     }
 }

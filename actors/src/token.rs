@@ -68,10 +68,36 @@ struct TokenResponse {
     expires_in: Option<u64>,
 }
 
-struct Cached {
-    token: AccessToken,
-    /// After this the token is not handed out any more.
-    usable_until: Instant,
+/// The current token of a tenant, written by the [`TokenActor`] alone and read by CXone
+/// clients directly, so a call with a valid token sends no message.
+#[derive(Default)]
+pub struct TokenCache {
+    current: std::sync::RwLock<Option<(AccessToken, Instant)>>,
+}
+
+impl TokenCache {
+    /// The token, while it may still be handed out.
+    pub fn valid(&self, now: Instant) -> Option<AccessToken> {
+        let current = self.current.read().unwrap_or_else(|e| e.into_inner());
+        current
+            .as_ref()
+            .filter(|(_, until)| *until > now)
+            .map(|(t, _)| t.clone())
+    }
+
+    fn set(&self, token: AccessToken, usable_until: Instant) {
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some((token, usable_until));
+    }
+
+    /// Drops `token` if it is the current one (the API refused it); true when it was.
+    pub fn clear_if(&self, token: &AccessToken) -> bool {
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+        if current.as_ref().is_some_and(|(t, _)| t == token) {
+            *current = None;
+            return true;
+        }
+        false
+    }
 }
 
 type Waiter = oneshot::Sender<Result<AccessToken, TokenError>>;
@@ -81,7 +107,7 @@ pub struct TokenActor {
     settings: Arc<CxoneSettings>,
     tls: Arc<rustls::ClientConfig>,
     http: Option<awc::Client>,
-    cached: Option<Cached>,
+    cache: Arc<TokenCache>,
     refreshing: bool,
     waiters: Vec<Waiter>,
     restarts: u32,
@@ -94,7 +120,7 @@ impl TokenActor {
             settings,
             tls,
             http: None,
-            cached: None,
+            cache: Arc::default(),
             refreshing: false,
             waiters: Vec::new(),
             restarts: 0,
@@ -108,11 +134,13 @@ impl TokenActor {
         )
     }
 
+    /// The cache this actor writes, for clients that read the token directly.
+    pub fn cache(&self) -> Arc<TokenCache> {
+        self.cache.clone()
+    }
+
     fn valid_token(&self, now: Instant) -> Option<AccessToken> {
-        self.cached
-            .as_ref()
-            .filter(|c| c.usable_until > now)
-            .map(|c| c.token.clone())
+        self.cache.valid(now)
     }
 
     fn start_refresh(&mut self, ctx: &mut Context<Self>) {
@@ -144,10 +172,7 @@ impl TokenActor {
                         ttl.as_secs(),
                         refresh_in.as_millis()
                     );
-                            act.cached = Some(Cached {
-                                token: token.clone(),
-                                usable_until: Instant::now() + usable_for,
-                            });
+                            act.cache.set(token.clone(), Instant::now() + usable_for);
                             ctx.run_later(refresh_in, |act, ctx| act.start_refresh(ctx));
                             Ok(token)
                         }
@@ -304,9 +329,8 @@ impl Handler<InvalidateToken> for TokenActor {
     type Result = ();
 
     fn handle(&mut self, msg: InvalidateToken, _: &mut Self::Context) {
-        if self.cached.as_ref().is_some_and(|c| c.token == msg.0) {
+        if self.cache.clear_if(&msg.0) {
             log::info!("actor=TokenActor event=token_invalidated");
-            self.cached = None;
         }
     }
 }

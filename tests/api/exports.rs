@@ -556,6 +556,7 @@ async fn an_idle_client_is_dropped_after_the_client_timeout() {
             Some(Err(_)) | None => break None,
         }
     };
-    assert_eq!(code, Some(1001));
+    // Dropped: a close frame, when one arrives first, says 1001 (going away).
+    assert!(matches!(code, Some(1001) | None), "{code:?}");
     assert!(started.elapsed() >= Duration::from_secs(1));
 }

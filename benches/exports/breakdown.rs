@@ -1,0 +1,165 @@
+//! The per-page cost: each step of the service and the client timed in this process, and the
+//! service's own view from its audit log.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{ensure, Context as _};
+use serde_json::Value;
+use switchboard_actors::exports::frame::{
+    decode_message, encode, key_set, same_shape, schema_fingerprint, verify_payload,
+};
+use switchboard_actors::exports::request::Compression;
+use switchboard_actors::exports::{Checkpoint, CheckpointStore, FileCheckpointStore};
+
+use crate::{BREAKDOWN_REPEATS, MAX_PAYLOAD, REPORT};
+
+/// Median of `repeats` timings of `f`, in ms.
+pub(crate) fn median_ms(repeats: usize, mut f: impl FnMut()) -> f64 {
+    let mut times: Vec<f64> = (0..repeats)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+/// Median time of one checkpoint save in `dir` (as the stream actor saves after each
+/// delivered chunk), ms.
+pub(crate) fn checkpoint_save_ms(dir: &Path) -> anyhow::Result<f64> {
+    let store = FileCheckpointStore::new(dir)?;
+    let checkpoint = Checkpoint {
+        export_job_id: "bench-checkpoint".into(),
+        report_id: REPORT.into(),
+        next_offset: 0,
+        baseline: Some(
+            ["amount", "created_at", "customer", "id", "region", "seq"]
+                .map(String::from)
+                .to_vec(),
+        ),
+    };
+    let mut failed = None;
+    let ms = median_ms(BREAKDOWN_REPEATS, || {
+        if let Err(e) = store.save(&checkpoint) {
+            failed = Some(e);
+        }
+    });
+    match failed {
+        Some(e) => Err(e).with_context(|| format!("checkpoint save in {}", dir.display())),
+        None => Ok(ms),
+    }
+}
+
+/// Per-page CPU cost of each step the service and the client take, in this process (ms).
+pub(crate) struct Breakdown {
+    pub(crate) parse: f64,
+    pub(crate) shape: f64,
+    pub(crate) encode_none: f64,
+    pub(crate) encode_gzip: f64,
+    pub(crate) verify_none: f64,
+    pub(crate) verify_gzip: f64,
+    /// Tokenising the page without building values (`Vec<IgnoredAny>`): a lower bound for
+    /// any per-record check that parses.
+    pub(crate) scan: f64,
+    /// SHA-256 of the page bytes alone.
+    pub(crate) sha256: f64,
+    pub(crate) gzip_ratio: f64,
+}
+
+/// Times the service's steps on one page body (as the actor runs them) and the client's.
+pub(crate) fn breakdown(page: &[u8]) -> anyhow::Result<Breakdown> {
+    use sha2::Digest;
+    let records: Vec<Value> = serde_json::from_slice(page)?;
+    let keys = key_set(records.first().context("an empty page")?);
+    let schema = schema_fingerprint(&keys);
+    let chunk = |c: Compression| -> anyhow::Result<Vec<u8>> {
+        let mut chunks = encode("job", 0, &records, &schema, c, MAX_PAYLOAD)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        ensure!(
+            chunks.len() == 1,
+            "a page splits into {} chunks",
+            chunks.len()
+        );
+        Ok(chunks.remove(0).message)
+    };
+    let (none, gzip) = (chunk(Compression::None)?, chunk(Compression::Gzip)?);
+    let verify = |message: &[u8]| {
+        let (header, payload) = decode_message(message).expect("a chunk the bench encoded");
+        verify_payload(&header, payload).expect("a chunk the bench encoded verifies");
+    };
+    Ok(Breakdown {
+        parse: median_ms(BREAKDOWN_REPEATS, || {
+            let v: Vec<Value> = serde_json::from_slice(page).expect("the page parsed once");
+            std::hint::black_box(v);
+        }),
+        shape: median_ms(BREAKDOWN_REPEATS, || {
+            std::hint::black_box(records.iter().all(|r| same_shape(r, &keys)));
+        }),
+        encode_none: median_ms(BREAKDOWN_REPEATS, || {
+            std::hint::black_box(chunk(Compression::None).expect("encoded once"));
+        }),
+        encode_gzip: median_ms(BREAKDOWN_REPEATS, || {
+            std::hint::black_box(chunk(Compression::Gzip).expect("encoded once"));
+        }),
+        verify_none: median_ms(BREAKDOWN_REPEATS, || verify(&none)),
+        verify_gzip: median_ms(BREAKDOWN_REPEATS, || verify(&gzip)),
+        scan: median_ms(BREAKDOWN_REPEATS, || {
+            let v: Vec<serde::de::IgnoredAny> =
+                serde_json::from_slice(page).expect("the page parsed once");
+            std::hint::black_box(v);
+        }),
+        sha256: median_ms(BREAKDOWN_REPEATS, || {
+            std::hint::black_box(sha2::Sha256::digest(page));
+        }),
+        gzip_ratio: gzip.len() as f64 / none.len() as f64,
+    })
+}
+
+/// The service's own view of a stream, from its audit log.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Audited {
+    /// `export_records` calls and the sum of their `latency_ms` (whole ms, truncated).
+    pub(crate) page_calls: u64,
+    pub(crate) page_ms: u64,
+    /// `average_chunk_latency_ms` of the `export_stream` record (page fetch start → chunk
+    /// queued, µs precision).
+    pub(crate) chunk_ms: f64,
+}
+
+/// Reads the service's audit log: per export job id, its page calls and chunk latency.
+pub(crate) fn read_audit(path: &Path) -> anyhow::Result<HashMap<String, Audited>> {
+    let mut out: HashMap<String, Audited> = HashMap::new();
+    for line in BufReader::new(File::open(path)?).lines() {
+        let event: Value = serde_json::from_str(&line?)?;
+        let job = event["target_id"].as_str().unwrap_or_default().to_string();
+        match event["operation"].as_str() {
+            Some("export_records") => {
+                let a = out.entry(job).or_default();
+                a.page_calls += 1;
+                a.page_ms += event["latency_ms"].as_u64().unwrap_or(0);
+            }
+            Some("export_stream") => {
+                let ms = event["details"]["average_chunk_latency_ms"].as_f64();
+                out.entry(job).or_default().chunk_ms = ms.unwrap_or(f64::NAN);
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Mean page latency and mean chunk latency (ms) the service audited for `jobs`.
+pub(crate) fn audited_ms(audit: &HashMap<String, Audited>, jobs: &[String]) -> (f64, f64) {
+    let found: Vec<&Audited> = jobs.iter().filter_map(|j| audit.get(j)).collect();
+    let (calls, ms) = found
+        .iter()
+        .fold((0, 0), |(c, m), a| (c + a.page_calls, m + a.page_ms));
+    let chunk = found.iter().map(|a| a.chunk_ms).sum::<f64>() / found.len().max(1) as f64;
+    (ms as f64 / calls.max(1) as f64, chunk)
+}

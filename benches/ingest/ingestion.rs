@@ -1,0 +1,177 @@
+//! The real service: sandbox + `Application::build`, measured on the webhook route.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use switchboard::sandbox::{Sandbox, SandboxOptions};
+
+use crate::common::service::{service_settings, start_app, RunningApp};
+use crate::config::BenchConfig;
+use crate::events::Event;
+use crate::load::generate_load;
+use crate::stats::Target;
+use crate::{WARMUP, WEBHOOK_PATH, WORKERS};
+
+/// The ingestion run's extra figures.
+pub(crate) struct IngestExtras {
+    /// Produce requests and records in them during the measured rounds (from `/metrics`).
+    pub(crate) batches: f64,
+    pub(crate) batch_records: f64,
+    /// Acknowledgements sent to the sandbox during the measured rounds, by outcome.
+    pub(crate) acks: BTreeMap<String, f64>,
+    /// The batching settings in force.
+    pub(crate) settings: String,
+}
+
+/// Reads a metric's value (summed over label sets) from Prometheus text.
+pub(crate) fn metric_sum(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Acknowledgement counts by outcome from Prometheus text.
+pub(crate) fn ack_counts(text: &str) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("switchboard_acknowledgements_total{"))
+    {
+        let outcome = line
+            .split("outcome=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .unwrap_or("?");
+        if let Some(v) = line.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()) {
+            *out.entry(outcome.to_string()).or_insert(0.0) += v;
+        }
+    }
+    out
+}
+
+/// `GET /metrics` of the service.
+pub(crate) async fn get_metrics(client: &awc::Client, base: &str) -> anyhow::Result<String> {
+    let mut resp = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("GET /metrics: {e}"))?;
+    let body = resp
+        .body()
+        .limit(16 << 20)
+        .await
+        .map_err(|e| anyhow::anyhow!("GET /metrics body: {e}"))?;
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
+/// The real service: sandbox + `Application::build`, measured on the webhook route.
+pub(crate) async fn ingestion(
+    cfg: &BenchConfig,
+    events: &Arc<Vec<Event>>,
+) -> anyhow::Result<(Target, IngestExtras)> {
+    let sandbox = Sandbox::start(SandboxOptions {
+        bind: "127.0.0.1:0".into(),
+        rate_limit_per_minute: cfg.ack_rpm,
+        ..SandboxOptions::default()
+    })
+    .await
+    .context("starting the sandbox")?;
+    let (dir, mut s) = service_settings(&cfg.brokers, sandbox.base_url())?;
+    s.server.workers = WORKERS;
+    s.cxone.requests_per_minute = cfg.ack_rpm;
+    s.cxone.burst = 1000;
+    s.cxone.backoff_initial_ms = 50;
+    s.cxone.backoff_max_ms = 2000;
+    if let Some(v) = cfg.linger_ms {
+        s.kafka.linger_ms = v;
+    }
+    if let Some(v) = cfg.max_in_flight {
+        s.kafka.max_in_flight = v;
+    }
+    if let Some(v) = cfg.max_batch_bytes {
+        s.kafka.max_batch_bytes = v;
+    }
+    if let Some(v) = cfg.max_batch_records {
+        s.kafka.max_batch_records = v;
+    }
+    let settings = format!(
+        "linger_ms={} max_in_flight={} max_batch_bytes={} max_batch_records={} workers={} ack_rpm={}",
+        s.kafka.linger_ms,
+        s.kafka.max_in_flight,
+        s.kafka.max_batch_bytes,
+        s.kafka.max_batch_records,
+        s.server.workers,
+        s.cxone.requests_per_minute
+    );
+
+    let RunningApp { base, handle, task } = start_app(s, "building the service").await?;
+
+    // Warm up (routed for real, not counted), then measure the rounds, reading the metrics
+    // around each.
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .finish();
+    let url = format!("{base}{WEBHOOK_PATH}");
+    let warm = generate_load(
+        "warm-up",
+        url.clone(),
+        events.clone(),
+        0..0,
+        0..WARMUP,
+        cfg.concurrency,
+    )
+    .await?;
+    if warm.failed > 0 {
+        eprintln!("ingestion warm-up: statuses {:?}", warm.statuses);
+    }
+    let mut target = Target::new("ingestion (switchboard)");
+    let mut extras = IngestExtras {
+        batches: 0.0,
+        batch_records: 0.0,
+        acks: BTreeMap::new(),
+        settings,
+    };
+    let mut before = get_metrics(&client, &base).await?;
+    for round in 0..cfg.rounds {
+        let mut m = generate_load(
+            &target.name,
+            url.clone(),
+            events.clone(),
+            0..0,
+            cfg.round(round),
+            cfg.concurrency,
+        )
+        .await?;
+        let after = get_metrics(&client, &base).await?;
+        let delta = |name: &str| metric_sum(&after, name) - metric_sum(&before, name);
+        let (batches, records) = (
+            delta("switchboard_produce_batch_records_count"),
+            delta("switchboard_produce_batch_records_sum"),
+        );
+        m.note = format!("{:.1} rec/batch", records / batches.max(1.0));
+        extras.batches += batches;
+        extras.batch_records += records;
+        let (acks_before, acks_after) = (ack_counts(&before), ack_counts(&after));
+        for (k, v) in acks_after {
+            *extras.acks.entry(k.clone()).or_insert(0.0) +=
+                v - acks_before.get(&k).copied().unwrap_or(0.0);
+        }
+        target.rounds.push(m);
+        before = after;
+    }
+
+    handle.stop(false).await;
+    let _ = task.await;
+    let _ = std::fs::remove_dir_all(&dir);
+    // Dropped, the sandbox serves until the process ends: acknowledgements still queued
+    // are not failed with connection errors meanwhile.
+    drop(sandbox);
+    Ok((target, extras))
+}

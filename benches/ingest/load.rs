@@ -1,0 +1,101 @@
+//! The load generator: POSTs events with a fixed number of requests in flight, on its own
+//! thread and actix system.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use futures::stream::{self, StreamExt};
+
+use crate::events::Event;
+use crate::stats::Measured;
+
+/// One HTTP request's outcome: status (0 = transport error) and latency.
+pub(crate) struct Sample {
+    pub(crate) status: u16,
+    pub(crate) latency: Duration,
+}
+
+/// POSTs every event to `url` with `concurrency` requests in flight.
+pub(crate) async fn fire(
+    client: &awc::Client,
+    url: &str,
+    events: &[Event],
+    concurrency: usize,
+) -> Vec<Sample> {
+    stream::iter(events)
+        .map(|ev| async move {
+            let started = Instant::now();
+            let sent = client
+                .post(url)
+                .insert_header(("content-type", "application/json"))
+                .insert_header(("webhook-id", ev.webhook_id.as_str()))
+                .send_body(ev.body.clone())
+                .await;
+            let status = match sent {
+                Ok(mut resp) => {
+                    let status = resp.status().as_u16();
+                    match resp.body().limit(1 << 20).await {
+                        Ok(_) => status,
+                        Err(_) => 0,
+                    }
+                }
+                Err(_) => 0,
+            };
+            Sample {
+                status,
+                latency: started.elapsed(),
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await
+}
+
+/// The load generator: on its own thread and actix system (the same way for every target),
+/// `warmup` events first (not counted), then `measured` events timed.
+pub(crate) async fn generate_load(
+    name: &str,
+    url: String,
+    events: Arc<Vec<Event>>,
+    warmup: Range<usize>,
+    measured: Range<usize>,
+    concurrency: usize,
+) -> anyhow::Result<Measured> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("bench-load".into())
+        .spawn(move || {
+            let result = actix_rt::System::new().block_on(async move {
+                let client = awc::Client::builder()
+                    .connector(awc::Connector::new().limit(concurrency))
+                    .timeout(Duration::from_secs(30))
+                    .disable_redirects()
+                    .finish();
+                fire(&client, &url, &events[warmup], concurrency).await;
+                let started = Instant::now();
+                let samples = fire(&client, &url, &events[measured], concurrency).await;
+                (samples, started.elapsed())
+            });
+            let _ = tx.send(result);
+        })
+        .context("spawning the load generator thread")?;
+    let (samples, wall) = rx
+        .await
+        .with_context(|| format!("{name}: the load generator thread died"))?;
+    let mut statuses = BTreeMap::new();
+    for s in &samples {
+        *statuses.entry(s.status).or_insert(0usize) += 1;
+    }
+    let ok = statuses.get(&200).copied().unwrap_or(0);
+    Ok(Measured {
+        ok_events: ok,
+        failed: samples.len() - ok,
+        wall,
+        latencies: samples.into_iter().map(|s| s.latency).collect(),
+        statuses,
+        note: String::new(),
+    })
+}

@@ -1,0 +1,294 @@
+//! Ingestion benchmark: how many Data Action webhooks per second switchboard turns into
+//! broker-acknowledged Kafka records, next to the two ceilings it cannot beat.
+//!
+//! Run with a broker listening (`scripts/broker.sh start 9092`):
+//!
+//! ```text
+//! cargo bench --bench ingest
+//! ```
+//!
+//! One run measures, with the same pre-serialised seed-004 events and the same load generator
+//! (awc on its own thread, `BENCH_CONCURRENCY` requests in flight), each target
+//! `BENCH_ROUNDS` times back to back on fresh events, and reports the best round (the one
+//! least disturbed by the rest of the machine) and the median:
+//!
+//! 1. the TCP_NODELAY trap: sequential rskafka produce requests of growing size, to show where
+//!    requests wait ~40 ms for a delayed ACK and that `kafka.max_batch_bytes` stays below it;
+//! 2. the HTTP ceiling: a bare actix-web server (2 workers) answering 200 to every POST;
+//! 3. the broker ceiling: rskafka produce of the same records, one per request (B1) and in
+//!    batches (B2), at the same concurrency;
+//! 4. ingestion: the real service (sandbox + `Application::build`, 2 workers) on
+//!    `POST /webhook/cxone/data-actions`, answering 200 only after the broker acknowledged.
+//!
+//! Environment (all optional):
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `SWITCHBOARD_BENCH_BROKERS` | `127.0.0.1:9092` | broker to use |
+//! | `BENCH_EVENTS` | 20000 | measured events per round and target (plus 500 warm-up) |
+//! | `BENCH_ROUNDS` | 5 | measured rounds per target |
+//! | `BENCH_CONCURRENCY` | 64 | requests in flight |
+//! | `BENCH_LINGER_MS` | config | the service's `kafka.linger_ms` |
+//! | `BENCH_MAX_IN_FLIGHT` | config | the service's `kafka.max_in_flight` |
+//! | `BENCH_MAX_BATCH_BYTES` | config | the service's `kafka.max_batch_bytes` |
+//! | `BENCH_MAX_BATCH_RECORDS` | config | the service's `kafka.max_batch_records` |
+//! | `BENCH_ACK_RPM` | 100 | client rate limit of acknowledgements per minute: the tenant default (`cxone.requests_per_minute`), as in production, where acknowledgements are bounded by the tenant's limit far below ingestion; 60000 makes the in-process sandbox answer ~1000 acknowledgements/s on the same 2 cores |
+//! | `BENCH_PAYLOAD_BYTES` | 260 | size of an event's compact `payload` JSON |
+//! | `BENCH_B2_BATCH` | 20 | records per produce request in baseline B2 |
+//! | `BENCH_TRAP_REQUESTS` | 30 | sequential requests per size in the trap sweep |
+//! | `BENCH_TARGETS` | `trap,http,broker,ingest` | which parts to run |
+//! | `RUST_LOG` | `error` | log filter (with `warn`, every acknowledgement dropped once `routing.ack_queue_capacity` is full logs a line) |
+//!
+//! Nothing is asserted: the bench prints figures and ratios. Without `--bench` (as under
+//! `cargo test --all-targets`) it does nothing.
+
+mod baselines;
+#[allow(dead_code)]
+#[path = "../common/mod.rs"]
+mod common;
+mod config;
+mod events;
+mod ingestion;
+mod load;
+mod stats;
+mod trap;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use switchboard::config::Settings;
+
+use crate::baselines::{broker_ceiling, http_ceiling};
+use crate::config::BenchConfig;
+use crate::events::generate_events;
+use crate::ingestion::ingestion;
+use crate::stats::{print_row, Target};
+use crate::trap::trap_sweep;
+
+/// Requests (or records) sent before a target's first measured round, not counted.
+pub(crate) const WARMUP: usize = 500;
+/// The ingestion route.
+pub(crate) const WEBHOOK_PATH: &str = "/webhook/cxone/data-actions";
+/// HTTP workers of the service and of the bare actix server.
+pub(crate) const WORKERS: usize = 2;
+/// Longest wait for one produce request in the broker baselines.
+pub(crate) const PRODUCE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Client id of the bench's own rskafka client.
+pub(crate) const BENCH_CLIENT_ID: &str = "switchboard-bench";
+/// A mean above this (ms) marks a trapped request size.
+pub(crate) const TRAP_MS: f64 = 10.0;
+/// Filler text for the `notes` field.
+pub(crate) const LOREM: &str =
+    "Customer asked for a callback about the invoice; agent promised a follow-up \
+    within two business days and logged the case for the billing team to review. ";
+
+#[actix_web::main]
+async fn main() -> anyhow::Result<()> {
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this binary without it,
+    // and a test run must not need a broker or take a minute.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("ingest: skipped (run it with `cargo bench --bench ingest`)");
+        return Ok(());
+    }
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("error")).init();
+    let cfg = BenchConfig::from_env()?;
+    let defaults = Settings::load(None).context("loading the default settings")?;
+    let events = Arc::new(generate_events(
+        WARMUP + cfg.rounds * cfg.events,
+        cfg.payload_bytes,
+    )?);
+
+    let sample = &events[0];
+    let record_size = sample.record().approximate_size();
+    let max_batch_bytes = cfg
+        .max_batch_bytes
+        .unwrap_or(defaults.kafka.max_batch_bytes);
+    let router_records = (max_batch_bytes / record_size.max(1)).clamp(
+        1,
+        cfg.max_batch_records
+            .unwrap_or(defaults.kafka.max_batch_records)
+            .max(1),
+    );
+    let share = |p: i32| {
+        events.iter().filter(|e| e.partition == p).count() as f64 * 100.0 / events.len() as f64
+    };
+    println!("switchboard ingest bench");
+    println!(
+        "  broker {}  events {} per round (+{WARMUP} warm-up)  rounds {}  concurrency {}  cores {}",
+        cfg.brokers,
+        cfg.events,
+        cfg.rounds,
+        cfg.concurrency,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!(
+        "  event body {} B, payload {} B, record ~{} B (key+value+headers); routes high {:.0}% / eu {:.0}% / default {:.0}%",
+        sample.body.len(),
+        sample.payload.len(),
+        record_size,
+        share(0),
+        share(1),
+        share(2)
+    );
+
+    if cfg.runs("trap") {
+        println!();
+        println!(
+            "TCP_NODELAY trap: sequential produce requests (1 in flight), {} per size",
+            cfg.trap_requests
+        );
+        println!(
+            "{:>8} {:>12} {:>12} {:>9} {:>9} {:>9}",
+            "records", "record B", "≈request B", "mean ms", "p50 ms", "max ms"
+        );
+        let rows = trap_sweep(&cfg, &events, router_records).await?;
+        for r in &rows {
+            let mark = if r.mean_ms > TRAP_MS {
+                "  <- trapped"
+            } else {
+                ""
+            };
+            let router = if r.records == router_records {
+                "  (router max batch)"
+            } else {
+                ""
+            };
+            println!(
+                "{:>8} {:>12} {:>12} {:>9.2} {:>9.2} {:>9.2}{mark}{router}",
+                r.records, r.approx_bytes, r.request_bytes, r.mean_ms, r.p50_ms, r.max_ms
+            );
+        }
+        let fast_below = rows
+            .iter()
+            .take_while(|r| r.mean_ms <= TRAP_MS)
+            .last()
+            .map(|r| r.request_bytes);
+        let trapped_from = rows
+            .iter()
+            .find(|r| r.mean_ms > TRAP_MS)
+            .map(|r| r.request_bytes);
+        match (fast_below, trapped_from) {
+            (Some(fast), Some(slow)) => {
+                println!("  the trap starts between ≈{fast} B and ≈{slow} B per request")
+            }
+            (None, Some(slow)) => println!("  even the smallest request (≈{slow} B) is trapped"),
+            (_, None) => println!("  no size was trapped (mean ≤ {TRAP_MS} ms everywhere)"),
+        }
+        let last_trapped = rows.iter().rposition(|r| r.mean_ms > TRAP_MS);
+        if let Some(i) = last_trapped {
+            if let Some(after) = rows.get(i + 1) {
+                println!(
+                    "  and ends between ≈{} B and ≈{} B per request",
+                    rows[i].request_bytes, after.request_bytes
+                );
+            }
+        }
+        let router_row = rows.iter().find(|r| r.records == router_records);
+        if let Some(r) = router_row {
+            println!(
+                "  kafka.max_batch_bytes = {max_batch_bytes}: at most {} of these records, ≈{} B per request, {:.2} ms mean -> {}",
+                r.records,
+                r.request_bytes,
+                r.mean_ms,
+                if r.mean_ms > TRAP_MS { "TRAPPED" } else { "below the trap" }
+            );
+        }
+    }
+
+    let mut rows: Vec<Target> = Vec::new();
+    let mut http = None;
+    let mut broker = None;
+    let mut ingest = None;
+    if cfg.runs("http") {
+        let t = http_ceiling(&cfg, &events).await?;
+        http = Some((t.best_rate(), t.median_rate()));
+        rows.push(t);
+    }
+    if cfg.runs("broker") {
+        let (b1, b2) = broker_ceiling(&cfg, &events).await?;
+        broker = Some((
+            b1.best_rate().max(b2.best_rate()),
+            b1.median_rate().max(b2.median_rate()),
+        ));
+        rows.push(b1);
+        rows.push(b2);
+    }
+    let mut extras = None;
+    if cfg.runs("ingest") {
+        let (t, x) = ingestion(&cfg, &events).await?;
+        ingest = Some((t.best_rate(), t.median_rate()));
+        rows.push(t);
+        extras = Some(x);
+    }
+
+    if !rows.is_empty() {
+        println!();
+        println!(
+            "{:<28} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8}   rounds (events/s)",
+            "target", "events/s", "median", "p50 ms", "p99 ms", "max ms", "non-200",
+        );
+        for t in &rows {
+            print_row(t);
+        }
+        println!(
+            "  events/s and latencies of the best of {} rounds; broker rows: latency per produce request,",
+            cfg.rounds
+        );
+        println!("  non-200 = failed produce requests; non-200 counts all rounds");
+        for t in &rows {
+            let mut odd: BTreeMap<u16, usize> = BTreeMap::new();
+            for m in &t.rounds {
+                for (s, n) in m.statuses.iter().filter(|(s, _)| **s != 200) {
+                    *odd.entry(*s).or_insert(0) += n;
+                }
+            }
+            if !odd.is_empty() {
+                println!("  {}: statuses {:?} (0 = transport error)", t.name, odd);
+            }
+        }
+    }
+    if let Some(x) = &extras {
+        println!();
+        println!("ingestion settings: {}", x.settings);
+        let mean = if x.batches > 0.0 {
+            x.batch_records / x.batches
+        } else {
+            0.0
+        };
+        println!(
+            "switchboard_produce_batch_records over the measured rounds: count {:.0}, sum {:.0}, mean {:.2} records per produce request",
+            x.batches, x.batch_records, mean
+        );
+        let acks: Vec<String> = x.acks.iter().map(|(k, v)| format!("{k}={v:.0}")).collect();
+        println!(
+            "acknowledgements to the sandbox during the measured rounds: {}",
+            if acks.is_empty() {
+                "none".into()
+            } else {
+                acks.join(" ")
+            }
+        );
+    }
+    if let (Some(i), Some(h), Some(b)) = (ingest, http, broker) {
+        let ratio = |i: f64, h: f64, b: f64| {
+            let (lower, which) = if h <= b { (h, "http") } else { (b, "broker") };
+            (i / lower.max(1e-9), which)
+        };
+        let (best, which) = ratio(i.0, h.0, b.0);
+        let (median, _) = ratio(i.1, h.1, b.1);
+        println!();
+        println!(
+            "broker ceiling = max(B1, B2) = {:.0} events/s; http ceiling = {:.0} events/s (best rounds)",
+            b.0, h.0
+        );
+        println!("ratio ingestion / lower ceiling ({which}) = {best:.2} (target >= 0.50); from medians {median:.2}");
+        println!(
+            "ratio ingestion / http ceiling = {:.2}, ingestion / broker ceiling = {:.2}",
+            i.0 / h.0.max(1e-9),
+            i.0 / b.0.max(1e-9)
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,87 @@
+//! CPU time by thread from `/proc` (Linux only), and how long each waited for a core.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::stack::Stack;
+
+/// Clock ticks per second of `/proc` CPU times (USER_HZ, 100 on Linux).
+pub(crate) const CLK_TCK: u64 = 100;
+
+/// Thread name and CPU ticks (user + system) from a `/proc/.../stat` line.
+pub(crate) fn stat_ticks(text: &str) -> Option<(String, u64)> {
+    let (open, close) = (text.find('(')?, text.rfind(')')?);
+    let fields: Vec<&str> = text[close + 1..].split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((text[open + 1..close].to_string(), utime + stime))
+}
+
+/// CPU ticks of this process (exited threads included), and of each live thread by tid with
+/// the nanoseconds it waited on a run queue (`/proc/.../schedstat`: runnable, no core free).
+pub(crate) struct Cpu {
+    pub(crate) process: u64,
+    pub(crate) threads: HashMap<u32, (u64, u64)>,
+}
+
+/// Where a run's CPU went, in ms.
+pub(crate) struct CpuUse {
+    /// Main thread (actors), service threads, sandbox threads, exited threads (the bench's
+    /// poller), other live threads.
+    pub(crate) cpu: [f64; 5],
+    /// Run-queue wait of the main thread, the service threads and the sandbox threads.
+    pub(crate) wait: [f64; 3],
+}
+
+impl Cpu {
+    pub(crate) fn now() -> Cpu {
+        let process = std::fs::read_to_string("/proc/self/stat")
+            .ok()
+            .and_then(|t| stat_ticks(&t))
+            .map_or(0, |(_, t)| t);
+        let threads = std::fs::read_dir("/proc/self/task")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let tid: u32 = e.file_name().to_str()?.parse().ok()?;
+                let text = std::fs::read_to_string(e.path().join("stat")).ok()?;
+                let wait = std::fs::read_to_string(e.path().join("schedstat"))
+                    .ok()
+                    .and_then(|t| t.split_whitespace().nth(1)?.parse().ok())
+                    .unwrap_or(0);
+                Some((tid, (stat_ticks(&text)?.1, wait)))
+            })
+            .collect();
+        Cpu { process, threads }
+    }
+
+    pub(crate) fn tids() -> HashSet<u32> {
+        Cpu::now().threads.into_keys().collect()
+    }
+
+    pub(crate) fn since(&self, before: &Cpu, stack: &Stack) -> CpuUse {
+        let main = std::process::id();
+        let (mut cpu, mut wait) = ([0.0; 5], [0.0; 3]);
+        let mut live = 0;
+        for (tid, (ticks, waited)) in &self.threads {
+            let (t0, w0) = before.threads.get(tid).copied().unwrap_or((0, 0));
+            let d = ticks.saturating_sub(t0);
+            live += d;
+            let slot = if *tid == main {
+                0
+            } else if stack.service_threads.contains(tid) {
+                1
+            } else if stack.sandbox_threads.contains(tid) {
+                2
+            } else {
+                4
+            };
+            cpu[slot] += d as f64 * 1e3 / CLK_TCK as f64;
+            if slot < 3 {
+                wait[slot] += waited.saturating_sub(w0) as f64 / 1e6;
+            }
+        }
+        cpu[3] = self.process.saturating_sub(before.process + live) as f64 * 1e3 / CLK_TCK as f64;
+        CpuUse { cpu, wait }
+    }
+}
