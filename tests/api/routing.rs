@@ -148,7 +148,9 @@ async fn duplicates_produce_nothing_new_and_are_acknowledged_exactly_once() {
 #[actix_rt::test]
 async fn acknowledgements_survive_sandbox_429s_and_503s() {
     let app = spawn_app().await;
-    app.set_faults(json!({"rate_limit_per_minute": 30, "error_rate": 0.3}))
+    // 429s with Retry-After 1 and 503s, each on 30% of calls: over 36 acknowledgements or
+    // more, no 429 (or no 503) at all has a chance of 0.7^36 (3e-6).
+    app.set_faults(json!({"throttle_rate": 0.3, "error_rate": 0.3}))
         .await;
     let mut ids = Vec::new();
     for i in 0..36 {
