@@ -7,7 +7,7 @@ use anyhow::ensure;
 
 use crate::common::http;
 use crate::common::sandbox::bearer;
-use crate::{DELTA_PATH, MAX_ANSWER_BYTES, TOKEN_FORM};
+use crate::{DELTA_PATH, MAX_ANSWER_BYTES};
 
 /// PATCHes every batch in order, one in flight, with the actor's headers; returns the time.
 ///
