@@ -154,14 +154,7 @@ impl ExportStreamActor {
         let req = self.request.clone()?;
         let scan = match scan_page(body, self.baseline.as_deref()) {
             Ok(scan) => scan,
-            Err(e) => {
-                self.close(
-                    ctx,
-                    CloseCode::Error,
-                    &format!("records page is not a JSON array: {e}"),
-                );
-                return None;
-            }
+            Err(e) => return self.not_an_array(e, ctx),
         };
         if scan.count == 0 {
             return Some(0);
@@ -185,17 +178,24 @@ impl ExportStreamActor {
         }
         let records: Vec<Value> = match serde_json::from_slice(body) {
             Ok(r) => r,
-            Err(e) => {
-                self.close(
-                    ctx,
-                    CloseCode::Error,
-                    &format!("records page is not a JSON array: {e}"),
-                );
-                return None;
-            }
+            Err(e) => return self.not_an_array(e, ctx),
         };
         self.page(offset, &records, &req, fetched, ctx)
             .then_some(records.len())
+    }
+
+    /// Closes 1011: CXone answered a records page that is not a JSON array.
+    fn not_an_array<T>(
+        &mut self,
+        e: serde_json::Error,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) -> Option<T> {
+        self.close(
+            ctx,
+            CloseCode::Error,
+            &format!("records page is not a JSON array: {e}"),
+        );
+        None
     }
 
     /// Record by record: drift checks, splitting. False when the stream was closed.
