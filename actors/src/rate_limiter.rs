@@ -166,18 +166,6 @@ impl Handler<Throttle> for RateLimiterActor {
 
 crate::handle_stop_actor!(RateLimiterActor);
 
-/// Waits until the limiter grants a slot.
-///
-/// Errors: the actor's mailbox is closed.
-pub async fn acquire(limiter: &Addr<RateLimiterActor>) -> Result<(), MailboxError> {
-    loop {
-        match limiter.send(Acquire).await? {
-            Grant::Now => return Ok(()),
-            Grant::Wait(d) => actix_rt::time::sleep(d).await,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
