@@ -21,7 +21,7 @@
 //!    the JSON pages;
 //! 2. one stream over a real WebSocket (awc), `chunk_size_matrix: [BENCH_CHUNK]`, for each of
 //!    compression none/gzip × `ack_window` 0/8: every chunk decoded and its checksum verified
-//!    (`frame::verify_checksum`: decompress and SHA-256, then one scan counts the records and
+//!    (`frame::verify_checksum`: decompress and SHA-256, then `scan::count_records` counts them and
 //!    the first record's `seq` is checked), offsets checked contiguous,
 //!    acks sent after verifying when the window is on, `complete` and close 1000 awaited;
 //!    JSON MB/s counts uncompressed payload bytes (gzip: the ISIZE trailer), wire MB/s whole

@@ -5,7 +5,7 @@ use awc::ws::{Frame, Message};
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use switchboard_actors::exports::frame::{decode_message, verify_checksum};
-use switchboard_actors::exports::scan::scan_page;
+use switchboard_actors::exports::scan::count_records;
 
 use crate::common::HTTP_TIMEOUT;
 use crate::pager::Moved;
@@ -122,9 +122,9 @@ pub(crate) async fn run_stream(service: &str, spec: Spec<'_>) -> anyhow::Result<
                 );
                 let count = if verify {
                     // What a consumer must do: decompress, check the SHA-256, count the records
-                    // (one scan, no values built), and check the first one's position.
+                    // (no values built), and check the first one's position.
                     let raw = verify_checksum(&header, payload).map_err(anyhow::Error::msg)?;
-                    let count = scan_page(&raw, None)?.count as u64;
+                    let count = count_records(&raw)? as u64;
                     ensure!(
                         count == header["count"].as_u64().unwrap_or(0),
                         "chunk at {offset} holds {count} records, not its header's count"

@@ -69,16 +69,27 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-fn compress(bytes: &[u8], compression: Compression) -> Vec<u8> {
+/// The payload of `bytes`: themselves (not copied) or gzip-compressed.
+fn compress(bytes: &[u8], compression: Compression) -> std::borrow::Cow<'_, [u8]> {
     match compression {
-        Compression::None => bytes.to_vec(),
+        Compression::None => std::borrow::Cow::Borrowed(bytes),
         Compression::Gzip => {
             let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
             // Writing to a Vec cannot fail.
             let _ = enc.write_all(bytes);
-            enc.finish().unwrap_or_default()
+            std::borrow::Cow::Owned(enc.finish().unwrap_or_default())
         }
     }
+}
+
+/// One binary chunk message: the header's JSON, `\n`, the payload, in one allocation.
+fn chunk_message(header: &Value, payload: &[u8]) -> Vec<u8> {
+    let mut message = Vec::with_capacity(256 + payload.len());
+    // Serialising a `Value` into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut message, header);
+    message.push(b'\n');
+    message.extend_from_slice(payload);
+    message
 }
 
 /// Encodes `records` (starting at `offset`, all of one shape) into chunks no larger than
@@ -121,9 +132,7 @@ pub fn encode(
             "compression": compression.as_str(),
             "schema": schema,
         });
-        let mut message = serde_json::to_vec(&header).unwrap_or_default();
-        message.push(b'\n');
-        message.extend_from_slice(&payload);
+        let message = chunk_message(&header, &payload);
         out.push(Chunk {
             offset: at,
             count: slice.len(),
@@ -158,9 +167,7 @@ pub fn encode_page(
         "compression": compression.as_str(),
         "schema": schema,
     });
-    let mut message = serde_json::to_vec(&header).unwrap_or_default();
-    message.push(b'\n');
-    message.extend_from_slice(&payload);
+    let message = chunk_message(&header, &payload);
     Some(Chunk {
         offset,
         count,
@@ -183,18 +190,22 @@ pub fn decode_message(message: &[u8]) -> Result<(Value, &[u8]), String> {
 }
 
 /// Decompresses a chunk's payload and checks it against its header's checksum; returns the
-/// uncompressed JSON array of the records, not parsed.
+/// uncompressed JSON array of the records, not parsed (the payload itself, not copied, when
+/// it was not compressed).
 ///
 /// Errors: bad gzip or a checksum mismatch.
-pub fn verify_checksum(header: &Value, payload: &[u8]) -> Result<Vec<u8>, String> {
+pub fn verify_checksum<'p>(
+    header: &Value,
+    payload: &'p [u8],
+) -> Result<std::borrow::Cow<'p, [u8]>, String> {
     let raw = match header["compression"].as_str() {
         Some("gzip") => {
             let mut out = Vec::new();
             std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(payload), &mut out)
                 .map_err(|e| format!("gzip: {e}"))?;
-            out
+            std::borrow::Cow::Owned(out)
         }
-        _ => payload.to_vec(),
+        _ => std::borrow::Cow::Borrowed(payload),
     };
     if Some(sha256_hex(&raw).as_str()) != header["checksum"].as_str() {
         return Err(format!("checksum mismatch at offset {}", header["offset"]));

@@ -28,6 +28,31 @@ pub fn scan_page(bytes: &[u8], baseline: Option<&[String]>) -> Result<PageScan, 
     Ok(scan)
 }
 
+/// Counts the records of a page (a JSON array) without building them: what a consumer
+/// needs to check a chunk header's `count`.
+///
+/// Errors: the bytes are not a JSON array.
+pub fn count_records(bytes: &[u8]) -> Result<usize, serde_json::Error> {
+    struct Count;
+    impl<'de> Visitor<'de> for Count {
+        type Value = usize;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON array of records")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<usize, A::Error> {
+            let mut n = 0;
+            while seq.next_element::<IgnoredAny>()?.is_some() {
+                n += 1;
+            }
+            Ok(n)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let n = serde::Deserializer::deserialize_seq(&mut de, Count)?;
+    de.end()?;
+    Ok(n)
+}
+
 struct PageSeed<'a> {
     baseline: Option<&'a [String]>,
 }
@@ -52,6 +77,9 @@ impl<'de> Visitor<'de> for PageSeed<'_> {
             drift_at: None,
         };
         let mut owned: Option<Vec<String>> = None;
+        // Where each key of the last record sat in the sorted baseline, by position: records
+        // of one shape keep their keys in one order, so one comparison per key finds them.
+        let mut hint: Vec<usize> = Vec::new();
         loop {
             let base = self.baseline.or(owned.as_deref());
             let more = match (base, scan.drift_at) {
@@ -64,7 +92,10 @@ impl<'de> Visitor<'de> for PageSeed<'_> {
                     }
                     None => false,
                 },
-                (Some(keys), None) => match seq.next_element_seed(SameShape { keys })? {
+                (Some(keys), None) => match seq.next_element_seed(SameShape {
+                    keys,
+                    hint: &mut hint,
+                })? {
                     Some(same) => {
                         if !same {
                             scan.drift_at = Some(scan.count);
@@ -122,50 +153,77 @@ impl<'de> Visitor<'de> for KeysOf {
     no_keys!(visit_bool: bool, visit_i64: i64, visit_u64: u64, visit_f64: f64, visit_str: &str);
 }
 
-/// Whether a record's keys are exactly `keys` (sorted), without allocating.
-struct SameShape<'a> {
+/// Whether a record's keys are exactly `keys` (sorted), without allocating: each key is
+/// looked for first where `hint` says the last record had it, then by binary search.
+struct SameShape<'a, 'h> {
     keys: &'a [String],
+    hint: &'h mut Vec<usize>,
 }
 
-impl<'de> DeserializeSeed<'de> for SameShape<'_> {
+impl<'de> DeserializeSeed<'de> for SameShape<'_, '_> {
     type Value = bool;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
         d.deserialize_any(self)
     }
 }
 
-/// Whether one key is among `keys`.
+/// Where one key sits in `keys` (sorted), trying `expect` first.
 struct KeyIn<'a> {
     keys: &'a [String],
+    expect: Option<usize>,
 }
 
 impl<'de> DeserializeSeed<'de> for KeyIn<'_> {
-    type Value = bool;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+    type Value = Option<usize>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<usize>, D::Error> {
         d.deserialize_str(self)
     }
 }
 
 impl<'de> Visitor<'de> for KeyIn<'_> {
-    type Value = bool;
+    type Value = Option<usize>;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a key")
     }
-    fn visit_str<E>(self, k: &str) -> Result<bool, E> {
-        Ok(self.keys.binary_search_by(|x| x.as_str().cmp(k)).is_ok())
+    fn visit_str<E>(self, k: &str) -> Result<Option<usize>, E> {
+        if let Some(i) = self.expect {
+            if self.keys.get(i).is_some_and(|x| x == k) {
+                return Ok(Some(i));
+            }
+        }
+        Ok(self.keys.binary_search_by(|x| x.as_str().cmp(k)).ok())
     }
 }
 
-impl<'de> Visitor<'de> for SameShape<'_> {
+impl<'de> Visitor<'de> for SameShape<'_, '_> {
     type Value = bool;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a record")
     }
     fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<bool, M::Error> {
         let (mut n, mut same) = (0, true);
-        while let Some(known) = map.next_key_seed(KeyIn { keys: self.keys })? {
+        // With up to 64 keys, a bit per key also catches a repeated key standing in for a
+        // missing one; beyond that the count decides.
+        let mut seen: u64 = 0;
+        let tracked = self.keys.len() <= 64;
+        while let Some(found) = map.next_key_seed(KeyIn {
+            keys: self.keys,
+            expect: self.hint.get(n).copied(),
+        })? {
             map.next_value::<IgnoredAny>()?;
-            same &= known;
+            match found {
+                Some(i) => {
+                    if tracked {
+                        same &= seen & (1 << i) == 0;
+                        seen |= 1 << i;
+                    }
+                    match self.hint.get_mut(n) {
+                        Some(h) => *h = i,
+                        None => self.hint.push(i),
+                    }
+                }
+                None => same = false,
+            }
             n += 1;
         }
         Ok(same && n == self.keys.len())
@@ -250,6 +308,33 @@ mod tests {
             None,
             "escaped keys compare by value"
         );
+    }
+
+    #[test]
+    fn keys_in_another_order_are_the_same_shape_and_a_repeated_key_is_not() {
+        let base = keys(&["a", "b", "c"]);
+        let page =
+            json!([{"a": 1, "b": 2, "c": 3}, {"c": 1, "a": 2, "b": 3}, {"b": 1, "c": 2, "a": 3}])
+                .to_string();
+        let scan = scan_page(page.as_bytes(), Some(&base)).expect("scan");
+        assert_eq!((scan.count, scan.drift_at), (3, None));
+        let repeated = r#"[{"a": 1, "b": 2, "c": 3}, {"a": 1, "b": 2, "b": 3}]"#;
+        assert_eq!(
+            scan_page(repeated.as_bytes(), Some(&base))
+                .expect("scan")
+                .drift_at,
+            Some(1),
+            "`b` twice stands in for the missing `c`"
+        );
+    }
+
+    #[test]
+    fn records_are_counted_without_being_built() {
+        let page = json!([{"a": [1, {"b": 2}]}, 3, "x", null, {"c": "]"}]).to_string();
+        assert_eq!(count_records(page.as_bytes()).expect("count"), 5);
+        assert_eq!(count_records(b"[]").expect("count"), 0);
+        assert!(count_records(b"{\"a\":1}").is_err());
+        assert!(count_records(b"[1] 2").is_err());
     }
 
     #[test]
