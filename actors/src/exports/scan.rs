@@ -167,7 +167,8 @@ impl<'de> DeserializeSeed<'de> for SameShape<'_, '_> {
     }
 }
 
-/// Where one key sits in `keys` (sorted), trying `expect` first.
+/// Where one key sits in `keys` (sorted), trying `expect` first. Keys are read as bytes
+/// (escapes resolved, no UTF-8 check: a key that is not UTF-8 matches no baseline key).
 struct KeyIn<'a> {
     keys: &'a [String],
     expect: Option<usize>,
@@ -176,7 +177,7 @@ struct KeyIn<'a> {
 impl<'de> DeserializeSeed<'de> for KeyIn<'_> {
     type Value = Option<usize>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<usize>, D::Error> {
-        d.deserialize_str(self)
+        d.deserialize_bytes(self)
     }
 }
 
@@ -185,13 +186,16 @@ impl<'de> Visitor<'de> for KeyIn<'_> {
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a key")
     }
-    fn visit_str<E>(self, k: &str) -> Result<Option<usize>, E> {
+    fn visit_bytes<E: serde::de::Error>(self, k: &[u8]) -> Result<Option<usize>, E> {
         if let Some(i) = self.expect {
-            if self.keys.get(i).is_some_and(|x| x == k) {
+            if self.keys.get(i).is_some_and(|x| x.as_bytes() == k) {
                 return Ok(Some(i));
             }
         }
-        Ok(self.keys.binary_search_by(|x| x.as_str().cmp(k)).ok())
+        Ok(self.keys.binary_search_by(|x| x.as_bytes().cmp(k)).ok())
+    }
+    fn visit_str<E: serde::de::Error>(self, k: &str) -> Result<Option<usize>, E> {
+        self.visit_bytes(k.as_bytes())
     }
 }
 
