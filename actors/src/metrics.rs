@@ -22,6 +22,9 @@ pub struct Metrics {
     pub routed: IntCounterVec,
     /// Records per produce request.
     pub batch_records: Histogram,
+    /// Seconds of one produce request, from sending it to the broker's answer (the rest of
+    /// `produce_seconds` is the record's wait in its partition's queue).
+    pub produce_request_seconds: Histogram,
     /// Seconds from accepting a record to the broker's acknowledgement, by `outcome`.
     pub produce_seconds: HistogramVec,
     /// Records accepted by the router and not yet answered.
@@ -95,6 +98,13 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "Records per produce request.",
             vec![1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0],
         ),
+        produce_request_seconds: histogram(
+            "switchboard_produce_request_seconds",
+            "Seconds of one produce request, from sending it to the broker's answer.",
+            vec![
+                0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0,
+            ],
+        ),
         router_queue: IntGauge::new(
             "switchboard_router_queue_records",
             "Records accepted by the router and not yet answered.",
@@ -156,6 +166,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     let _ = r.register(Box::new(m.events.clone()));
     let _ = r.register(Box::new(m.routed.clone()));
     let _ = r.register(Box::new(m.batch_records.clone()));
+    let _ = r.register(Box::new(m.produce_request_seconds.clone()));
     let _ = r.register(Box::new(m.produce_seconds.clone()));
     let _ = r.register(Box::new(m.router_queue.clone()));
     let _ = r.register(Box::new(m.acks.clone()));

@@ -6,11 +6,15 @@ use std::str::FromStr;
 use crate::WARMUP;
 
 /// What one run does, from the environment.
+#[derive(Clone)]
 pub(crate) struct BenchConfig {
     pub(crate) brokers: String,
     pub(crate) events: usize,
     pub(crate) rounds: usize,
+    /// Requests in flight of the target being measured.
     pub(crate) concurrency: usize,
+    /// Every concurrency to measure the targets at, in order.
+    pub(crate) concurrencies: Vec<usize>,
     pub(crate) linger_ms: Option<u64>,
     pub(crate) max_in_flight: Option<usize>,
     pub(crate) max_batch_bytes: Option<usize>,
@@ -43,11 +47,21 @@ impl BenchConfig {
     /// Reads the environment (see the table above).
     pub(crate) fn from_env() -> anyhow::Result<Self> {
         let targets: String = env_or("BENCH_TARGETS", "trap,http,broker,ingest".to_string())?;
+        let concurrencies: String = env_or("BENCH_CONCURRENCY", "64,256".to_string())?;
+        let concurrencies = concurrencies
+            .split(',')
+            .map(|c| {
+                c.trim().parse::<usize>().map(|c| c.max(1)).map_err(|_| {
+                    anyhow::anyhow!("BENCH_CONCURRENCY={concurrencies:?} does not parse")
+                })
+            })
+            .collect::<anyhow::Result<Vec<usize>>>()?;
         Ok(BenchConfig {
             brokers: env_or("SWITCHBOARD_BENCH_BROKERS", "127.0.0.1:9092".to_string())?,
             events: env_or("BENCH_EVENTS", 20_000usize)?.max(1),
             rounds: env_or("BENCH_ROUNDS", 5usize)?.max(1),
-            concurrency: env_or("BENCH_CONCURRENCY", 64usize)?.max(1),
+            concurrency: concurrencies[0],
+            concurrencies,
             linger_ms: env_opt("BENCH_LINGER_MS")?,
             max_in_flight: env_opt("BENCH_MAX_IN_FLIGHT")?,
             max_batch_bytes: env_opt("BENCH_MAX_BATCH_BYTES")?,

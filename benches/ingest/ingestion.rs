@@ -19,6 +19,15 @@ pub(crate) struct IngestExtras {
     /// Produce requests and records in them during the measured rounds (from `/metrics`).
     pub(crate) batches: f64,
     pub(crate) batch_records: f64,
+    /// Seconds from the router accepting a record to the broker's answer, summed, and the
+    /// records timed (from `switchboard_produce_seconds`): the part of the latency spent in
+    /// the router's queue and the produce request.
+    pub(crate) produce_secs: f64,
+    pub(crate) produced: f64,
+    /// Seconds of produce requests, summed (from `switchboard_produce_request_seconds`).
+    pub(crate) request_secs: f64,
+    /// Mean client-observed latency of the measured rounds, in seconds.
+    pub(crate) client_secs: f64,
     /// Acknowledgements sent to the sandbox during the measured rounds, by outcome.
     pub(crate) acks: BTreeMap<String, f64>,
     /// The batching settings in force.
@@ -135,6 +144,10 @@ pub(crate) async fn ingestion(
     let mut extras = IngestExtras {
         batches: 0.0,
         batch_records: 0.0,
+        produce_secs: 0.0,
+        produced: 0.0,
+        request_secs: 0.0,
+        client_secs: 0.0,
         acks: BTreeMap::new(),
         settings,
     };
@@ -158,6 +171,12 @@ pub(crate) async fn ingestion(
         m.note = format!("{:.1} rec/batch", records / batches.max(1.0));
         extras.batches += batches;
         extras.batch_records += records;
+        extras.produce_secs += delta("switchboard_produce_seconds_sum");
+        extras.produced += delta("switchboard_produce_seconds_count");
+        extras.request_secs += delta("switchboard_produce_request_seconds_sum");
+        extras.client_secs += m.latencies.iter().map(|d| d.as_secs_f64()).sum::<f64>()
+            / m.latencies.len().max(1) as f64
+            / cfg.rounds as f64;
         let (acks_before, acks_after) = (ack_counts(&before), ack_counts(&after));
         for (k, v) in acks_after {
             *extras.acks.entry(k.clone()).or_insert(0.0) +=

@@ -18,7 +18,15 @@
 //! 3. the broker ceiling: rskafka produce of the same records, one per request (B1) and in
 //!    batches (B2), at the same concurrency;
 //! 4. ingestion: the real service (sandbox + `Application::build`, 2 workers) on
-//!    `POST /webhook/cxone/data-actions`, answering 200 only after the broker acknowledged.
+//!    `POST /webhook/cxone/data-actions`, answering 200 only after the broker acknowledged;
+//!    with the split of its latency into the router's partition queue and the produce
+//!    request (from `/metrics`).
+//!
+//! Targets 2–4 run at each concurrency of `BENCH_CONCURRENCY` (default 64 and 256). Two are
+//! measured because the ratio means different things: at 64 in flight the service is bound by
+//! latency (throughput = in flight / latency, and every event waits for a broker round trip
+//! the bare handler does not make), at 256 both sides are bound by the two cores, and the
+//! ratio measures the cost per event.
 //!
 //! Environment (all optional):
 //!
@@ -27,7 +35,7 @@
 //! | `SWITCHBOARD_BENCH_BROKERS` | `127.0.0.1:9092` | broker to use |
 //! | `BENCH_EVENTS` | 20000 | measured events per round and target (plus 500 warm-up) |
 //! | `BENCH_ROUNDS` | 5 | measured rounds per target |
-//! | `BENCH_CONCURRENCY` | 64 | requests in flight |
+//! | `BENCH_CONCURRENCY` | `64,256` | requests in flight; each listed value measures every target again (the trap sweep runs once, with one in flight) |
 //! | `BENCH_LINGER_MS` | config | the service's `kafka.linger_ms` |
 //! | `BENCH_MAX_IN_FLIGHT` | config | the service's `kafka.max_in_flight` |
 //! | `BENCH_MAX_BATCH_BYTES` | config | the service's `kafka.max_batch_bytes` |
@@ -62,7 +70,7 @@ use switchboard::config::Settings;
 
 use crate::baselines::{broker_ceiling, http_ceiling};
 use crate::config::BenchConfig;
-use crate::events::generate_events;
+use crate::events::{generate_events, Event};
 use crate::ingestion::ingestion;
 use crate::stats::{print_row, Target};
 use crate::trap::trap_sweep;
@@ -116,11 +124,11 @@ async fn main() -> anyhow::Result<()> {
     };
     println!("switchboard ingest bench");
     println!(
-        "  broker {}  events {} per round (+{WARMUP} warm-up)  rounds {}  concurrency {}  cores {}",
+        "  broker {}  events {} per round (+{WARMUP} warm-up)  rounds {}  requests in flight {:?}  cores {}",
         cfg.brokers,
         cfg.events,
         cfg.rounds,
-        cfg.concurrency,
+        cfg.concurrencies,
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!(
@@ -197,17 +205,46 @@ async fn main() -> anyhow::Result<()> {
         }
     }
 
+    let mut summary = Vec::new();
+    for &concurrency in &cfg.concurrencies {
+        let at = BenchConfig {
+            concurrency,
+            ..cfg.clone()
+        };
+        if let Some(ratio) = measure_at(&at, &events).await? {
+            summary.push((concurrency, ratio));
+        }
+    }
+    if summary.len() > 1 {
+        println!();
+        println!("summary: ratio ingestion / lower ceiling (best rounds; from medians) by requests in flight:");
+        for (c, (best, median)) in &summary {
+            println!("  {c:>4} in flight: {best:.2} ({median:.2})  target >= 0.50");
+        }
+    }
+    Ok(())
+}
+
+/// Measures the HTTP ceiling, the broker ceiling and ingestion at `cfg.concurrency` requests
+/// in flight, prints their table and ratios, and returns the ratio of ingestion to the lower
+/// ceiling (best rounds, medians) when all three ran.
+async fn measure_at(
+    cfg: &BenchConfig,
+    events: &Arc<Vec<Event>>,
+) -> anyhow::Result<Option<(f64, f64)>> {
+    println!();
+    println!("== {} requests in flight ==", cfg.concurrency);
     let mut rows: Vec<Target> = Vec::new();
     let mut http = None;
     let mut broker = None;
     let mut ingest = None;
     if cfg.runs("http") {
-        let t = http_ceiling(&cfg, &events).await?;
+        let t = http_ceiling(cfg, events).await?;
         http = Some((t.best_rate(), t.median_rate()));
         rows.push(t);
     }
     if cfg.runs("broker") {
-        let (b1, b2) = broker_ceiling(&cfg, &events).await?;
+        let (b1, b2) = broker_ceiling(cfg, events).await?;
         broker = Some((
             b1.best_rate().max(b2.best_rate()),
             b1.median_rate().max(b2.median_rate()),
@@ -217,7 +254,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let mut extras = None;
     if cfg.runs("ingest") {
-        let (t, x) = ingestion(&cfg, &events).await?;
+        let (t, x) = ingestion(cfg, events).await?;
         ingest = Some((t.best_rate(), t.median_rate()));
         rows.push(t);
         extras = Some(x);
@@ -261,6 +298,13 @@ async fn main() -> anyhow::Result<()> {
             "switchboard_produce_batch_records over the measured rounds: count {:.0}, sum {:.0}, mean {:.2} records per produce request",
             x.batches, x.batch_records, mean
         );
+        println!(
+            "latency: mean {:.3} ms per request at the client, of which {:.3} ms from the router accepting the record to the broker's answer: {:.3} ms in the partition's queue + {:.3} ms per produce request",
+            x.client_secs * 1000.0,
+            x.produce_secs * 1000.0 / x.produced.max(1.0),
+            (x.produce_secs - x.request_secs * x.batch_records / x.batches.max(1.0)) * 1000.0 / x.produced.max(1.0),
+            x.request_secs * 1000.0 / x.batches.max(1.0)
+        );
         let acks: Vec<String> = x.acks.iter().map(|(k, v)| format!("{k}={v:.0}")).collect();
         println!(
             "acknowledgements to the sandbox during the measured rounds: {}",
@@ -271,6 +315,7 @@ async fn main() -> anyhow::Result<()> {
             }
         );
     }
+    let mut result = None;
     if let (Some(i), Some(h), Some(b)) = (ingest, http, broker) {
         let ratio = |i: f64, h: f64, b: f64| {
             let (lower, which) = if h <= b { (h, "http") } else { (b, "broker") };
@@ -289,6 +334,7 @@ async fn main() -> anyhow::Result<()> {
             i.0 / h.0.max(1e-9),
             i.0 / b.0.max(1e-9)
         );
+        result = Some((best, median));
     }
-    Ok(())
+    Ok(result)
 }

@@ -300,6 +300,7 @@ impl KafkaRouterActor {
             waiters.push((p.accepted, p.waiter));
         }
         let produce = async move {
+            let _timer = METRICS.produce_request_seconds.start_timer();
             match tokio::time::timeout(budget, client.produce(records, Compression::NoCompression))
                 .await
             {
