@@ -2,11 +2,6 @@
 
 use clap::Parser;
 
-/// The process's allocator: mimalloc, measurably cheaper than the system allocator for the
-/// many small, short-lived buffers of the ingestion path (see README, "Benchmarks").
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[actix_web::main]
 async fn main() -> std::process::ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();

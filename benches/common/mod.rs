@@ -11,11 +11,6 @@ pub mod sandbox;
 pub mod service;
 pub mod stats;
 
-/// The same allocator as the `switchboard` binary, so the in-process service is measured as
-/// shipped.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::path::PathBuf;
 use std::time::Duration;
 
