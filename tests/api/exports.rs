@@ -543,8 +543,10 @@ async fn an_idle_client_is_dropped_after_the_client_timeout() {
         s.export.client_timeout_secs = 1;
     })
     .await;
-    let mut conn = connect(&app.address).await;
+    // Timed from before the handshake: the server's idle clock starts when its actor starts,
+    // during the handshake, so it must not be dropped earlier than the timeout after this.
     let started = std::time::Instant::now();
+    let mut conn = connect(&app.address).await;
     // Send nothing and answer no ping: the server gives up and closes 1001.
     let code = loop {
         match tokio::time::timeout(Duration::from_secs(10), conn.next())
