@@ -1,6 +1,7 @@
 //! Export streams over a real WebSocket: completeness and order with gzip and none, chunk
 //! sizes, resume by job id (also across a service restart), flow control, drift, close codes,
-//! concurrency, and the reference consumer CLI.
+//! concurrency, 429s on the records endpoint, per-stream figures in the audit log and
+//! `/metrics`, and the reference consumer CLI.
 
 use std::time::Duration;
 
@@ -561,4 +562,87 @@ async fn an_idle_client_is_dropped_after_the_client_timeout() {
     // Dropped: a close frame, when one arrives first, says 1001 (going away).
     assert!(matches!(code, Some(1001) | None), "{code:?}");
     assert!(started.elapsed() >= Duration::from_secs(1));
+}
+
+#[actix_rt::test]
+async fn records_pages_answered_429_are_retried_after_retry_after_and_the_stream_completes() {
+    let app = spawn_app().await;
+    register_report(&app, "throttled", 3_000, None).await;
+    app.set_faults(json!({"rate_limit_per_minute": 600})).await;
+    app.drain_sandbox_bucket().await;
+    let started = std::time::Instant::now();
+    let mut conn = connect(&app.address).await;
+    send(&mut conn, request("throttled", json!([1000]), "none", 0)).await;
+    let (_, _, records, complete, code) = read_all(&mut conn, false).await;
+    // The sandbox's Retry-After is at least one second, and the stream waited it.
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    assert_eq!(code, Some(1000), "normal close");
+    assert_eq!(records.len(), 3_000);
+    assert_in_order("throttled", &records, 0);
+    assert_eq!(complete["total_records"], 3_000);
+    let state = app.sandbox_state().await;
+    let throttled: u64 = state["requests"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(call, _)| call.contains("/exports") && call.ends_with(" 429"))
+        .map(|(_, n)| n.as_u64().unwrap_or(0))
+        .sum();
+    assert!(throttled >= 1, "an export call was throttled: {state}");
+}
+
+#[actix_rt::test]
+async fn a_streams_figures_reach_the_audit_log_and_metrics() {
+    let app = spawn_app().await;
+    register_report(&app, "figures", 2_500, None).await;
+    let metric = |text: &str, name: &str| {
+        crate::helpers::metric_value(text, name, &std::collections::BTreeMap::new())
+    };
+    let before = app.metrics_text().await.expect("metrics");
+    let mut conn = connect(&app.address).await;
+    send(&mut conn, request("figures", json!([1000]), "gzip", 0)).await;
+    let (started, headers, records, complete, code) = read_all(&mut conn, false).await;
+    assert_eq!(code, Some(1000), "normal close");
+    assert_eq!(records.len(), 2_500);
+    let job = started["export_job_id"].as_str().expect("job").to_string();
+
+    let audit_path = app.dir.join("audit.jsonl");
+    let details = eventually(
+        Duration::from_secs(5),
+        "the export_stream audit record",
+        || {
+            let (audit, path, job) = (app.actors.audit.clone(), audit_path.clone(), job.clone());
+            async move {
+                let _ = audit.send(switchboard_actors::Flush).await;
+                let text = std::fs::read_to_string(&path).ok()?;
+                text.lines()
+                    .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                    .find(|e| e["operation"] == "export_stream" && e["target_id"] == job.as_str())
+                    .map(|e| e["details"].clone())
+            }
+        },
+    )
+    .await;
+    assert_eq!(details["records"], 2_500, "{details}");
+    assert_eq!(details["chunks"], headers.len(), "{details}");
+    assert_eq!(details["bytes"], complete["total_bytes"], "{details}");
+    assert_eq!(details["complete"], true, "{details}");
+    assert!(
+        details["records_per_sec"].as_f64().unwrap_or(0.0) > 0.0,
+        "{details}"
+    );
+    assert!(
+        details["average_chunk_latency_ms"].as_f64().unwrap_or(0.0) > 0.0,
+        "{details}"
+    );
+
+    // Other tests stream in this process too: the counters grew by at least this stream's.
+    let after = app.metrics_text().await.expect("metrics");
+    let grew = |name: &str| metric(&after, name) - metric(&before, name);
+    assert!(grew("switchboard_export_records_total") >= 2_500.0);
+    assert!(grew("switchboard_export_chunks_total") >= headers.len() as f64);
+    assert!(
+        grew("switchboard_export_bytes_total")
+            >= complete["total_bytes"].as_f64().unwrap_or(f64::MAX)
+    );
 }

@@ -194,6 +194,21 @@ impl TestApp {
         status_and_json(resp).await
     }
 
+    /// The service's `GET /metrics` text (`None` when it cannot be read).
+    pub async fn metrics_text(&self) -> Option<String> {
+        let body = self
+            .http
+            .get(format!("{}/metrics", self.address))
+            .send()
+            .await
+            .ok()?
+            .body()
+            .limit(16 << 20)
+            .await
+            .ok()?;
+        Some(String::from_utf8_lossy(&body).into_owned())
+    }
+
     /// The sandbox's `GET /sandbox/state`.
     pub async fn sandbox_state(&self) -> Value {
         self.http

@@ -16,16 +16,7 @@ async fn a_stopped_router_is_restarted_and_ingestion_serves_again() {
         .await;
     assert_eq!(status, 200);
     let restarts = || async {
-        let text = app
-            .http
-            .get(format!("{}/metrics", app.address))
-            .send()
-            .await
-            .ok()?
-            .body()
-            .await
-            .ok()?;
-        let text = String::from_utf8_lossy(&text).to_string();
+        let text = app.metrics_text().await?;
         Some(metric_value(
             &text,
             "switchboard_actor_restarts_total",
