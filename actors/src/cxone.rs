@@ -22,7 +22,7 @@ use crate::metrics::METRICS;
 use crate::rate_limiter::{self, RateLimit, RateLimiterActor, Throttle};
 use crate::retry;
 use crate::settings::CxoneSettings;
-use crate::token::{GetToken, InvalidateToken, TokenActor, TokenCache, TokenError};
+use crate::token::{AccessToken, GetToken, TokenActor, TokenCache, TokenError};
 
 /// Largest error or response body kept, in bytes.
 pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
@@ -171,7 +171,6 @@ pub struct CxoneHandle {
 impl CxoneHandle {
     /// A handle on the tenant's token and rate limiter actors and the state they share with
     /// callers (`token_cache`, `limit`), calling over `tls`, auditing to `audit`.
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         settings: Arc<CxoneSettings>,
         tls: Arc<rustls::ClientConfig>,
@@ -197,9 +196,16 @@ impl CxoneHandle {
         &self.settings
     }
 
-    /// The token actor.
-    pub fn token_actor(&self) -> &Addr<TokenActor> {
-        &self.token
+    /// A valid token: the cached one, or the one the token actor obtains (one refresh for
+    /// all callers waiting).
+    ///
+    /// Errors: the outer one when the token actor is gone (restarting), the inner one when
+    /// no token could be obtained.
+    pub async fn token(&self) -> Result<Result<AccessToken, TokenError>, MailboxError> {
+        match self.token_cache.valid(Instant::now()) {
+            Some(t) => Ok(Ok(t)),
+            None => self.token.send(GetToken).await,
+        }
     }
 
     /// Expands a path template, replacing `{name}` by the URL-escaped value.
@@ -353,13 +359,10 @@ impl CxoneClient {
     async fn attempt(&self, call: &ApiCall, url: &str, attempts: u32) -> Attempt {
         let h = &self.handle;
         rate_limiter::acquire_from(&h.limit).await;
-        let token = match h.token_cache.valid(Instant::now()) {
-            Some(t) => t,
-            None => match h.token.send(GetToken).await {
-                Ok(Ok(t)) => t,
-                Ok(Err(e)) => return Attempt::Final(CxoneError::Token(e)),
-                Err(e) => return Attempt::Final(CxoneError::Mailbox(e.to_string())),
-            },
+        let token = match h.token().await {
+            Ok(Ok(t)) => t,
+            Ok(Err(e)) => return Attempt::Final(CxoneError::Token(e)),
+            Err(e) => return Attempt::Final(CxoneError::Mailbox(e.to_string())),
         };
         let mut req = self
             .http
@@ -416,10 +419,11 @@ impl CxoneClient {
             });
         }
         if status == 401 {
-            // Dropped here at once, so the retry cannot read the refused token again; the
-            // actor is told too (it logs, and refreshes on the next GetToken).
-            h.token_cache.clear_if(&token);
-            h.token.do_send(InvalidateToken(token));
+            // Dropped from the shared cache at once, so the retry cannot read the refused
+            // token again; the next GetToken makes the token actor refresh.
+            if h.token_cache.clear_if(&token) {
+                log::info!("component=CxoneClient event=token_invalidated");
+            }
             return Attempt::Reauth;
         }
         if (300..400).contains(&status) && call.max_redirects > 0 {

@@ -5,7 +5,7 @@
 //!     │ RouteEvent (+ reply)                   │ Acknowledge
 //!     ▼                                        ▼
 //!  KafkaRouterActor ── rskafka ──▶ Kafka    AcknowledgementActor ── CxoneClient ──▶ CXone
-//!   (rules, dedupe window,                              │ GetToken / Acquire / Throttle
+//!   (rules, dedupe window,                              │ GetToken / Throttle
 //!    partition batches)                                 ▼
 //!                                          TokenActor, RateLimiterActor (per tenant)
 //!  every CXone call ──▶ AuditActor (JSON lines)
@@ -37,9 +37,9 @@ pub use acknowledger::{Acknowledge, AcknowledgementActor, Queued};
 pub use audit::{AuditActor, AuditEvent, AuditOutcome, Flush};
 pub use cxone::{ApiCall, ApiResponse, CxoneClient, CxoneError, CxoneHandle};
 pub use lifecycle::StopActor;
-pub use rate_limiter::{Acquire, Grant, RateLimiterActor, Throttle};
+pub use rate_limiter::{Grant, RateLimiterActor, Throttle};
 pub use router::{
     CheckBroker, KafkaConnection, KafkaRouterActor, KafkaSetupError, RouteError, RouteEvent,
     RouteOutcome, Routed, RuleSet,
 };
-pub use token::{AccessToken, GetToken, InvalidateToken, TokenActor, TokenError};
+pub use token::{AccessToken, GetToken, TokenActor, TokenError};

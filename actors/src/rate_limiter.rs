@@ -3,9 +3,9 @@
 //! pause: after a 429 every caller waits until `Retry-After` has passed.
 //!
 //! The actor owns a [`RateLimit`] (the GCRA state and the pause deadline) and shares it with
-//! the CXone client, which takes slots from it directly — no message per call. [`Acquire`] and
-//! [`Throttle`] remain the actor's interface; a slot is granted at once ([`Grant::Now`]) or a
-//! wait is returned ([`Grant::Wait`]) after which the caller asks again, so nothing blocks.
+//! the CXone client, which takes slots from it directly — no message per call: a slot is
+//! granted at once ([`Grant::Now`]) or a wait is returned ([`Grant::Wait`]) after which the
+//! caller asks again, so nothing blocks. A 429 reaches the actor as [`Throttle`].
 
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,12 +18,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 use crate::lifecycle;
 
-/// Asks for one request slot.
-#[derive(Message, Debug, Clone, Copy)]
-#[rtype(result = "Grant")]
-pub struct Acquire;
-
-/// Answer to [`Acquire`].
+/// Answer to [`RateLimit::grant`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Grant {
     /// The slot is taken: send now.
@@ -138,15 +133,6 @@ impl Actor for RateLimiterActor {
 impl Supervised for RateLimiterActor {
     fn restarting(&mut self, _: &mut Self::Context) {
         self.restarts = lifecycle::restarted("RateLimiterActor", self.restarts);
-    }
-}
-
-/// Takes a slot or says how long to wait.
-impl Handler<Acquire> for RateLimiterActor {
-    type Result = MessageResult<Acquire>;
-
-    fn handle(&mut self, _: Acquire, _: &mut Self::Context) -> Self::Result {
-        MessageResult(self.limit.grant(Instant::now()))
     }
 }
 

@@ -56,11 +56,6 @@ pub enum TokenError {
 #[rtype(result = "Result<AccessToken, TokenError>")]
 pub struct GetToken;
 
-/// Drops `token` if it is the cached one (the API answered 401 with it).
-#[derive(Message, Debug, Clone)]
-#[rtype(result = "()")]
-pub struct InvalidateToken(pub AccessToken);
-
 #[derive(Deserialize)]
 struct TokenResponse {
     access_token: String,
@@ -106,7 +101,6 @@ type Waiter = oneshot::Sender<Result<AccessToken, TokenError>>;
 pub struct TokenActor {
     settings: Arc<CxoneSettings>,
     tls: Arc<rustls::ClientConfig>,
-    http: Option<awc::Client>,
     cache: Arc<TokenCache>,
     refreshing: bool,
     waiters: Vec<Waiter>,
@@ -119,7 +113,6 @@ impl TokenActor {
         TokenActor {
             settings,
             tls,
-            http: None,
             cache: Arc::default(),
             refreshing: false,
             waiters: Vec::new(),
@@ -139,23 +132,14 @@ impl TokenActor {
         self.cache.clone()
     }
 
-    fn valid_token(&self, now: Instant) -> Option<AccessToken> {
-        self.cache.valid(now)
-    }
-
     fn start_refresh(&mut self, ctx: &mut Context<Self>) {
         if self.refreshing {
             return;
         }
         self.refreshing = true;
-        let http = match &self.http {
-            Some(http) => http.clone(),
-            None => {
-                let http = self.new_client();
-                self.http = Some(http.clone());
-                http
-            }
-        };
+        // A refresh comes about once per token lifetime: no pooled connection would still
+        // be open for the next one.
+        let http = self.new_client();
         let settings = self.settings.clone();
         ctx.spawn(
             fetch_token(http, settings)
@@ -284,7 +268,6 @@ impl Actor for TokenActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(1024);
-        self.http = Some(self.new_client());
         lifecycle::started("TokenActor", self.restarts);
     }
 
@@ -308,7 +291,7 @@ impl Handler<GetToken> for TokenActor {
     type Result = ResponseFuture<Result<AccessToken, TokenError>>;
 
     fn handle(&mut self, _: GetToken, ctx: &mut Self::Context) -> Self::Result {
-        if let Some(token) = self.valid_token(Instant::now()) {
+        if let Some(token) = self.cache.valid(Instant::now()) {
             return Box::pin(async move { Ok(token) });
         }
         let (tx, rx) = oneshot::channel();
@@ -321,17 +304,6 @@ impl Handler<GetToken> for TokenActor {
                 ))
             })
         })
-    }
-}
-
-/// Drops the cached token when it is the one the API refused.
-impl Handler<InvalidateToken> for TokenActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: InvalidateToken, _: &mut Self::Context) {
-        if self.cache.clear_if(&msg.0) {
-            log::info!("actor=TokenActor event=token_invalidated");
-        }
     }
 }
 

@@ -17,7 +17,6 @@ use crate::cxone::{ApiCall, CxoneClient, CxoneError, CxoneHandle, RetryPolicy};
 use crate::lifecycle;
 use crate::problem::FieldProblem;
 use crate::settings::DefinitionSettings;
-use crate::token::GetToken;
 
 /// Attempts of a callback POST.
 pub const CALLBACK_ATTEMPTS: u32 = 3;
@@ -179,7 +178,7 @@ async fn create(
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let mut extra: Vec<(String, String)> = settings.extra_headers.clone().into_iter().collect();
     extra.extend(msg.extra_headers);
-    let token = match client.handle().token_actor().send(GetToken).await {
+    let token = match client.handle().token().await {
         Ok(Ok(t)) => Some(t),
         Ok(Err(e)) if msg.dry_run => {
             log::warn!("actor=DefinitionActor event=dry_run_without_token error={e}");
