@@ -9,7 +9,7 @@
 //! are spent, the id goes back to the end of the queue; any other 4xx is final and audited as
 //! failed by the client.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 
 use actix::prelude::*;
 use awc::http::Method;
@@ -20,19 +20,10 @@ use crate::metrics::METRICS;
 
 /// Queues the acknowledgement of one event.
 #[derive(Message, Debug, Clone)]
-#[rtype(result = "Queued")]
+#[rtype(result = "()")]
 pub struct Acknowledge {
     /// The event's `dataActionId`.
     pub data_action_id: String,
-}
-
-/// Whether [`Acknowledge`] was queued.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Queued {
-    /// In the queue.
-    Yes,
-    /// The queue was full: dropped (logged and counted).
-    Dropped,
 }
 
 /// How an acknowledgement call ended.
@@ -62,8 +53,9 @@ pub struct AcknowledgementActor {
     queue: VecDeque<String>,
     capacity: usize,
     concurrency: usize,
-    /// Ids whose call is under way; requeued if the actor restarts meanwhile.
-    in_flight: HashSet<String>,
+    /// Ids whose call is under way, one entry per call (a redelivered event's id can be in
+    /// flight twice); requeued if the actor restarts meanwhile.
+    in_flight: Vec<String>,
     restarts: u32,
 }
 
@@ -76,7 +68,7 @@ impl AcknowledgementActor {
             queue: VecDeque::new(),
             capacity: capacity.max(1),
             concurrency: concurrency.max(1),
-            in_flight: HashSet::new(),
+            in_flight: Vec::new(),
             restarts: 0,
         }
     }
@@ -86,7 +78,7 @@ impl AcknowledgementActor {
             let Some(id) = self.queue.pop_front() else {
                 break;
             };
-            self.in_flight.insert(id.clone());
+            self.in_flight.push(id.clone());
             let client = self
                 .client
                 .get_or_insert_with(|| self.cxone.client())
@@ -101,7 +93,9 @@ impl AcknowledgementActor {
                 (id, result)
             };
             ctx.spawn(fut.into_actor(self).map(|(id, result), act, ctx| {
-                act.in_flight.remove(&id);
+                if let Some(i) = act.in_flight.iter().position(|x| *x == id) {
+                    act.in_flight.swap_remove(i);
+                }
                 let outcome = classify(&result);
                 let label = match outcome {
                     AckResult::Acknowledged => "acknowledged",
@@ -120,24 +114,23 @@ impl AcknowledgementActor {
                     }
                     _ => {}
                 }
-                METRICS.ack_queue.set(act.queue.len() as i64);
                 act.pump(ctx);
             }));
         }
         METRICS.ack_queue.set(self.queue.len() as i64);
     }
 
-    fn enqueue(&mut self, id: String) -> Queued {
+    /// Queues `id`, or drops it (logged and counted) when the queue is full.
+    fn enqueue(&mut self, id: String) {
         if self.queue.len() >= self.capacity {
             METRICS.acks.with_label_values(&["dropped"]).inc();
             log::warn!(
                 "actor=AcknowledgementActor event=ack_dropped data_action_id={id} queue={} reason=queue_full",
                 self.queue.len()
             );
-            return Queued::Dropped;
+            return;
         }
         self.queue.push_back(id);
-        Queued::Yes
     }
 }
 
@@ -162,7 +155,7 @@ impl Supervised for AcknowledgementActor {
         self.restarts = lifecycle::restarted("AcknowledgementActor", self.restarts);
         // Calls in flight died with the old context: their ids go back to the front of the
         // queue (at-least-once); the queue itself is kept.
-        for id in self.in_flight.drain() {
+        for id in self.in_flight.drain(..) {
             self.queue.push_front(id);
         }
     }
@@ -170,12 +163,11 @@ impl Supervised for AcknowledgementActor {
 
 /// Queues an acknowledgement (or drops it when the queue is full).
 impl Handler<Acknowledge> for AcknowledgementActor {
-    type Result = MessageResult<Acknowledge>;
+    type Result = ();
 
-    fn handle(&mut self, msg: Acknowledge, ctx: &mut Self::Context) -> Self::Result {
-        let queued = self.enqueue(msg.data_action_id);
+    fn handle(&mut self, msg: Acknowledge, ctx: &mut Self::Context) {
+        self.enqueue(msg.data_action_id);
         self.pump(ctx);
-        MessageResult(queued)
     }
 }
 

@@ -33,7 +33,7 @@ pub mod router;
 pub mod settings;
 pub mod token;
 
-pub use acknowledger::{Acknowledge, AcknowledgementActor, Queued};
+pub use acknowledger::{Acknowledge, AcknowledgementActor};
 pub use audit::{AuditActor, AuditEvent, AuditOutcome, Flush};
 pub use cxone::{ApiCall, ApiResponse, CxoneClient, CxoneError, CxoneHandle};
 pub use lifecycle::StopActor;
