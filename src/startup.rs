@@ -35,6 +35,9 @@ pub struct AppState {
     pub exports: ExportOptions,
     /// Webhook signature verifier, when `routing.signing_secret` is set.
     pub verifier: Option<Arc<dyn SignatureVerifier>>,
+    /// The routing rules (`routing.rules_file`), matched on the HTTP worker that received
+    /// the event.
+    pub rules: Arc<RuleSet>,
 }
 
 /// Addresses of the long-lived actors (each under a supervisor).
@@ -306,14 +309,13 @@ impl Application {
             Supervisor::start(move |_| AcknowledgementActor::new(handle, capacity, concurrency))
         };
         let router = {
-            let (settings, rules, kafka) = (settings.clone(), rules.clone(), kafka.clone());
+            let (settings, kafka) = (settings.clone(), kafka.clone());
             let window = Duration::from_secs(settings.routing.dedupe_window_secs);
             let capacity = settings.routing.dedupe_capacity;
             let acks = acknowledger.clone().recipient();
             Supervisor::start(move |_| {
                 KafkaRouterActor::new(
                     &settings.kafka,
-                    rules,
                     kafka,
                     Box::new(MemoryDedupe::new(window, capacity)),
                 )
@@ -344,6 +346,7 @@ impl Application {
             actors: actors.clone(),
             exports,
             verifier,
+            rules,
         });
         let mut server = HttpServer::new(move || {
             App::new()

@@ -89,12 +89,14 @@ async fn route(
         .into(),
     };
     let dedupe_key = dedupe_key(header(req, "webhook-id"), &event);
+    let route = state.rules.route(&event.compact).cloned();
     let (event, reply) = RouteEvent::new(
         dedupe_key,
         event.data_action_id,
         event.event_type,
         event.timestamp,
         event.compact,
+        route,
     );
     state.actors.router.try_send(event).map_err(|e| match e {
         SendError::Full(_) => route_error(RouteError::QueueFull),

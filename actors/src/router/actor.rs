@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 use super::batch::{BatchLimits, Next, PartitionQueue, Pending};
 use super::dedupe::{DedupeStore, Seen};
 use super::kafka::KafkaConnection;
-use super::rules::{Route, RuleSet};
+use super::rules::Route;
 use crate::acknowledger::Acknowledge;
 use crate::lifecycle;
 use crate::metrics::METRICS;
@@ -48,8 +48,11 @@ pub struct RouteEvent {
     pub event_type: String,
     /// `timestamp`: a record header.
     pub timestamp: String,
-    /// The payload serialised compactly: what rules match and the record value.
+    /// The payload serialised compactly: the record value.
     pub compact: String,
+    /// Where the first matching rule sends it ([`RuleSet::route`](super::RuleSet::route), decided by the sender so
+    /// the router's one thread does not match every payload); `None`: no rule matched.
+    pub route: Option<Route>,
     /// Where the outcome goes.
     pub reply: oneshot::Sender<Reply>,
 }
@@ -62,6 +65,7 @@ impl RouteEvent {
         event_type: String,
         timestamp: String,
         compact: String,
+        route: Option<Route>,
     ) -> (Self, oneshot::Receiver<Reply>) {
         let (reply, rx) = oneshot::channel();
         let event = RouteEvent {
@@ -70,6 +74,7 @@ impl RouteEvent {
             event_type,
             timestamp,
             compact,
+            route,
             reply,
         };
         (event, rx)
@@ -135,7 +140,6 @@ type Queue = PartitionQueue<Record, Waiter>;
 
 /// The router. One per process.
 pub struct KafkaRouterActor {
-    rules: Arc<RuleSet>,
     kafka: Arc<KafkaConnection>,
     dedupe: Box<dyn DedupeStore>,
     limits: BatchLimits,
@@ -156,12 +160,10 @@ impl KafkaRouterActor {
     /// A router over an established connection.
     pub fn new(
         settings: &KafkaSettings,
-        rules: Arc<RuleSet>,
         kafka: Arc<KafkaConnection>,
         dedupe: Box<dyn DedupeStore>,
     ) -> Self {
         KafkaRouterActor {
-            rules,
             kafka,
             dedupe,
             limits: BatchLimits {
@@ -214,7 +216,7 @@ impl KafkaRouterActor {
             }
             None => {}
         }
-        let Some(route) = self.rules.route(&msg.compact).cloned() else {
+        let Some(route) = msg.route else {
             self.dedupe.release(&msg.dedupe_key);
             let _ = msg.reply.send(Err(RouteError::NoRoute));
             return;
@@ -286,7 +288,6 @@ impl KafkaRouterActor {
                 &route,
                 waiters,
                 Err(RouteError::Broker("no partition client".into())),
-                ctx,
             );
             return;
         };
@@ -313,7 +314,7 @@ impl KafkaRouterActor {
             if let Some(q) = act.queues.get_mut(&route) {
                 q.in_flight = q.in_flight.saturating_sub(1);
             }
-            act.finish(&route, waiters, result, ctx);
+            act.finish(&route, waiters, result);
             act.pump(&route, ctx);
         }));
     }
@@ -324,7 +325,6 @@ impl KafkaRouterActor {
         route: &Route,
         waiters: Vec<(Instant, Waiter)>,
         result: Result<Vec<i64>, RouteError>,
-        _: &mut Context<Self>,
     ) {
         self.pending = self.pending.saturating_sub(waiters.len());
         METRICS.router_queue.set(self.pending as i64);
@@ -373,7 +373,7 @@ impl KafkaRouterActor {
     }
 
     /// Fails queued records that can no longer be answered within the produce timeout.
-    fn sweep(&mut self, ctx: &mut Context<Self>) {
+    fn sweep(&mut self) {
         let Some(cutoff) = Instant::now().checked_sub(self.produce_timeout) else {
             return;
         };
@@ -388,7 +388,7 @@ impl KafkaRouterActor {
                     .into_iter()
                     .map(|p| (p.accepted, p.waiter))
                     .collect();
-                self.finish(&route, waiters, Err(RouteError::Timeout), ctx);
+                self.finish(&route, waiters, Err(RouteError::Timeout));
             }
         }
     }
@@ -399,7 +399,7 @@ impl Actor for KafkaRouterActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(4096);
-        ctx.run_interval(SWEEP_INTERVAL, |act, ctx| act.sweep(ctx));
+        ctx.run_interval(SWEEP_INTERVAL, |act, _| act.sweep());
         lifecycle::started("KafkaRouterActor", self.restarts);
     }
 
