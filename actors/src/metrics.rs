@@ -3,6 +3,7 @@
 
 use std::sync::LazyLock;
 
+use prometheus::core::Collector;
 use prometheus::{
     Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
 };
@@ -60,6 +61,12 @@ fn histogram(name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
     Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets)).expect("valid histogram")
 }
 
+/// Registers `metric` with `registry` (a name registered twice is kept once) and returns it.
+fn registered<T: Collector + Clone + 'static>(registry: &Registry, metric: T) -> T {
+    let _ = registry.register(Box::new(metric.clone()));
+    metric
+}
+
 /// The process-wide metrics.
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     let counter_vec = |name: &str, help: &str, labels: &[&str]| {
@@ -81,107 +88,136 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         &["outcome"],
     )
     .expect("valid histogram");
-    let m = Metrics {
-        registry: Registry::new(),
+    let registry = Registry::new();
+    Metrics {
         event_outcomes: ["routed", "duplicate", "rejected", "unavailable"]
             .map(|o| events.with_label_values(&[o])),
         produce_outcomes: ["ok", "failed"].map(|o| produce_seconds.with_label_values(&[o])),
-        events,
-        produce_seconds,
-        routed: counter_vec(
-            "switchboard_routed_records_total",
-            "Records acknowledged by the broker.",
-            &["topic", "partition"],
+        events: registered(&registry, events),
+        produce_seconds: registered(&registry, produce_seconds),
+        routed: registered(
+            &registry,
+            counter_vec(
+                "switchboard_routed_records_total",
+                "Records acknowledged by the broker.",
+                &["topic", "partition"],
+            ),
         ),
-        batch_records: histogram(
-            "switchboard_produce_batch_records",
-            "Records per produce request.",
-            vec![1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0],
+        batch_records: registered(
+            &registry,
+            histogram(
+                "switchboard_produce_batch_records",
+                "Records per produce request.",
+                vec![1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0],
+            ),
         ),
-        produce_request_seconds: histogram(
-            "switchboard_produce_request_seconds",
-            "Seconds of one produce request, from sending it to the broker's answer.",
-            vec![
-                0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0,
-            ],
+        produce_request_seconds: registered(
+            &registry,
+            histogram(
+                "switchboard_produce_request_seconds",
+                "Seconds of one produce request, from sending it to the broker's answer.",
+                vec![
+                    0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0,
+                ],
+            ),
         ),
-        router_queue: IntGauge::new(
-            "switchboard_router_queue_records",
-            "Records accepted by the router and not yet answered.",
-        )
-        .expect("valid gauge"),
-        acks: counter_vec(
-            "switchboard_acknowledgements_total",
-            "Acknowledgements to CXone by outcome.",
-            &["outcome"],
-        ),
-        ack_queue: IntGauge::new(
-            "switchboard_ack_queue_depth",
-            "Acknowledgements waiting to be sent.",
-        )
-        .expect("valid gauge"),
-        actor_restarts: counter_vec(
-            "switchboard_actor_restarts_total",
-            "Actor restarts by actor.",
-            &["actor"],
-        ),
-        cxone_calls: counter_vec(
-            "switchboard_cxone_calls_total",
-            "CXone API calls by operation and outcome.",
-            &["operation", "outcome"],
-        ),
-        tokens: IntCounter::new(
-            "switchboard_tokens_obtained_total",
-            "OAuth2 tokens obtained.",
-        )
-        .expect("valid counter"),
-        delta_batches: counter_vec(
-            "switchboard_delta_batches_total",
-            "Delta batches by status.",
-            &["status"],
-        ),
-        delta_records: counter_vec(
-            "switchboard_delta_records_total",
-            "Delta records by outcome.",
-            &["outcome"],
-        ),
-        delta_batch_seconds: histogram(
-            "switchboard_delta_batch_seconds",
-            "Seconds per delta batch, retries included.",
-            vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0],
-        ),
-        export_chunks: IntCounter::new("switchboard_export_chunks_total", "Export chunks sent.")
-            .expect("valid counter"),
-        export_records: IntCounter::new("switchboard_export_records_total", "Export records sent.")
-            .expect("valid counter"),
-        export_bytes: IntCounter::new(
-            "switchboard_export_bytes_total",
-            "Export payload bytes sent, after compression.",
-        )
-        .expect("valid counter"),
-        export_streams: IntGauge::new("switchboard_export_streams", "Export streams in progress.")
+        router_queue: registered(
+            &registry,
+            IntGauge::new(
+                "switchboard_router_queue_records",
+                "Records accepted by the router and not yet answered.",
+            )
             .expect("valid gauge"),
-    };
-    let r = &m.registry;
-    let _ = r.register(Box::new(m.events.clone()));
-    let _ = r.register(Box::new(m.routed.clone()));
-    let _ = r.register(Box::new(m.batch_records.clone()));
-    let _ = r.register(Box::new(m.produce_request_seconds.clone()));
-    let _ = r.register(Box::new(m.produce_seconds.clone()));
-    let _ = r.register(Box::new(m.router_queue.clone()));
-    let _ = r.register(Box::new(m.acks.clone()));
-    let _ = r.register(Box::new(m.ack_queue.clone()));
-    let _ = r.register(Box::new(m.actor_restarts.clone()));
-    let _ = r.register(Box::new(m.cxone_calls.clone()));
-    let _ = r.register(Box::new(m.tokens.clone()));
-    let _ = r.register(Box::new(m.delta_batches.clone()));
-    let _ = r.register(Box::new(m.delta_records.clone()));
-    let _ = r.register(Box::new(m.delta_batch_seconds.clone()));
-    let _ = r.register(Box::new(m.export_chunks.clone()));
-    let _ = r.register(Box::new(m.export_records.clone()));
-    let _ = r.register(Box::new(m.export_bytes.clone()));
-    let _ = r.register(Box::new(m.export_streams.clone()));
-    m
+        ),
+        acks: registered(
+            &registry,
+            counter_vec(
+                "switchboard_acknowledgements_total",
+                "Acknowledgements to CXone by outcome.",
+                &["outcome"],
+            ),
+        ),
+        ack_queue: registered(
+            &registry,
+            IntGauge::new(
+                "switchboard_ack_queue_depth",
+                "Acknowledgements waiting to be sent.",
+            )
+            .expect("valid gauge"),
+        ),
+        actor_restarts: registered(
+            &registry,
+            counter_vec(
+                "switchboard_actor_restarts_total",
+                "Actor restarts by actor.",
+                &["actor"],
+            ),
+        ),
+        cxone_calls: registered(
+            &registry,
+            counter_vec(
+                "switchboard_cxone_calls_total",
+                "CXone API calls by operation and outcome.",
+                &["operation", "outcome"],
+            ),
+        ),
+        tokens: registered(
+            &registry,
+            IntCounter::new(
+                "switchboard_tokens_obtained_total",
+                "OAuth2 tokens obtained.",
+            )
+            .expect("valid counter"),
+        ),
+        delta_batches: registered(
+            &registry,
+            counter_vec(
+                "switchboard_delta_batches_total",
+                "Delta batches by status.",
+                &["status"],
+            ),
+        ),
+        delta_records: registered(
+            &registry,
+            counter_vec(
+                "switchboard_delta_records_total",
+                "Delta records by outcome.",
+                &["outcome"],
+            ),
+        ),
+        delta_batch_seconds: registered(
+            &registry,
+            histogram(
+                "switchboard_delta_batch_seconds",
+                "Seconds per delta batch, retries included.",
+                vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0],
+            ),
+        ),
+        export_chunks: registered(
+            &registry,
+            IntCounter::new("switchboard_export_chunks_total", "Export chunks sent.")
+                .expect("valid counter"),
+        ),
+        export_records: registered(
+            &registry,
+            IntCounter::new("switchboard_export_records_total", "Export records sent.")
+                .expect("valid counter"),
+        ),
+        export_bytes: registered(
+            &registry,
+            IntCounter::new(
+                "switchboard_export_bytes_total",
+                "Export payload bytes sent, after compression.",
+            )
+            .expect("valid counter"),
+        ),
+        export_streams: registered(
+            &registry,
+            IntGauge::new("switchboard_export_streams", "Export streams in progress.")
+                .expect("valid gauge"),
+        ),
+        registry,
+    }
 });
 
 /// Renders every metric in the Prometheus text exposition format.
