@@ -5,7 +5,7 @@
 //!     │ RouteEvent (+ reply)                   │ Acknowledge
 //!     ▼                                        ▼
 //!  KafkaRouterActor ── rskafka ──▶ Kafka    AcknowledgementActor ── CxoneClient ──▶ CXone
-//!   (rules, dedupe window,                              │ GetToken / Throttle
+//!   (dedupe window,                                     │ GetToken / Throttle
 //!    partition batches)                                 ▼
 //!                                          TokenActor, RateLimiterActor (per tenant)
 //!  every CXone call ──▶ AuditActor (JSON lines)

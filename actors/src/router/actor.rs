@@ -1,4 +1,5 @@
-//! KafkaRouterActor: dedupe, rule matching, per-partition batching and produce.
+//! KafkaRouterActor: dedupe, per-partition batching and produce of events whose route the
+//! sender matched (rules are matched on the HTTP worker, not on the router's one thread).
 //!
 //! A [`RouteEvent`] carries its own reply sender (one channel per event, sent with `try_send`
 //! so a full mailbox is refused at once); the reply comes when the broker has acknowledged the
