@@ -9,9 +9,9 @@
 use std::io::Write;
 
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 use super::request::Compression;
+use crate::deltas::batch::sha256_hex;
 
 /// A record alone is over `max_payload_size`.
 #[derive(Debug, Clone, PartialEq, Eq, derive_more::Display)]
@@ -58,15 +58,9 @@ pub fn same_shape(record: &Value, keys: &[String]) -> bool {
 
 /// Fingerprint of a key set: the first 16 hex digits of SHA-256 over the keys joined by `,`.
 pub fn schema_fingerprint(keys: &[String]) -> String {
-    let digest = Sha256::digest(keys.join(",").as_bytes());
-    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    let mut hex = sha256_hex(keys.join(",").as_bytes());
+    hex.truncate(16);
+    hex
 }
 
 /// The payload of `bytes`: themselves (not copied) or gzip-compressed.
@@ -82,14 +76,37 @@ fn compress(bytes: &[u8], compression: Compression) -> std::borrow::Cow<'_, [u8]
     }
 }
 
-/// One binary chunk message: the header's JSON, `\n`, the payload, in one allocation.
-fn chunk_message(header: &Value, payload: &[u8]) -> Vec<u8> {
+/// One chunk of `count` records at `offset`: the header (checksum of `raw`, the uncompressed
+/// JSON array), `\n`, then `payload` (`raw` after compression), in one allocation.
+fn chunk(
+    job_id: &str,
+    offset: u64,
+    count: usize,
+    raw: &[u8],
+    payload: &[u8],
+    schema: &str,
+    compression: Compression,
+) -> Chunk {
+    let header = json!({
+        "type": "chunk",
+        "export_job_id": job_id,
+        "offset": offset,
+        "count": count,
+        "checksum": sha256_hex(raw),
+        "compression": compression.as_str(),
+        "schema": schema,
+    });
     let mut message = Vec::with_capacity(256 + payload.len());
     // Serialising a `Value` into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut message, header);
+    let _ = serde_json::to_writer(&mut message, &header);
     message.push(b'\n');
     message.extend_from_slice(payload);
-    message
+    Chunk {
+        offset,
+        count,
+        payload_bytes: payload.len(),
+        message,
+    }
 }
 
 /// Encodes `records` (starting at `offset`, all of one shape) into chunks no larger than
@@ -123,22 +140,15 @@ pub fn encode(
             stack.push((at, &slice[..mid]));
             continue;
         }
-        let header = json!({
-            "type": "chunk",
-            "export_job_id": job_id,
-            "offset": at,
-            "count": slice.len(),
-            "checksum": sha256_hex(&raw),
-            "compression": compression.as_str(),
-            "schema": schema,
-        });
-        let message = chunk_message(&header, &payload);
-        out.push(Chunk {
-            offset: at,
-            count: slice.len(),
-            payload_bytes: payload.len(),
-            message,
-        });
+        out.push(chunk(
+            job_id,
+            at,
+            slice.len(),
+            &raw,
+            &payload,
+            schema,
+            compression,
+        ));
     }
     Ok(out)
 }
@@ -158,22 +168,15 @@ pub fn encode_page(
     if payload.len() > max_payload {
         return None;
     }
-    let header = json!({
-        "type": "chunk",
-        "export_job_id": job_id,
-        "offset": offset,
-        "count": count,
-        "checksum": sha256_hex(page),
-        "compression": compression.as_str(),
-        "schema": schema,
-    });
-    let message = chunk_message(&header, &payload);
-    Some(Chunk {
+    Some(chunk(
+        job_id,
         offset,
         count,
-        payload_bytes: payload.len(),
-        message,
-    })
+        page,
+        &payload,
+        schema,
+        compression,
+    ))
 }
 
 /// Splits a binary chunk message into its header and payload (for consumers and tests).
@@ -291,6 +294,11 @@ mod tests {
         let a = key_set(&json!({"b": 1, "a": 2}));
         let b = key_set(&json!({"a": 9, "b": "x"}));
         assert_eq!(schema_fingerprint(&a), schema_fingerprint(&b));
+        assert_eq!(
+            schema_fingerprint(&a),
+            "1eb7c54d52831bbf",
+            "SHA-256 of \"a,b\""
+        );
         assert_ne!(
             schema_fingerprint(&a),
             schema_fingerprint(&key_set(&json!({"a": 1})))
