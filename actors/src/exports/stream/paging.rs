@@ -9,7 +9,7 @@ use awc::http::Method;
 use serde_json::{json, Value};
 
 use super::super::frame::{encode, encode_page, key_set, same_shape, schema_fingerprint, Chunk};
-use super::super::request::{OnDrift, StreamRequest};
+use super::super::request::OnDrift;
 use super::super::scan::scan_page;
 use super::{ExportStreamActor, Outgoing, Phase, PREFETCH_PAGES};
 use crate::cxone::{ApiCall, CxoneHandle};
@@ -151,7 +151,8 @@ impl ExportStreamActor {
         fetched: Instant,
         ctx: &mut ws::WebsocketContext<Self>,
     ) -> Option<usize> {
-        let req = self.request.clone()?;
+        let req = self.request.as_ref()?;
+        let (compression, max_payload) = (req.compression, req.max_payload_size);
         let scan = match scan_page(body, self.baseline.as_deref()) {
             Ok(scan) => scan,
             Err(e) => return self.not_an_array(e, ctx),
@@ -170,17 +171,21 @@ impl ExportStreamActor {
                 scan.count,
                 body,
                 &schema,
-                req.compression,
-                req.max_payload_size,
+                compression,
+                max_payload,
             ) {
-                return self.queue_chunk(chunk, fetched, ctx).then_some(scan.count);
+                if !self.sink_page(offset, body, ctx) {
+                    return None;
+                }
+                self.queue_chunk(chunk, fetched);
+                return Some(scan.count);
             }
         }
         let records: Vec<Value> = match serde_json::from_slice(body) {
             Ok(r) => r,
             Err(e) => return self.not_an_array(e, ctx),
         };
-        self.page(offset, &records, &req, fetched, ctx)
+        self.page(offset, &records, fetched, ctx)
             .then_some(records.len())
     }
 
@@ -203,7 +208,6 @@ impl ExportStreamActor {
         &mut self,
         offset: u64,
         records: &[Value],
-        req: &StreamRequest,
         fetched: Instant,
         ctx: &mut ws::WebsocketContext<Self>,
     ) -> bool {
@@ -217,13 +221,7 @@ impl ExportStreamActor {
                 continue;
             }
             let (base, keys) = (base.clone(), key_set(record));
-            if !self.emit(
-                offset + segment as u64,
-                &records[segment..i],
-                req,
-                fetched,
-                ctx,
-            ) {
+            if !self.emit(offset + segment as u64, &records[segment..i], fetched, ctx) {
                 return false;
             }
             let missing: Vec<&String> = base.iter().filter(|k| !keys.contains(k)).collect();
@@ -232,7 +230,11 @@ impl ExportStreamActor {
             self.outbox.push_back(Outgoing::Text(
                 json!({"type": "schema_drift", "offset": at, "missing": missing, "added": added}),
             ));
-            if req.on_schema_drift == OnDrift::Fail {
+            let fail = self
+                .request
+                .as_ref()
+                .is_some_and(|r| r.on_schema_drift == OnDrift::Fail);
+            if fail {
                 self.flush_all(ctx);
                 self.close(
                     ctx,
@@ -244,13 +246,7 @@ impl ExportStreamActor {
             self.baseline = Some(keys);
             segment = i;
         }
-        self.emit(
-            offset + segment as u64,
-            &records[segment..],
-            req,
-            fetched,
-            ctx,
-        )
+        self.emit(offset + segment as u64, &records[segment..], fetched, ctx)
     }
 
     /// Encodes records of one shape into queued chunks; false when the stream was closed.
@@ -258,13 +254,15 @@ impl ExportStreamActor {
         &mut self,
         offset: u64,
         records: &[Value],
-        req: &StreamRequest,
         fetched: Instant,
         ctx: &mut ws::WebsocketContext<Self>,
     ) -> bool {
         if records.is_empty() {
             return true;
         }
+        let Some(req) = &self.request else {
+            return false;
+        };
         let schema = schema_fingerprint(self.baseline.as_deref().unwrap_or_default());
         match encode(
             &self.job_id,
@@ -274,9 +272,14 @@ impl ExportStreamActor {
             req.compression,
             req.max_payload_size,
         ) {
-            Ok(chunks) => chunks
-                .into_iter()
-                .all(|chunk| self.queue_chunk(chunk, fetched, ctx)),
+            Ok(chunks) => chunks.into_iter().all(|chunk| {
+                let from = (chunk.offset - offset) as usize;
+                if !self.write_sink(chunk.offset, &records[from..from + chunk.count], ctx) {
+                    return false;
+                }
+                self.queue_chunk(chunk, fetched);
+                true
+            }),
             Err(e) => {
                 self.flush_all(ctx);
                 self.close(ctx, CloseCode::Size, &e.to_string());
@@ -285,21 +288,49 @@ impl ExportStreamActor {
         }
     }
 
-    /// Writes the chunk to the sink (when on) and queues it; false when the stream was closed.
-    pub(super) fn queue_chunk(
+    /// Writes a chunk's records to the sink, when it is on, before the chunk counts as
+    /// delivered; false when that failed and the stream was closed.
+    fn write_sink(
         &mut self,
-        chunk: Chunk,
-        fetched: Instant,
+        offset: u64,
+        records: &[Value],
         ctx: &mut ws::WebsocketContext<Self>,
     ) -> bool {
-        if let Some(dir) = &self.opts.sink_dir {
-            if let Err(e) =
-                super::super::sink::write_chunk(dir, &self.job_id, chunk.offset, &chunk.message)
-            {
+        let Some(dir) = &self.opts.sink_dir else {
+            return true;
+        };
+        match super::super::sink::write_chunk(dir, &self.job_id, offset, records) {
+            Ok(()) => true,
+            Err(e) => {
                 self.close(ctx, CloseCode::Error, &format!("sink write failed: {e}"));
-                return false;
+                false
             }
         }
+    }
+
+    /// [`Self::write_sink`] for a page sent as received: its records are parsed only when the
+    /// sink is on.
+    fn sink_page(
+        &mut self,
+        offset: u64,
+        body: &[u8],
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) -> bool {
+        if self.opts.sink_dir.is_none() {
+            return true;
+        }
+        match serde_json::from_slice::<Vec<Value>>(body) {
+            Ok(records) => self.write_sink(offset, &records, ctx),
+            Err(e) => {
+                let reason = format!("sink write failed: payload: {e}");
+                self.close(ctx, CloseCode::Error, &reason);
+                false
+            }
+        }
+    }
+
+    /// Counts the chunk and queues it.
+    fn queue_chunk(&mut self, chunk: Chunk, fetched: Instant) {
         self.stats.chunks += 1;
         self.stats.records += chunk.count as u64;
         self.stats.bytes += chunk.payload_bytes as u64;
@@ -308,6 +339,5 @@ impl ExportStreamActor {
         METRICS.export_records.inc_by(chunk.count as u64);
         METRICS.export_bytes.inc_by(chunk.payload_bytes as u64);
         self.outbox.push_back(Outgoing::Chunk(chunk));
-        true
     }
 }
