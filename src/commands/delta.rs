@@ -11,6 +11,7 @@
 //! progress bar goes to stderr (when it is a terminal); a JSON summary to stdout. Exit 0 when
 //! every batch was applied.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -73,15 +74,18 @@ pub fn validate_file(file: &Path) -> anyhow::Result<Result<usize, Vec<FieldProbl
     let mut count = 0;
     for line in lines(file)? {
         let (line_no, line) = line?;
-        let label = format!("line {line_no}");
         let id = match fast_parse(&line) {
-            Some(record) => Some(record.id.into_owned()),
+            Some(record) => Some(record.id),
             None => match serde_json::from_str::<Value>(&line) {
                 Err(e) => {
-                    problems.push(FieldProblem::new(label, format!("is not JSON: {e}")));
+                    problems.push(FieldProblem::new(
+                        format!("line {line_no}"),
+                        format!("is not JSON: {e}"),
+                    ));
                     None
                 }
                 Ok(value) => {
+                    let label = format!("line {line_no}");
                     let mut found = Problems::default();
                     let record = validate_record(&value, count, &mut found);
                     for p in found.into_vec() {
@@ -89,18 +93,18 @@ pub fn validate_file(file: &Path) -> anyhow::Result<Result<usize, Vec<FieldProbl
                         problems.push(FieldProblem::new(field, p.message));
                     }
                     // A line with other problems still takes part in the duplicate check.
-                    record.map(|r| r.id).or_else(|| {
+                    record.map(|r| Cow::Owned(r.id)).or_else(|| {
                         value["id"]
                             .as_str()
                             .filter(|id| !id.trim().is_empty())
-                            .map(String::from)
+                            .map(|id| Cow::Owned(id.to_owned()))
                     })
                 }
             },
         };
         if let Some(id) = id {
             if filter.insert(&id) {
-                flagged.insert(id);
+                flagged.insert(id.into_owned());
             }
         }
         count += 1;

@@ -73,23 +73,24 @@ impl IdFilter {
         }
     }
 
-    fn positions(&self, id: &str) -> impl Iterator<Item = usize> + '_ {
+    /// The two base hashes of an id (the second odd), from which the positions derive.
+    fn base_hashes(id: &str) -> (u64, u64) {
         let hash = |seed: u8| {
             let mut h = DefaultHasher::new();
             seed.hash(&mut h);
             id.hash(&mut h);
             h.finish()
         };
-        let (h1, h2) = (hash(1), hash(2) | 1);
-        let m = (self.bits.len() * 64) as u64;
-        (0..u64::from(self.hashes)).map(move |i| (h1.wrapping_add(i.wrapping_mul(h2)) % m) as usize)
+        (hash(1), hash(2) | 1)
     }
 
     /// Inserts an id; true when it might have been inserted before.
     pub fn insert(&mut self, id: &str) -> bool {
-        let positions: Vec<usize> = self.positions(id).collect();
+        let (h1, h2) = Self::base_hashes(id);
+        let m = (self.bits.len() * 64) as u64;
         let mut seen = true;
-        for p in positions {
+        for i in 0..u64::from(self.hashes) {
+            let p = (h1.wrapping_add(i.wrapping_mul(h2)) % m) as usize;
             let (word, bit) = (p / 64, 1u64 << (p % 64));
             seen &= self.bits[word] & bit != 0;
             self.bits[word] |= bit;
@@ -98,6 +99,7 @@ impl IdFilter {
     }
 
     /// Bytes held.
+    #[cfg(test)]
     pub fn bytes(&self) -> usize {
         self.bits.len() * 8
     }
