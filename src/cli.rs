@@ -78,35 +78,7 @@ pub enum Command {
         config: Option<PathBuf>,
     },
     /// Stream a report's export from a running service to NDJSON (the reference consumer).
-    Export {
-        /// The report.
-        #[arg(long)]
-        report: String,
-        /// The service's base URL.
-        #[arg(long, default_value = "http://127.0.0.1:8080")]
-        server: String,
-        /// Ask for gzip payloads.
-        #[arg(long)]
-        gzip: bool,
-        /// Where NDJSON goes (default stdout).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Records per chunk (repeatable: used in order, the last repeating).
-        #[arg(long = "chunk-size", default_value = "1000")]
-        chunk_sizes: Vec<usize>,
-        /// Unacknowledged chunks at most (0: no acks).
-        #[arg(long, default_value_t = 8)]
-        ack_window: usize,
-        /// Largest payload per chunk, bytes.
-        #[arg(long, default_value_t = 1 << 20)]
-        max_payload_size: usize,
-        /// On schema drift: fail or warn.
-        #[arg(long, default_value = "fail")]
-        on_schema_drift: String,
-        /// Resume this export job.
-        #[arg(long)]
-        export_job_id: Option<String>,
-    },
+    Export(crate::commands::export::ExportArgs),
     /// Run the CXone sandbox alone.
     Sandbox {
         /// A TOML file layered over the defaults.
@@ -191,6 +163,17 @@ pub enum Outcome {
     Failure,
 }
 
+impl From<bool> for Outcome {
+    /// `true` (the command succeeded) is [`Outcome::Success`], `false` [`Outcome::Failure`].
+    fn from(ok: bool) -> Self {
+        if ok {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        }
+    }
+}
+
 /// Runs the parsed command line to completion.
 ///
 /// Errors: configuration, start-up or serving failures, with context naming the key.
@@ -210,11 +193,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             let ok =
                 crate::commands::action::create(settings, &file, dry_run, correlation_id, headers)
                     .await?;
-            Ok(if ok {
-                Outcome::Success
-            } else {
-                Outcome::Failure
-            })
+            Ok(ok.into())
         }
         Command::Serve { config, sandbox } => {
             let settings = Settings::load(config.as_deref())?;
@@ -262,62 +241,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
                 update_type,
             };
             let ok = crate::commands::delta::apply(settings, &file, what).await?;
-            Ok(if ok {
-                Outcome::Success
-            } else {
-                Outcome::Failure
-            })
+            Ok(ok.into())
         }
         Command::Plan {
             command: PlanCommand::Validate { file, config },
         } => {
             let settings = Settings::load(config.as_deref())?;
             let ok = crate::commands::plan::validate(&settings, &file)?;
-            Ok(if ok {
-                Outcome::Success
-            } else {
-                Outcome::Failure
-            })
+            Ok(ok.into())
         }
         Command::Orchestrate { file, out, config } => {
             let settings = Settings::load(config.as_deref())?;
             let ok = crate::commands::plan::orchestrate(settings, &file, out.as_deref()).await?;
-            Ok(if ok {
-                Outcome::Success
-            } else {
-                Outcome::Failure
-            })
+            Ok(ok.into())
         }
-        Command::Export {
-            report,
-            server,
-            gzip,
-            out,
-            chunk_sizes,
-            ack_window,
-            max_payload_size,
-            on_schema_drift,
-            export_job_id,
-        } => {
-            let args = crate::commands::export::ExportArgs {
-                report_id: report,
-                server,
-                gzip,
-                out,
-                chunk_sizes,
-                ack_window,
-                max_payload_size,
-                on_schema_drift,
-                export_job_id,
-            };
-            match crate::commands::export::run(args).await {
-                Ok(_) => Ok(Outcome::Success),
-                Err(e) => {
-                    eprintln!("switchboard export: {e:#}");
-                    Ok(Outcome::Failure)
-                }
+        Command::Export(args) => match crate::commands::export::run(args).await {
+            Ok(_) => Ok(Outcome::Success),
+            Err(e) => {
+                eprintln!("switchboard export: {e:#}");
+                Ok(Outcome::Failure)
             }
-        }
+        },
         Command::Sandbox { config } => {
             let settings = Settings::load(config.as_deref())?;
             let sandbox = Sandbox::start(sandbox_options(&settings))

@@ -183,77 +183,42 @@ impl Settings {
         for broker in &k.brokers {
             check_address("kafka.brokers", broker)?;
         }
+        // `(key, value)` of a numeric setting, the key spelled from its path:
+        // `setting!(self, kafka.queue_capacity)` is `("kafka.queue_capacity", …)`.
+        macro_rules! setting {
+            ($settings:expr, $section:ident . $field:ident) => {
+                (
+                    concat!(stringify!($section), ".", stringify!($field)),
+                    $settings.$section.$field as i64,
+                )
+            };
+        }
         for (key, value) in [
-            ("kafka.topic_partitions", k.topic_partitions as i64),
-            ("kafka.replication_factor", k.replication_factor as i64),
-            ("kafka.produce_timeout_ms", k.produce_timeout_ms as i64),
-            ("kafka.connect_timeout_ms", k.connect_timeout_ms as i64),
-            ("kafka.max_batch_bytes", k.max_batch_bytes as i64),
-            ("kafka.max_batch_records", k.max_batch_records as i64),
-            ("kafka.max_in_flight", k.max_in_flight as i64),
-            ("kafka.queue_capacity", k.queue_capacity as i64),
-            (
-                "routing.dedupe_window_secs",
-                self.routing.dedupe_window_secs as i64,
-            ),
-            (
-                "routing.dedupe_capacity",
-                self.routing.dedupe_capacity as i64,
-            ),
-            (
-                "routing.ack_queue_capacity",
-                self.routing.ack_queue_capacity as i64,
-            ),
-            (
-                "routing.ack_concurrency",
-                self.routing.ack_concurrency as i64,
-            ),
-            (
-                "cxone.requests_per_minute",
-                self.cxone.requests_per_minute as i64,
-            ),
-            ("cxone.burst", self.cxone.burst as i64),
-            (
-                "cxone.request_timeout_ms",
-                self.cxone.request_timeout_ms as i64,
-            ),
-            (
-                "orchestration.poll_interval_ms",
-                self.orchestration.poll_interval_ms as i64,
-            ),
-            (
-                "orchestration.execution_timeout_secs",
-                self.orchestration.execution_timeout_secs as i64,
-            ),
-            (
-                "sandbox.rate_limit_per_minute",
-                self.sandbox.rate_limit_per_minute as i64,
-            ),
-            ("sandbox.token_ttl_secs", self.sandbox.token_ttl_secs as i64),
-            (
-                "deltas.replication_attempts",
-                self.deltas.replication_attempts as i64,
-            ),
-            (
-                "orchestration.max_sub_flows",
-                self.orchestration.max_sub_flows as i64,
-            ),
-            (
-                "orchestration.max_plan_bytes",
-                self.orchestration.max_plan_bytes as i64,
-            ),
-            (
-                "orchestration.keep_finished_runs",
-                self.orchestration.keep_finished_runs as i64,
-            ),
-            (
-                "export.heartbeat_interval_secs",
-                self.export.heartbeat_interval_secs as i64,
-            ),
-            (
-                "export.client_timeout_secs",
-                self.export.client_timeout_secs as i64,
-            ),
+            setting!(self, kafka.topic_partitions),
+            setting!(self, kafka.replication_factor),
+            setting!(self, kafka.produce_timeout_ms),
+            setting!(self, kafka.connect_timeout_ms),
+            setting!(self, kafka.max_batch_bytes),
+            setting!(self, kafka.max_batch_records),
+            setting!(self, kafka.max_in_flight),
+            setting!(self, kafka.queue_capacity),
+            setting!(self, routing.dedupe_window_secs),
+            setting!(self, routing.dedupe_capacity),
+            setting!(self, routing.ack_queue_capacity),
+            setting!(self, routing.ack_concurrency),
+            setting!(self, cxone.requests_per_minute),
+            setting!(self, cxone.burst),
+            setting!(self, cxone.request_timeout_ms),
+            setting!(self, orchestration.poll_interval_ms),
+            setting!(self, orchestration.execution_timeout_secs),
+            setting!(self, sandbox.rate_limit_per_minute),
+            setting!(self, sandbox.token_ttl_secs),
+            setting!(self, deltas.replication_attempts),
+            setting!(self, orchestration.max_sub_flows),
+            setting!(self, orchestration.max_plan_bytes),
+            setting!(self, orchestration.keep_finished_runs),
+            setting!(self, export.heartbeat_interval_secs),
+            setting!(self, export.client_timeout_secs),
         ] {
             if value < 1 {
                 return invalid(key, "must be at least 1");

@@ -7,13 +7,11 @@
 use std::path::Path;
 
 use anyhow::Context as _;
-use serde_json::json;
-use switchboard_actors::definitions::{CreateDefinition, Created, DefinitionActor};
+use switchboard_actors::definitions::{CreateDefinition, DefinitionActor};
 
-use super::{cxone_runtime, eprint_json, flush_audit, print_json, start_supervised};
+use super::{cxone_runtime, eprint_json, flush_audit, print_json, read_json, start_supervised};
 use crate::config::Settings;
-use crate::routes::body::parse_json;
-use crate::routes::definitions::definition_error;
+use crate::routes::definitions::{created_json, definition_error};
 
 /// Parses `NAME:VALUE`.
 ///
@@ -37,13 +35,8 @@ pub async fn create(
     correlation_id: Option<String>,
     headers: Vec<(String, String)>,
 ) -> anyhow::Result<bool> {
-    let text = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let definition = match parse_json(&text) {
-        Ok(v) => v,
-        Err(e) => {
-            eprint_json(&e.body());
-            return Ok(false);
-        }
+    let Some(definition) = read_json(file)? else {
+        return Ok(false);
     };
     let runtime = cxone_runtime(&settings)?;
     let actor = start_supervised(DefinitionActor::new(
@@ -62,26 +55,8 @@ pub async fn create(
         .context("definition actor")?;
     flush_audit(&runtime).await?;
     match result {
-        Ok(Created::DryRun {
-            definition,
-            header_matrix_bytes,
-            correlation_id,
-        }) => {
-            print_json(&json!({
-                "definition": definition,
-                "header_matrix_bytes": header_matrix_bytes,
-                "correlation_id": correlation_id,
-            }));
-            Ok(true)
-        }
-        Ok(Created::Created {
-            mut definition,
-            audit,
-        }) => {
-            if let Some(obj) = definition.as_object_mut() {
-                obj.insert("audit".into(), json!(audit));
-            }
-            print_json(&definition);
+        Ok(created) => {
+            print_json(&created_json(created));
             Ok(true)
         }
         Err(e) => {

@@ -18,26 +18,35 @@ use switchboard_actors::exports::frame::{decode_message, verify_payload};
 /// Reconnections after dropped connections.
 pub const RECONNECTS: u32 = 5;
 
-/// What to export and how.
-#[derive(Debug, Clone)]
+/// What to export and how: the flags of `switchboard export` (the doc comments are its help).
+#[derive(Debug, Clone, clap::Args)]
 pub struct ExportArgs {
     /// The report.
+    #[arg(long = "report", value_name = "REPORT")]
     pub report_id: String,
-    /// The service, e.g. `http://127.0.0.1:8080`.
+    /// The service's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub server: String,
     /// Ask for gzip payloads.
+    #[arg(long)]
     pub gzip: bool,
-    /// Where NDJSON goes (stdout when `None`).
+    /// Where NDJSON goes (default stdout).
+    #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Records per chunk, in order, the last repeating.
+    /// Records per chunk (repeatable: used in order, the last repeating).
+    #[arg(long = "chunk-size", default_value = "1000")]
     pub chunk_sizes: Vec<usize>,
-    /// Unacknowledged chunks at most.
+    /// Unacknowledged chunks at most (0: no acks).
+    #[arg(long, default_value_t = 8)]
     pub ack_window: usize,
-    /// Largest payload per chunk.
+    /// Largest payload per chunk, bytes.
+    #[arg(long, default_value_t = 1 << 20)]
     pub max_payload_size: usize,
-    /// `fail` or `warn`.
+    /// On schema drift: fail or warn.
+    #[arg(long, default_value = "fail")]
     pub on_schema_drift: String,
-    /// Resume this job.
+    /// Resume this export job.
+    #[arg(long)]
     pub export_job_id: Option<String>,
 }
 

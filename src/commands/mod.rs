@@ -11,10 +11,13 @@ pub mod delta_lines;
 pub mod export;
 pub mod plan;
 
+use std::path::Path;
+
 use actix::prelude::*;
 use anyhow::Context as _;
 
 use crate::config::Settings;
+use crate::routes::body::parse_json;
 use crate::startup::CxoneRuntime;
 
 /// Starts the CXone actors for a command; `cxone.base_url` must be set.
@@ -51,6 +54,21 @@ pub fn eprint_json(value: &serde_json::Value) {
         "{}",
         serde_json::to_string_pretty(value).unwrap_or_default()
     );
+}
+
+/// Reads a JSON file for a command: `Some(value)` when it parses; otherwise prints the same
+/// JSON error body as the HTTP API (`malformed_json`) on stderr and returns `None`.
+///
+/// Errors: the file cannot be read (`cannot read FILE`).
+pub(crate) fn read_json(file: &Path) -> anyhow::Result<Option<serde_json::Value>> {
+    let text = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    match parse_json(&text) {
+        Ok(value) => Ok(Some(value)),
+        Err(e) => {
+            eprint_json(&e.body());
+            Ok(None)
+        }
+    }
 }
 
 /// Starts an actor under a supervisor in the current arbiter.

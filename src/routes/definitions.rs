@@ -12,7 +12,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 use switchboard_actors::definitions::{CreateDefinition, Created, DefinitionError};
 
 use super::body::{parse_json, read_json_body};
@@ -81,26 +81,39 @@ pub async fn create(
         })?
         .map_err(definition_error)?;
     Ok(match created {
+        Created::DryRun { .. } => HttpResponse::Ok().json(created_json(created)),
+        Created::Created { ref audit, .. } => {
+            let correlation_id = audit.correlation_id.clone();
+            HttpResponse::Created()
+                .insert_header(("X-Correlation-ID", correlation_id))
+                .json(created_json(created))
+        }
+    })
+}
+
+/// The JSON answer for a created definition, shared by `POST /data-actions` and
+/// `switchboard action create`: for a dry run `{"definition", "header_matrix_bytes",
+/// "correlation_id"}`; otherwise the definition as CXone returned it plus `"audit"` (when it
+/// is an object).
+pub fn created_json(created: Created) -> Value {
+    match created {
         Created::DryRun {
             definition,
             header_matrix_bytes,
             correlation_id,
-        } => HttpResponse::Ok().json(json!({
+        } => json!({
             "definition": definition,
             "header_matrix_bytes": header_matrix_bytes,
             "correlation_id": correlation_id,
-        })),
+        }),
         Created::Created {
             mut definition,
             audit,
         } => {
-            let correlation_id = audit.correlation_id.clone();
             if let Some(obj) = definition.as_object_mut() {
                 obj.insert("audit".into(), json!(audit));
             }
-            HttpResponse::Created()
-                .insert_header(("X-Correlation-ID", correlation_id))
-                .json(definition)
+            definition
         }
-    })
+    }
 }

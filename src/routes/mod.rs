@@ -25,53 +25,22 @@ use crate::error::ApiError;
 
 /// Registers every route; unknown paths get 404 and wrong methods 405, both as JSON errors.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/webhook/cxone/data-actions")
-            .route(web::post().to(webhook::ingest))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/data-actions")
-            .route(web::post().to(definitions::create))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/deltas")
-            .route(web::post().to(deltas::apply))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/orchestrations")
-            .route(web::post().to(orchestrations::submit))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/orchestrations/{run_id}")
-            .route(web::get().to(orchestrations::report))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/cxone/webhook")
-            .route(web::post().to(orchestrations::completion))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(web::resource("/stream").route(web::get().to(stream::stream)))
-    .service(
-        web::resource("/healthz")
-            .route(web::get().to(health::healthz))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/readyz")
-            .route(web::get().to(health::readyz))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/metrics")
-            .route(web::get().to(health::metrics))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .default_service(web::to(not_found));
+    cfg.service(resource("/webhook/cxone/data-actions").route(web::post().to(webhook::ingest)))
+        .service(resource("/data-actions").route(web::post().to(definitions::create)))
+        .service(resource("/deltas").route(web::post().to(deltas::apply)))
+        .service(resource("/orchestrations").route(web::post().to(orchestrations::submit)))
+        .service(resource("/orchestrations/{run_id}").route(web::get().to(orchestrations::report)))
+        .service(resource("/cxone/webhook").route(web::post().to(orchestrations::completion)))
+        .service(web::resource("/stream").route(web::get().to(stream::stream)))
+        .service(resource("/healthz").route(web::get().to(health::healthz)))
+        .service(resource("/readyz").route(web::get().to(health::readyz)))
+        .service(resource("/metrics").route(web::get().to(health::metrics)))
+        .default_service(web::to(not_found));
+}
+
+/// A resource whose unmatched methods answer 405 `method_not_allowed`.
+fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(method_not_allowed))
 }
 
 async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
