@@ -135,6 +135,9 @@ pub struct ExportStreamActor {
     last_seen: Instant,
     started: Instant,
     stats: Stats,
+    /// Whether this stream was counted in the `export_streams` gauge (it is uncounted when it
+    /// stops).
+    counted: bool,
 }
 
 /// Frame size of a server-to-client WebSocket message of `len` payload bytes (unmasked).
@@ -189,6 +192,7 @@ impl ExportStreamActor {
             last_seen: Instant::now(),
             started: Instant::now(),
             stats: Stats::default(),
+            counted: false,
         }
     }
 
@@ -328,10 +332,9 @@ impl Actor for ExportStreamActor {
                 Some("the connection ended before the export completed".into()),
             );
         }
-        if self.job_id.is_empty() || self.phase == Phase::AwaitingRequest {
-            return;
+        if self.counted {
+            METRICS.export_streams.dec();
         }
-        METRICS.export_streams.dec();
     }
 }
 

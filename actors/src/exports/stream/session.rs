@@ -71,6 +71,7 @@ impl ExportStreamActor {
                 }
                 act.phase = Phase::Streaming;
                 METRICS.export_streams.inc();
+                act.counted = true;
                 let started = json!({"type": "started", "export_job_id": act.job_id, "offset": act.delivered});
                 act.send_text(ctx, started);
                 act.pump(ctx);
