@@ -2,20 +2,14 @@
 //! lowercase SHA-256 hex of the raw body bytes.
 
 use actix_web::http::header::HeaderMap;
-use sha2::{Digest, Sha256};
 
 use super::error::ApiError;
 
+/// The lowercase SHA-256 hex of a body: the checksum the service's delta batches carry.
+pub use switchboard_actors::deltas::batch::sha256_hex;
+
 /// Header carrying the lowercase SHA-256 hex of the body (required).
 pub const CHECKSUM_HEADER: &str = "x-payload-checksum";
-
-/// The lowercase SHA-256 hex of `body`.
-pub fn sha256_hex(body: &[u8]) -> String {
-    Sha256::digest(body)
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
-}
 
 /// Checks `X-Payload-Checksum` against the body and returns it.
 ///

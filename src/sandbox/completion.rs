@@ -94,21 +94,43 @@ pub async fn deliver(client: &awc::Client, url: &str, event_id: &str, body: &str
     (DELIVERY_ATTEMPTS, false)
 }
 
+/// The client completion webhooks are POSTed with: one per server worker (registered as app
+/// data), shared by every execution the worker ends. Requests time out after
+/// [`DELIVERY_TIMEOUT`], redirects are not followed, and the number of simultaneous
+/// connections is not limited.
+#[derive(Clone)]
+pub struct WebhookClient(pub awc::Client);
+
+impl WebhookClient {
+    /// A new client (build it on the worker that uses it: it is not `Send`).
+    pub fn new() -> WebhookClient {
+        WebhookClient(
+            awc::Client::builder()
+                .connector(awc::Connector::new().limit(0))
+                .timeout(DELIVERY_TIMEOUT)
+                .disable_redirects()
+                .finish(),
+        )
+    }
+}
+
+impl Default for WebhookClient {
+    fn default() -> Self {
+        WebhookClient::new()
+    }
+}
+
 /// Delivers `event` to every URL at once (see [`deliver`]); returns when each was delivered
 /// or gave up. Runs on its own spawned task, so it never delays other executions.
-pub async fn deliver_to_all(urls: Vec<String>, event: Value) {
+pub async fn deliver_to_all(client: &awc::Client, urls: Vec<String>, event: Value) {
     if urls.is_empty() {
         return;
     }
-    let client = awc::Client::builder()
-        .timeout(DELIVERY_TIMEOUT)
-        .disable_redirects()
-        .finish();
     let event_id = event["event_id"].as_str().unwrap_or_default().to_owned();
     let body = event.to_string();
     let deliveries = urls
         .iter()
-        .map(|url| deliver(&client, url, &event_id, &body));
+        .map(|url| deliver(client, url, &event_id, &body));
     for (url, (attempts, delivered)) in urls.iter().zip(join_all(deliveries).await) {
         if delivered {
             log::debug!(

@@ -13,13 +13,11 @@ pub fn validate_definition(body: &Value) -> Vec<FieldProblem> {
         .err()
         .unwrap_or_default()
         .into_iter()
-        .map(|p| FieldProblem {
-            field: if p.field.is_empty() {
-                "body".into()
-            } else {
-                p.field
-            },
-            message: p.message,
+        .map(|mut p| {
+            if p.field.is_empty() {
+                p.field = "body".into();
+            }
+            p
         })
         .collect()
 }

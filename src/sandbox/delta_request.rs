@@ -4,31 +4,19 @@ use serde_json::{Map, Value};
 
 use super::error::ApiError;
 
-/// Most records one delta request may carry (seed 001: "a maximum batch size of 1000").
-pub const MAX_BATCH_RECORDS: usize = 1000;
+/// Most records one delta request may carry (seed 001: "a maximum batch size of 1000"): the
+/// API's largest batch, as the service batches.
+pub use switchboard_actors::deltas::batch::API_MAX_BATCH as MAX_BATCH_RECORDS;
+
+/// `updateType` (`UPSERT`: create missing records, update existing ones; `UPDATE`: update
+/// existing records only, missing ones are reported in `not_found`) and `conflictResolution`
+/// (`OVERWRITE`: apply a conflicting record anyway, still listed in `conflicts`; `FAIL`: any
+/// conflict rejects the whole batch with 409; `IGNORE`: skip it, apply the rest), parsed from
+/// exactly those strings.
+pub use switchboard_actors::deltas::set::{ConflictResolution, UpdateType};
 
 /// Most problems spelled out in one `invalid_payload` message; the rest are counted.
 const MAX_LISTED_PROBLEMS: usize = 20;
-
-/// `updateType`: whether records that do not exist yet are created.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UpdateType {
-    /// `UPSERT`: create missing records, update existing ones.
-    Upsert,
-    /// `UPDATE`: update existing records only; missing ones are reported in `not_found`.
-    Update,
-}
-
-/// `conflictResolution`: what happens to a record whose given `version` is not the stored one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConflictResolution {
-    /// `OVERWRITE`: apply it anyway (still listed in `conflicts`).
-    Overwrite,
-    /// `FAIL`: any conflict rejects the whole batch with 409.
-    Fail,
-    /// `IGNORE`: skip it, apply the rest.
-    Ignore,
-}
 
 /// One record change: `{"id": string, "version"?: u64, "fields": object}`.
 #[derive(Debug, Clone, PartialEq)]
@@ -93,26 +81,23 @@ impl DeltaRequest {
                 Vec::new()
             }
         };
-        let update_type = match fields.get("updateType").and_then(Value::as_str) {
-            Some("UPSERT") => Some(UpdateType::Upsert),
-            Some("UPDATE") => Some(UpdateType::Update),
-            _ => {
-                problems.push("field `updateType` must be \"UPSERT\" or \"UPDATE\"".to_owned());
-                None
-            }
-        };
-        let conflict_resolution = match fields.get("conflictResolution").and_then(Value::as_str) {
-            Some("OVERWRITE") => Some(ConflictResolution::Overwrite),
-            Some("FAIL") => Some(ConflictResolution::Fail),
-            Some("IGNORE") => Some(ConflictResolution::Ignore),
-            _ => {
-                problems.push(
-                    "field `conflictResolution` must be \"OVERWRITE\", \"FAIL\" or \"IGNORE\""
-                        .to_owned(),
-                );
-                None
-            }
-        };
+        let update_type = fields
+            .get("updateType")
+            .and_then(Value::as_str)
+            .and_then(UpdateType::parse);
+        if update_type.is_none() {
+            problems.push("field `updateType` must be \"UPSERT\" or \"UPDATE\"".to_owned());
+        }
+        let conflict_resolution = fields
+            .get("conflictResolution")
+            .and_then(Value::as_str)
+            .and_then(ConflictResolution::parse);
+        if conflict_resolution.is_none() {
+            problems.push(
+                "field `conflictResolution` must be \"OVERWRITE\", \"FAIL\" or \"IGNORE\""
+                    .to_owned(),
+            );
+        }
         let batch_size = fields.get("batchSize").and_then(Value::as_u64);
         if batch_size.is_none() {
             problems.push("field `batchSize` must be a non-negative integer".to_owned());

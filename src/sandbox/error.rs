@@ -7,28 +7,12 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use derive_more::Display;
-use serde::Serialize;
 use serde_json::json;
 
 /// One problem found in a request body: the field as a dotted path (`configuration.url`,
-/// `tags[2]`; `body` for the body as a whole) and what is wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FieldProblem {
-    /// Dotted path of the field.
-    pub field: String,
-    /// What is wrong, e.g. `must be one of GET, POST, PUT, PATCH, DELETE`.
-    pub message: String,
-}
-
-impl FieldProblem {
-    /// A problem with `field`.
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> FieldProblem {
-        FieldProblem {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
+/// `tags[2]`; `body` for the body as a whole) and what is wrong with it. The same type the
+/// service's validators report, serialised as `{"field", "message"}`.
+pub use switchboard_actors::problem::FieldProblem;
 
 /// An error answer of the sandbox (token endpoint, API or admin API).
 #[derive(Debug, Display, PartialEq)]

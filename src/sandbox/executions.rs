@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use super::body::{read_body, MAX_API_BODY_BYTES};
-use super::completion::{completion_event, deliver_to_all};
+use super::completion::{completion_event, deliver_to_all, WebhookClient};
 use super::error::ApiError;
 use super::execution_log::{ExecutionRecord, ExecutionStatus};
 use super::faults::MAX_LATENCY_MS;
@@ -143,6 +143,7 @@ pub async fn start_execution(
     id: web::Path<String>,
     payload: web::Payload,
     shared: web::Data<Shared>,
+    webhooks: web::Data<WebhookClient>,
 ) -> Result<HttpResponse, ApiError> {
     let started_at_ms = now_ms();
     admit(&req, &shared).await?;
@@ -163,6 +164,7 @@ pub async fn start_execution(
     );
     actix_rt::spawn(run_execution(
         shared.into_inner(),
+        webhooks.0.clone(),
         execution_id.clone(),
         data_action_id,
         plan,
@@ -177,10 +179,11 @@ pub async fn start_execution(
 
 /// Ends the execution after `plan.latency_ms`: stamps `completed_at_ms` and the outcome,
 /// then, unless the `drop_webhooks` fault is on, sends the completion event to every
-/// registered webhook. An execution no longer remembered (reset, or evicted from the log)
-/// ends silently.
+/// registered webhook with `client`. An execution no longer remembered (reset, or evicted
+/// from the log) ends silently.
 async fn run_execution(
     shared: std::sync::Arc<Shared>,
+    client: awc::Client,
     execution_id: String,
     data_action_id: String,
     plan: ExecutionPlan,
@@ -211,7 +214,7 @@ async fn run_execution(
         plan.outcome,
         Utc::now(),
     );
-    deliver_to_all(urls, event).await;
+    deliver_to_all(&client, urls, event).await;
 }
 
 /// `GET /api/v1/executions/{execution_id}` (bearer auth): 200 with [`status_json`].

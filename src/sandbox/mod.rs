@@ -93,6 +93,7 @@ impl Sandbox {
             let counted = shared.clone();
             App::new()
                 .app_data(web::Data::from(shared.clone()))
+                .app_data(web::Data::new(completion::WebhookClient::new()))
                 .wrap_fn(move |req, srv| {
                     let shared = counted.clone();
                     let response = srv.call(req);

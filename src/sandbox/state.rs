@@ -95,17 +95,15 @@ impl SandboxState {
     }
 
     /// Clears every record (executions included), data store, idempotency key, webhook
-    /// registration, export report and export job, restores the options' settings and refills every bucket. Issued tokens
-    /// stay valid until they expire.
+    /// registration, export report and export job, restores the options' settings and
+    /// refills every bucket: the state of [`SandboxState::new`], except that issued tokens
+    /// are kept and stay valid until they expire.
     pub fn reset(&mut self, options: &SandboxOptions) {
-        self.faults = Faults::from_options(options);
-        self.buckets.clear();
-        self.records = Records::default();
-        self.data_stores.clear();
-        self.idempotency = IdempotencyCache::default();
-        self.webhooks.clear();
-        self.reports.clear();
-        self.export_jobs.clear();
+        let tokens = std::mem::take(&mut self.tokens);
+        *self = SandboxState {
+            tokens,
+            ..SandboxState::new(options)
+        };
     }
 
     /// Counts one answered request under `"METHOD path-template status"`.

@@ -3,10 +3,10 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
-use super::spawn_sandbox;
+use super::{serve_on_port_0, spawn_sandbox};
 use crate::sandbox::events::sign;
 use crate::sandbox::SandboxOptions;
 
@@ -51,19 +51,10 @@ async fn receive(req: HttpRequest, body: web::Bytes, inbox: web::Data<Inbox>) ->
 async fn spawn_receiver() -> (String, Inbox, actix_web::dev::ServerHandle) {
     let inbox: Inbox = Arc::default();
     let data = web::Data::new(inbox.clone());
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(data.clone())
-            .route("/hook", web::post().to(receive))
-    })
-    .workers(1)
-    .disable_signals()
-    .bind("127.0.0.1:0")
-    .expect("receiver binds");
-    let port = server.addrs()[0].port();
-    let server = server.run();
-    let handle = server.handle();
-    actix_rt::spawn(server);
+    let (port, handle) = serve_on_port_0(move |cfg| {
+        cfg.app_data(data.clone())
+            .route("/hook", web::post().to(receive));
+    });
     (format!("http://127.0.0.1:{port}/hook"), inbox, handle)
 }
 

@@ -21,6 +21,8 @@ mod token;
 
 use std::time::Duration;
 
+use actix_web::dev::ServerHandle;
+use actix_web::{web, App, HttpServer};
 use serde_json::Value;
 
 use super::{Sandbox, SandboxOptions, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET};
@@ -170,4 +172,21 @@ async fn spawn_sandbox(options: SandboxOptions) -> TestSandbox {
         sandbox,
         client: awc::Client::builder().disable_redirects().finish(),
     }
+}
+
+/// Serves an app configured by `configure` (one worker, no signal handling) on
+/// `127.0.0.1:0`, on a spawned task; returns the bound port and the server's handle.
+fn serve_on_port_0(
+    configure: impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
+) -> (u16, ServerHandle) {
+    let server = HttpServer::new(move || App::new().configure(configure.clone()))
+        .workers(1)
+        .disable_signals()
+        .bind("127.0.0.1:0")
+        .expect("receiver binds");
+    let port = server.addrs()[0].port();
+    let server = server.run();
+    let handle = server.handle();
+    actix_rt::spawn(server);
+    (port, handle)
 }

@@ -4,9 +4,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix_web::dev::ServerHandle;
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Value;
 
+use super::serve_on_port_0;
 use crate::sandbox::executions::now_ms;
 
 /// One POST the receiver got.
@@ -61,19 +62,10 @@ impl Receiver {
             failures_left: failures,
         }));
         let data = web::Data::from(inner.clone());
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
-                .default_service(web::post().to(receive))
-        })
-        .workers(1)
-        .disable_signals()
-        .bind("127.0.0.1:0")
-        .expect("receiver binds");
-        let port = server.addrs()[0].port();
-        let server = server.run();
-        let handle = server.handle();
-        actix_rt::spawn(server);
+        let (port, handle) = serve_on_port_0(move |cfg| {
+            cfg.app_data(data.clone())
+                .default_service(web::post().to(receive));
+        });
         Receiver {
             base_url: format!("http://127.0.0.1:{port}"),
             inner,
