@@ -91,17 +91,16 @@ pub fn parse_completion(v: &Value) -> Result<Completion, Vec<FieldProblem>> {
     };
     let event_id = text("event_id", v.get("event_id"), &mut p);
     let execution_id = text("data.executionId", v.pointer("/data/executionId"), &mut p);
-    let status = match v.pointer("/data/status").and_then(Value::as_str) {
-        Some("completed" | "succeeded") => Some(ExecutionStatus::Succeeded),
-        Some("failed") => Some(ExecutionStatus::Failed),
-        _ => {
-            p.push(FieldProblem::new(
-                "data.status",
-                "must be completed or failed",
-            ));
-            None
-        }
-    };
+    let status = v
+        .pointer("/data/status")
+        .and_then(Value::as_str)
+        .and_then(ExecutionStatus::parse);
+    if status.is_none() {
+        p.push(FieldProblem::new(
+            "data.status",
+            "must be completed or failed",
+        ));
+    }
     match (event_id, execution_id, status) {
         (Some(event_id), Some(execution_id), Some(status)) => Ok(Completion {
             event_id,

@@ -27,6 +27,18 @@ pub enum ExecutionStatus {
     Failed,
 }
 
+impl ExecutionStatus {
+    /// A terminal status as an event or a poll spells it: `succeeded` or `completed`, or
+    /// `failed`; `None` for anything else (still running, unknown).
+    pub fn parse(status: &str) -> Option<Self> {
+        match status {
+            "succeeded" | "completed" => Some(ExecutionStatus::Succeeded),
+            "failed" => Some(ExecutionStatus::Failed),
+            _ => None,
+        }
+    }
+}
+
 /// Delivered to the watcher of an execution.
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "()")]
@@ -232,6 +244,16 @@ mod tests {
             execution_id: exec.into(),
             status: ExecutionStatus::Succeeded,
         }
+    }
+
+    #[test]
+    fn statuses_are_parsed_as_events_and_polls_spell_them() {
+        use ExecutionStatus::*;
+        assert_eq!(ExecutionStatus::parse("succeeded"), Some(Succeeded));
+        assert_eq!(ExecutionStatus::parse("completed"), Some(Succeeded));
+        assert_eq!(ExecutionStatus::parse("failed"), Some(Failed));
+        assert_eq!(ExecutionStatus::parse("running"), None);
+        assert_eq!(ExecutionStatus::parse("FAILED"), None);
     }
 
     #[actix_rt::test]

@@ -64,7 +64,6 @@ pub struct GetRun(pub String);
 
 /// The runs registry. One per process.
 pub struct RunsActor {
-    context: Option<RunContext>,
     make_context: Box<dyn Fn(Recipient<RunSettled>) -> RunContext>,
     active: HashMap<String, Addr<OrchestrationActor>>,
     store: Box<dyn RunStore>,
@@ -78,7 +77,6 @@ impl RunsActor {
         store: Box<dyn RunStore>,
     ) -> Self {
         RunsActor {
-            context: None,
             make_context: Box::new(make_context),
             active: HashMap::new(),
             store,
@@ -92,7 +90,6 @@ impl Actor for RunsActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(1024);
-        self.context = Some((self.make_context)(ctx.address().recipient()));
         lifecycle::started("RunsActor", self.restarts);
     }
 
@@ -116,14 +113,7 @@ impl Handler<StartRun> for RunsActor {
 
     fn handle(&mut self, msg: StartRun, ctx: &mut Self::Context) -> String {
         let run_id = uuid::Uuid::new_v4().to_string();
-        let context = match &self.context {
-            Some(c) => c.clone(),
-            None => {
-                let c = (self.make_context)(ctx.address().recipient());
-                self.context = Some(c.clone());
-                c
-            }
-        };
+        let context = (self.make_context)(ctx.address().recipient());
         let addr = OrchestrationActor::new(run_id.clone(), msg.0, context).start();
         self.active.insert(run_id.clone(), addr);
         run_id

@@ -206,11 +206,6 @@ impl Scheduler {
         self.decided
     }
 
-    /// Executions in flight.
-    pub fn running(&self) -> usize {
-        self.running
-    }
-
     /// A sub-flow's state.
     pub fn state(&self, i: usize) -> SubFlowState {
         self.nodes.get(i).map_or(SubFlowState::Pending, |n| n.state)

@@ -109,6 +109,18 @@ impl SubFlowActor {
         ctx.stop();
     }
 
+    /// Finishes with the execution's own outcome (from its webhook or a poll).
+    fn completed(&mut self, status: ExecutionStatus, ctx: &mut Context<Self>) {
+        match status {
+            ExecutionStatus::Succeeded => self.finish(SubFlowState::Succeeded, None, ctx),
+            ExecutionStatus::Failed => self.finish(
+                SubFlowState::Failed,
+                Some("the execution failed".into()),
+                ctx,
+            ),
+        }
+    }
+
     fn poll(&mut self, ctx: &mut Context<Self>) {
         let Some(id) = self.execution_id.clone() else {
             return;
@@ -127,17 +139,10 @@ impl SubFlowActor {
                     let status = result
                         .ok()
                         .and_then(|r| serde_json::from_slice::<Value>(&r.body).ok())
-                        .and_then(|v| v["status"].as_str().map(String::from));
-                    match status.as_deref() {
-                        Some("succeeded" | "completed") => {
-                            act.finish(SubFlowState::Succeeded, None, ctx)
-                        }
-                        Some("failed") => act.finish(
-                            SubFlowState::Failed,
-                            Some("the execution failed".into()),
-                            ctx,
-                        ),
-                        _ => {
+                        .and_then(|v| v["status"].as_str().and_then(ExecutionStatus::parse));
+                    match status {
+                        Some(status) => act.completed(status, ctx),
+                        None => {
                             ctx.run_later(act.timing.poll_interval, |act, ctx| act.poll(ctx));
                         }
                     }
@@ -216,13 +221,6 @@ impl Handler<ExecutionCompleted> for SubFlowActor {
     type Result = ();
 
     fn handle(&mut self, msg: ExecutionCompleted, ctx: &mut Self::Context) {
-        match msg.status {
-            ExecutionStatus::Succeeded => self.finish(SubFlowState::Succeeded, None, ctx),
-            ExecutionStatus::Failed => self.finish(
-                SubFlowState::Failed,
-                Some("the execution failed".into()),
-                ctx,
-            ),
-        }
+        self.completed(msg.status, ctx);
     }
 }
