@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 use super::headers::HeaderMatrix;
 use super::validate::validate;
+use super::webhook;
 use crate::audit::{AuditActor, AuditEvent, AuditOutcome};
 use crate::cxone::{ApiCall, CxoneClient, CxoneError, CxoneHandle, RetryPolicy};
 use crate::lifecycle;
@@ -103,7 +104,9 @@ pub enum DefinitionError {
 /// Creates definitions. One per process.
 pub struct DefinitionActor {
     cxone: CxoneHandle,
-    client: Option<CxoneClient>,
+    client: CxoneClient,
+    /// For the callback.
+    http: awc::Client,
     settings: DefinitionSettings,
     audit: Option<Addr<AuditActor>>,
     restarts: u32,
@@ -117,8 +120,9 @@ impl DefinitionActor {
         audit: Option<Addr<AuditActor>>,
     ) -> Self {
         DefinitionActor {
+            client: cxone.client(),
+            http: webhook::client(),
             cxone,
-            client: None,
             settings,
             audit,
             restarts: 0,
@@ -131,7 +135,6 @@ impl Actor for DefinitionActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(256);
-        self.client = Some(self.cxone.client());
         lifecycle::started("DefinitionActor", self.restarts);
     }
 
@@ -143,6 +146,9 @@ impl Actor for DefinitionActor {
 
 impl Supervised for DefinitionActor {
     fn restarting(&mut self, _: &mut Self::Context) {
+        // A restarted actor gets new clients.
+        self.client = self.cxone.client();
+        self.http = webhook::client();
         self.restarts = lifecycle::restarted("DefinitionActor", self.restarts);
     }
 }
@@ -154,18 +160,16 @@ impl Handler<CreateDefinition> for DefinitionActor {
     type Result = ResponseFuture<Result<Created, DefinitionError>>;
 
     fn handle(&mut self, msg: CreateDefinition, _: &mut Self::Context) -> Self::Result {
-        let client = self
-            .client
-            .get_or_insert_with(|| self.cxone.client())
-            .clone();
+        let (client, http) = (self.client.clone(), self.http.clone());
         let settings = self.settings.clone();
         let audit = self.audit.clone();
-        Box::pin(create(client, settings, audit, msg))
+        Box::pin(create(client, http, settings, audit, msg))
     }
 }
 
 async fn create(
     client: CxoneClient,
+    http: awc::Client,
     settings: DefinitionSettings,
     audit: Option<Addr<AuditActor>>,
     msg: CreateDefinition,
@@ -265,40 +269,37 @@ async fn create(
             "correlation_id": correlation_id,
             "id": id,
         });
-        actix_rt::spawn(post_callback(settings.callback_url.clone(), event, audit));
+        actix_rt::spawn(post_callback(
+            http,
+            settings.callback_url.clone(),
+            event,
+            audit,
+        ));
     }
     outcome
 }
 
 /// POSTs the `data_action.created` event, retried; the outcome is audited, a failure logged.
-async fn post_callback(url: String, event: Value, audit: Option<Addr<AuditActor>>) {
-    let http = awc::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .finish();
+async fn post_callback(
+    http: awc::Client,
+    url: String,
+    event: Value,
+    audit: Option<Addr<AuditActor>>,
+) {
     let correlation_id = event["correlation_id"]
         .as_str()
         .unwrap_or_default()
         .to_string();
     let started = Instant::now();
-    let mut last = (None, None);
-    for attempt in 1..=CALLBACK_ATTEMPTS {
-        match http.post(&url).send_json(&event).await {
-            Ok(resp) if resp.status().is_success() => {
-                last = (Some(resp.status().as_u16()), None);
-                break;
-            }
-            Ok(resp) => {
-                last = (
-                    Some(resp.status().as_u16()),
-                    Some(format!("HTTP {}", resp.status())),
-                )
-            }
-            Err(e) => last = (None, Some(e.to_string())),
-        }
-        if attempt < CALLBACK_ATTEMPTS {
-            actix_rt::time::sleep(Duration::from_millis(200 << attempt)).await;
-        }
-    }
+    let posted = webhook::post(&http, &url, &event, CALLBACK_ATTEMPTS, |attempt| {
+        Duration::from_millis(200 << attempt)
+    })
+    .await;
+    let last = match posted.last {
+        Ok(status) if status.is_success() => (Some(status.as_u16()), None),
+        Ok(status) => (Some(status.as_u16()), Some(format!("HTTP {status}"))),
+        Err(e) => (None, Some(e)),
+    };
     let mut record = AuditEvent::now(
         "DefinitionActor",
         "definition_callback",

@@ -8,6 +8,7 @@
 mod actor;
 pub mod headers;
 pub mod validate;
+pub(crate) mod webhook;
 
 pub use actor::{CallSummary, CreateDefinition, Created, DefinitionActor, DefinitionError};
 pub use headers::{HeaderMatrix, MAX_HEADER_MATRIX_BYTES};

@@ -18,6 +18,7 @@ use super::report::{BatchResult, BatchStatus, DeltaReport, Replication};
 use super::set::DeltaSet;
 use crate::audit::{AuditActor, AuditEvent, AuditOutcome};
 use crate::cxone::{ApiCall, CxoneClient, CxoneError, CxoneHandle};
+use crate::definitions::webhook;
 use crate::lifecycle;
 use crate::metrics::METRICS;
 use crate::settings::DeltaSettings;
@@ -45,6 +46,8 @@ pub struct ApplyDelta {
 #[derive(Clone)]
 struct Sender {
     client: CxoneClient,
+    /// For the replication webhook.
+    http: awc::Client,
     settings: DeltaSettings,
     audit: Option<Addr<AuditActor>>,
 }
@@ -79,6 +82,7 @@ impl DeltaBatchActor {
         self.sender
             .get_or_insert_with(|| Sender {
                 client: cxone.client(),
+                http: webhook::client(),
                 settings: settings.clone(),
                 audit: audit.clone(),
             })
@@ -292,40 +296,33 @@ impl Sender {
             "status": r.status,
             "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         });
-        let http = awc::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .finish();
-        let attempts = self.settings.replication_attempts.max(1);
-        let mut error = None;
-        for attempt in 1..=attempts {
-            match http
-                .post(&self.settings.replication_webhook_url)
-                .send_json(&event)
-                .await
-            {
-                Ok(resp) if resp.status().is_success() => {
-                    return Replication {
-                        status: "delivered",
-                        attempts: attempt,
-                        error: None,
-                    }
+        let posted = webhook::post(
+            &self.http,
+            &self.settings.replication_webhook_url,
+            &event,
+            self.settings.replication_attempts,
+            |attempt| Duration::from_millis(100 << attempt.min(6)),
+        )
+        .await;
+        let error = match posted.last {
+            Ok(status) if status.is_success() => {
+                return Replication {
+                    status: "delivered",
+                    attempts: posted.attempts,
+                    error: None,
                 }
-                Ok(resp) => error = Some(format!("HTTP {}", resp.status().as_u16())),
-                Err(e) => error = Some(e.to_string()),
             }
-            if attempt < attempts {
-                actix_rt::time::sleep(Duration::from_millis(100 << attempt.min(6))).await;
-            }
-        }
+            Ok(status) => format!("HTTP {}", status.as_u16()),
+            Err(e) => e,
+        };
         log::warn!(
-            "actor=DeltaBatchActor event=replication_failed data_store_id={data_store_id} batch={} error={}",
+            "actor=DeltaBatchActor event=replication_failed data_store_id={data_store_id} batch={} error={error}",
             r.index,
-            error.as_deref().unwrap_or("")
         );
         Replication {
             status: "failed",
-            attempts,
-            error,
+            attempts: posted.attempts,
+            error: Some(error),
         }
     }
 }
