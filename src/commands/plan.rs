@@ -10,12 +10,11 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
-use switchboard_actors::orchestration::{validate_plan, GetRun, Plan, StartRun, SubFlowState};
+use switchboard_actors::orchestration::{validate_plan, GetRun, Plan, StartRun};
 
-use super::{cxone_runtime, eprint_json, flush_audit, print_json};
+use super::{cxone_runtime, eprint_json, flush_audit, print_json, read_json};
 use crate::config::Settings;
-use crate::error::ApiError;
-use crate::routes::body::parse_json;
+use crate::routes::orchestrations::plan_error;
 use crate::startup::start_orchestration;
 
 /// How often the progress bar is refreshed.
@@ -25,26 +24,13 @@ pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(200);
 ///
 /// Errors: the file cannot be read.
 pub fn load_plan(file: &Path, max_sub_flows: usize) -> anyhow::Result<Option<Plan>> {
-    let text = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let value = match parse_json(&text) {
-        Ok(v) => v,
-        Err(e) => {
-            eprint_json(&e.body());
-            return Ok(None);
-        }
+    let Some(value) = read_json(file)? else {
+        return Ok(None);
     };
     match validate_plan(&value, max_sub_flows) {
         Ok(plan) => Ok(Some(plan)),
         Err(problems) => {
-            let kinds: Vec<&str> = problems.iter().map(|p| p.kind).collect();
-            eprint_json(
-                &ApiError::problems(
-                    "invalid_plan",
-                    format!("the plan is invalid: {}", kinds.join(", ")),
-                    &problems,
-                )
-                .body(),
-            );
+            eprint_json(&plan_error(problems).body());
             Ok(None)
         }
     }
@@ -95,7 +81,7 @@ pub async fn orchestrate(
         let done = report
             .sub_flows
             .iter()
-            .filter(|s| s.status != SubFlowState::Pending && s.status != SubFlowState::Running)
+            .filter(|s| s.status.is_terminal())
             .count();
         bar.set_position(done as u64);
         bar.set_message(report.status);

@@ -9,7 +9,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 use switchboard_actors::orchestration::{
-    validate_plan, Completion, Delivery, ExecutionStatus, GetRun, StartRun,
+    validate_plan, Completion, Delivery, ExecutionStatus, GetRun, PlanProblem, StartRun,
 };
 use switchboard_actors::problem::FieldProblem;
 
@@ -25,6 +25,17 @@ fn restarting() -> ApiError {
     )
 }
 
+/// The 400 `invalid_plan` answer for a plan's problems (shared with `switchboard plan
+/// validate`).
+pub fn plan_error(problems: Vec<PlanProblem>) -> ApiError {
+    let kinds: Vec<&str> = problems.iter().map(|p| p.kind).collect();
+    ApiError::problems(
+        "invalid_plan",
+        format!("the plan is invalid: {}", kinds.join(", ")),
+        &problems,
+    )
+}
+
 /// `POST /orchestrations`.
 pub async fn submit(
     req: HttpRequest,
@@ -36,14 +47,7 @@ pub async fn submit(
         &parse_json(&body)?,
         state.settings.orchestration.max_sub_flows,
     )
-    .map_err(|problems| {
-        let kinds: Vec<&str> = problems.iter().map(|p| p.kind).collect();
-        ApiError::problems(
-            "invalid_plan",
-            format!("the plan is invalid: {}", kinds.join(", ")),
-            &problems,
-        )
-    })?;
+    .map_err(plan_error)?;
     let run_id = state
         .actors
         .runs
