@@ -39,7 +39,7 @@ pub use cxone::{ApiCall, ApiResponse, CxoneClient, CxoneError, CxoneHandle};
 pub use lifecycle::StopActor;
 pub use rate_limiter::{Grant, RateLimiterActor, Throttle};
 pub use router::{
-    CheckBroker, KafkaConnection, KafkaRouterActor, KafkaSetupError, RouteError, RouteEvent,
-    RouteOutcome, Routed, RuleSet,
+    CheckBroker, DedupeKey, KafkaConnection, KafkaRouterActor, KafkaSetupError, RouteError,
+    RouteEvent, RouteOutcome, Routed, RuleSet,
 };
 pub use token::{AccessToken, GetToken, TokenActor, TokenError};

@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+use switchboard_actors::DedupeKey;
 
 use crate::error::FieldProblem;
 
@@ -165,15 +166,12 @@ pub fn validate(body: Value, allow_unknown: bool) -> Result<DataActionEvent, Vec
     }
 }
 
-/// The dedupe key of a delivery: the `webhook-id` header when present, otherwise
-/// `dataActionId` + `eventType` + `timestamp`.
-pub fn dedupe_key(webhook_id: Option<&str>, event: &RoutableEvent) -> String {
+/// The dedupe key of a delivery: of the `webhook-id` header when present (trimmed, not
+/// blank), otherwise of `dataActionId` + `eventType` + `timestamp`.
+pub fn dedupe_key(webhook_id: Option<&str>, event: &RoutableEvent) -> DedupeKey {
     match webhook_id.map(str::trim).filter(|s| !s.is_empty()) {
-        Some(id) => format!("wh:{id}"),
-        None => format!(
-            "ev:{}\u{1f}{}\u{1f}{}",
-            event.data_action_id, event.event_type, event.timestamp
-        ),
+        Some(id) => DedupeKey::webhook_id(id),
+        None => DedupeKey::event(&event.data_action_id, &event.event_type, &event.timestamp),
     }
 }
 
@@ -285,8 +283,19 @@ mod tests {
         )
         .expect("valid")
         .into();
-        assert_eq!(dedupe_key(Some("msg_1"), &e), "wh:msg_1");
+        assert_eq!(
+            dedupe_key(Some("msg_1"), &e),
+            DedupeKey::webhook_id("msg_1")
+        );
+        assert_eq!(
+            dedupe_key(Some(" msg_1 "), &e),
+            DedupeKey::webhook_id("msg_1")
+        );
         assert_eq!(dedupe_key(Some(" "), &e), dedupe_key(None, &e));
-        assert_ne!(dedupe_key(None, &e), "wh:msg_1");
+        assert_eq!(
+            dedupe_key(None, &e),
+            DedupeKey::event(&e.data_action_id, &e.event_type, &e.timestamp)
+        );
+        assert_ne!(dedupe_key(None, &e), DedupeKey::webhook_id("msg_1"));
     }
 }

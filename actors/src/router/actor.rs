@@ -17,7 +17,7 @@ use rskafka::record::Record;
 use tokio::sync::oneshot;
 
 use super::batch::{BatchLimits, Next, PartitionQueue, Pending};
-use super::dedupe::{DedupeStore, Seen};
+use super::dedupe::{DedupeKey, DedupeStore, Seen};
 use super::kafka::KafkaConnection;
 use super::rules::Route;
 use crate::acknowledger::Acknowledge;
@@ -41,8 +41,9 @@ pub const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
 #[derive(Message, Debug)]
 #[rtype(result = "()")]
 pub struct RouteEvent {
-    /// Dedupe key: the `webhook-id` header, or `dataActionId` + `eventType` + `timestamp`.
-    pub dedupe_key: String,
+    /// Dedupe key: of the `webhook-id` header, or of `dataActionId` + `eventType` +
+    /// `timestamp` ([`DedupeKey`]).
+    pub dedupe_key: DedupeKey,
     /// `dataActionId`: the record key.
     pub data_action_id: String,
     /// `eventType`: a record header.
@@ -61,7 +62,7 @@ pub struct RouteEvent {
 impl RouteEvent {
     /// An event and the receiver of its outcome (a dropped sender means the router stopped).
     pub fn new(
-        dedupe_key: String,
+        dedupe_key: DedupeKey,
         data_action_id: String,
         event_type: String,
         timestamp: String,
@@ -132,7 +133,7 @@ pub type Reply = Result<RouteOutcome, RouteError>;
 pub struct CheckBroker;
 
 struct Waiter {
-    key: String,
+    key: DedupeKey,
     data_action_id: String,
     reply: oneshot::Sender<Reply>,
 }
@@ -150,7 +151,7 @@ pub struct KafkaRouterActor {
     pending: usize,
     queues: HashMap<Route, Queue>,
     /// Redeliveries waiting for the delivery in flight, by dedupe key (with their ids).
-    duplicates: HashMap<String, Vec<(oneshot::Sender<Reply>, String)>>,
+    duplicates: HashMap<DedupeKey, Vec<(oneshot::Sender<Reply>, String)>>,
     /// Where acknowledgements of routed events (and of duplicates) are queued.
     acknowledger: Option<Recipient<Acknowledge>>,
     linger_armed: HashMap<Route, SpawnHandle>,
@@ -202,7 +203,7 @@ impl KafkaRouterActor {
 
     fn admit(&mut self, msg: RouteEvent, ctx: &mut Context<Self>) {
         let now = Instant::now();
-        match self.dedupe.check_and_reserve(&msg.dedupe_key, now) {
+        match self.dedupe.check_and_reserve(msg.dedupe_key, now) {
             Some(Seen::Routed) => {
                 self.acknowledge(msg.data_action_id);
                 let _ = msg.reply.send(Ok(RouteOutcome::Duplicate));
@@ -218,12 +219,12 @@ impl KafkaRouterActor {
             None => {}
         }
         let Some(route) = msg.route else {
-            self.dedupe.release(&msg.dedupe_key);
+            self.dedupe.release(msg.dedupe_key);
             let _ = msg.reply.send(Err(RouteError::NoRoute));
             return;
         };
         if self.pending >= self.capacity {
-            self.dedupe.release(&msg.dedupe_key);
+            self.dedupe.release(msg.dedupe_key);
             let _ = msg.reply.send(Err(RouteError::QueueFull));
             return;
         }
@@ -347,11 +348,11 @@ impl KafkaRouterActor {
                 Err(e) => Err(e.clone()),
             };
             if reply.is_ok() {
-                self.dedupe.confirm(&waiter.key);
+                self.dedupe.confirm(waiter.key);
                 self.acknowledge(waiter.data_action_id);
                 routed += 1;
             } else {
-                self.dedupe.release(&waiter.key);
+                self.dedupe.release(waiter.key);
             }
             if let Some(dups) = self.duplicates.remove(&waiter.key) {
                 let dup_reply = reply.clone().map(|_| RouteOutcome::Duplicate);

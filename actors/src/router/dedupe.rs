@@ -1,9 +1,51 @@
 //! The dedupe window: event keys seen within `routing.dedupe_window_secs`, at most
 //! `routing.dedupe_capacity` of them (oldest forgotten first). Behind [`DedupeStore`] so a
 //! shared store can replace the local one when switchboard runs as several replicas.
+//!
+//! A key is a [`DedupeKey`]: 16 bytes of SHA-256 over the delivery's identity, computed by
+//! the HTTP worker that received it. The window stores no strings: an entry costs the same
+//! whatever the sender's ids look like (about 64 bytes with the map's and the eviction
+//! queue's share), and looking one up allocates nothing.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+/// The identity of a delivery, as the dedupe window remembers it: the first 16 bytes of a
+/// SHA-256 digest. Two deliveries get the same key only when their identities are equal (a
+/// collision of 128 bits of SHA-256 is not a practical concern, and the digest cannot be
+/// steered towards another event's key), and the same identity gives the same key in every
+/// process, so a store shared by replicas can use it as is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DedupeKey(pub [u8; 16]);
+
+impl DedupeKey {
+    /// The key of a delivery carrying a `webhook-id` header (Standard Webhooks): the id alone.
+    pub fn webhook_id(id: &str) -> Self {
+        Self::digest(b"wh", &[id])
+    }
+
+    /// The key of a delivery without a `webhook-id`: `dataActionId` + `eventType` +
+    /// `timestamp` (seed 004). Each part is length-prefixed, so no choice of values can make
+    /// two different triples hash the same input.
+    pub fn event(data_action_id: &str, event_type: &str, timestamp: &str) -> Self {
+        Self::digest(b"ev", &[data_action_id, event_type, timestamp])
+    }
+
+    fn digest(domain: &[u8], parts: &[&str]) -> Self {
+        let mut h = Sha256::new();
+        h.update(domain);
+        for p in parts {
+            h.update((p.len() as u64).to_le_bytes());
+            h.update(p.as_bytes());
+        }
+        let mut key = [0u8; 16];
+        key.copy_from_slice(&h.finalize()[..16]);
+        DedupeKey(key)
+    }
+}
 
 /// What the window knows of a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,11 +60,11 @@ pub enum Seen {
 pub trait DedupeStore: Send {
     /// The key's state if remembered; otherwise remembers it as [`Seen::InFlight`] and
     /// returns `None` (the caller now owns the delivery).
-    fn check_and_reserve(&mut self, key: &str, now: Instant) -> Option<Seen>;
+    fn check_and_reserve(&mut self, key: DedupeKey, now: Instant) -> Option<Seen>;
     /// The delivery of `key` reached Kafka.
-    fn confirm(&mut self, key: &str);
+    fn confirm(&mut self, key: DedupeKey);
     /// The delivery of `key` failed: forget it so a redelivery is produced.
-    fn release(&mut self, key: &str);
+    fn release(&mut self, key: DedupeKey);
     /// Forgets every in-flight key (their deliveries were abandoned, e.g. on restart).
     fn release_in_flight(&mut self);
     /// Keys remembered.
@@ -37,8 +79,10 @@ pub trait DedupeStore: Send {
 pub struct MemoryDedupe {
     window: Duration,
     capacity: usize,
-    entries: HashMap<Box<str>, (Seen, Instant)>,
-    order: VecDeque<(Instant, Box<str>)>,
+    entries: HashMap<DedupeKey, (Seen, Instant)>,
+    /// Keys in the order they were reserved, with the time they were; a slot whose key was
+    /// released or reserved again since is stale and skipped when it reaches the front.
+    order: VecDeque<(Instant, DedupeKey)>,
 }
 
 impl MemoryDedupe {
@@ -53,16 +97,19 @@ impl MemoryDedupe {
     }
 
     fn evict(&mut self, now: Instant) {
-        while let Some((at, key)) = self.order.front() {
-            let expired = now.saturating_duration_since(*at) >= self.window;
+        while let Some(&(at, key)) = self.order.front() {
+            let expired = now.saturating_duration_since(at) >= self.window;
             let over = self.entries.len() >= self.capacity;
-            // Entries released or re-reserved since leave stale order slots: drop those too.
-            let stale = self.entries.get(key).is_none_or(|(_, t)| t != at);
-            if !(expired || over || stale) {
-                break;
-            }
-            if !stale {
-                self.entries.remove(key);
+            match self.entries.entry(key) {
+                // The slot's own reservation: forget it once expired or over capacity.
+                Entry::Occupied(e) if e.get().1 == at => {
+                    if !(expired || over) {
+                        break;
+                    }
+                    e.remove();
+                }
+                // Released or reserved again since: the slot is stale.
+                _ => {}
             }
             self.order.pop_front();
         }
@@ -70,27 +117,26 @@ impl MemoryDedupe {
 }
 
 impl DedupeStore for MemoryDedupe {
-    fn check_and_reserve(&mut self, key: &str, now: Instant) -> Option<Seen> {
-        if let Some((seen, at)) = self.entries.get(key) {
-            if now.saturating_duration_since(*at) < self.window {
-                return Some(*seen);
+    fn check_and_reserve(&mut self, key: DedupeKey, now: Instant) -> Option<Seen> {
+        if let Some(&(seen, at)) = self.entries.get(&key) {
+            if now.saturating_duration_since(at) < self.window {
+                return Some(seen);
             }
         }
         self.evict(now);
-        let key: Box<str> = key.into();
-        self.entries.insert(key.clone(), (Seen::InFlight, now));
+        self.entries.insert(key, (Seen::InFlight, now));
         self.order.push_back((now, key));
         None
     }
 
-    fn confirm(&mut self, key: &str) {
-        if let Some((seen, _)) = self.entries.get_mut(key) {
+    fn confirm(&mut self, key: DedupeKey) {
+        if let Some((seen, _)) = self.entries.get_mut(&key) {
             *seen = Seen::Routed;
         }
     }
 
-    fn release(&mut self, key: &str) {
-        self.entries.remove(key);
+    fn release(&mut self, key: DedupeKey) {
+        self.entries.remove(&key);
     }
 
     fn release_in_flight(&mut self) {
@@ -106,44 +152,51 @@ impl DedupeStore for MemoryDedupe {
 mod tests {
     use super::*;
 
+    fn k(s: &str) -> DedupeKey {
+        DedupeKey::webhook_id(s)
+    }
+
     #[test]
     fn a_key_is_in_flight_then_routed_then_forgotten_after_the_window() {
         let mut d = MemoryDedupe::new(Duration::from_secs(10), 100);
         let t0 = Instant::now();
-        assert_eq!(d.check_and_reserve("a", t0), None);
-        assert_eq!(d.check_and_reserve("a", t0), Some(Seen::InFlight));
-        d.confirm("a");
+        assert_eq!(d.check_and_reserve(k("a"), t0), None);
+        assert_eq!(d.check_and_reserve(k("a"), t0), Some(Seen::InFlight));
+        d.confirm(k("a"));
         assert_eq!(
-            d.check_and_reserve("a", t0 + Duration::from_secs(9)),
+            d.check_and_reserve(k("a"), t0 + Duration::from_secs(9)),
             Some(Seen::Routed)
         );
-        assert_eq!(d.check_and_reserve("a", t0 + Duration::from_secs(10)), None);
+        assert_eq!(
+            d.check_and_reserve(k("a"), t0 + Duration::from_secs(10)),
+            None
+        );
     }
 
     #[test]
     fn a_released_key_is_produced_again() {
         let mut d = MemoryDedupe::new(Duration::from_secs(10), 100);
         let t0 = Instant::now();
-        assert_eq!(d.check_and_reserve("a", t0), None);
-        d.release("a");
-        assert_eq!(d.check_and_reserve("a", t0), None);
+        assert_eq!(d.check_and_reserve(k("a"), t0), None);
+        d.release(k("a"));
+        assert_eq!(d.check_and_reserve(k("a"), t0), None);
     }
 
     #[test]
     fn capacity_forgets_the_oldest_keys_first() {
         let mut d = MemoryDedupe::new(Duration::from_secs(600), 3);
         let t0 = Instant::now();
-        for (i, k) in ["a", "b", "c", "d"].iter().enumerate() {
+        for (i, name) in ["a", "b", "c", "d"].iter().enumerate() {
             assert_eq!(
-                d.check_and_reserve(k, t0 + Duration::from_millis(i as u64)),
+                d.check_and_reserve(k(name), t0 + Duration::from_millis(i as u64)),
                 None
             );
-            d.confirm(k);
+            d.confirm(k(name));
         }
         assert_eq!(d.len(), 3);
-        assert_eq!(d.check_and_reserve("d", t0), Some(Seen::Routed));
+        assert_eq!(d.check_and_reserve(k("d"), t0), Some(Seen::Routed));
         assert_eq!(
-            d.check_and_reserve("a", t0),
+            d.check_and_reserve(k("a"), t0),
             None,
             "a was the oldest and is forgotten"
         );
@@ -153,11 +206,50 @@ mod tests {
     fn releasing_in_flight_keys_keeps_routed_ones() {
         let mut d = MemoryDedupe::new(Duration::from_secs(600), 10);
         let t0 = Instant::now();
-        d.check_and_reserve("routed", t0);
-        d.confirm("routed");
-        d.check_and_reserve("pending", t0);
+        d.check_and_reserve(k("routed"), t0);
+        d.confirm(k("routed"));
+        d.check_and_reserve(k("pending"), t0);
         d.release_in_flight();
-        assert_eq!(d.check_and_reserve("routed", t0), Some(Seen::Routed));
-        assert_eq!(d.check_and_reserve("pending", t0), None);
+        assert_eq!(d.check_and_reserve(k("routed"), t0), Some(Seen::Routed));
+        assert_eq!(d.check_and_reserve(k("pending"), t0), None);
+    }
+
+    #[test]
+    fn keys_are_equal_exactly_when_the_identities_are() {
+        assert_eq!(
+            DedupeKey::webhook_id("msg_1"),
+            DedupeKey::webhook_id("msg_1")
+        );
+        assert_ne!(
+            DedupeKey::webhook_id("msg_1"),
+            DedupeKey::webhook_id("msg_2")
+        );
+        assert_eq!(
+            DedupeKey::event("da-1", "created", "t0"),
+            DedupeKey::event("da-1", "created", "t0")
+        );
+        // Length prefixes: moving a character between parts gives another key.
+        assert_ne!(
+            DedupeKey::event("da-1", "created", "t0"),
+            DedupeKey::event("da-1c", "reated", "t0")
+        );
+        assert_ne!(DedupeKey::event("a", "", ""), DedupeKey::event("", "a", ""));
+        // Domains: a webhook-id equal to an event's parts is another key.
+        assert_ne!(DedupeKey::webhook_id(""), DedupeKey::event("", "", ""));
+    }
+
+    #[test]
+    fn a_stale_order_slot_does_not_evict_a_key_reserved_again() {
+        let mut d = MemoryDedupe::new(Duration::from_secs(10), 100);
+        let t0 = Instant::now();
+        assert_eq!(d.check_and_reserve(k("a"), t0), None);
+        d.release(k("a"));
+        let t1 = t0 + Duration::from_secs(5);
+        assert_eq!(d.check_and_reserve(k("a"), t1), None);
+        d.confirm(k("a"));
+        // t0's slot expires at 10 s; the reservation at t1 lives until 15 s.
+        let t2 = t0 + Duration::from_secs(12);
+        assert_eq!(d.check_and_reserve(k("b"), t2), None);
+        assert_eq!(d.check_and_reserve(k("a"), t2), Some(Seen::Routed));
     }
 }

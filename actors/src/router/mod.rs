@@ -16,6 +16,6 @@ pub mod rules;
 pub use actor::{
     CheckBroker, KafkaRouterActor, Reply, RouteError, RouteEvent, RouteOutcome, Routed,
 };
-pub use dedupe::{DedupeStore, MemoryDedupe};
+pub use dedupe::{DedupeKey, DedupeStore, MemoryDedupe};
 pub use kafka::{KafkaConnection, KafkaSetupError};
 pub use rules::{Route, RuleConfig, RuleError, RuleSet};
