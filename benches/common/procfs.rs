@@ -17,11 +17,27 @@ pub fn proc_status_kib(pid: u32, key: &str) -> Option<u64> {
     status_kib(&status, key)
 }
 
-/// User + system CPU seconds of `/proc/<pid>/stat` (`pid` may be `self`).
+/// User + system CPU seconds of `/proc/<pid>/stat` (`pid` may be `self`, or `thread-self`
+/// for the calling thread alone).
 pub fn proc_cpu_secs(pid: impl Display) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after "pid (comm) " start at field 3; utime and stime are fields 14 and 15.
     let rest: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
     let ticks: u64 = rest.get(11)?.parse::<u64>().ok()? + rest.get(12)?.parse::<u64>().ok()?;
     Some(ticks as f64 / CLK_TCK)
+}
+
+/// The pid of a process named `comm` whose command line contains `arg` (the first found).
+pub fn find_process(comm: &str, arg: &str) -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let name = std::fs::read_to_string(e.path().join("comm")).ok()?;
+        if name.trim_end() != comm {
+            return None;
+        }
+        let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+        String::from_utf8_lossy(&cmdline)
+            .contains(arg)
+            .then_some(pid)
+    })
 }

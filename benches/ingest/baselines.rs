@@ -12,6 +12,7 @@ use rskafka::client::{Client, ClientBuilder};
 use rskafka::record::Record;
 
 use crate::config::BenchConfig;
+use crate::cpu::CpuSnapshot;
 use crate::events::Event;
 use crate::load::generate_load;
 use crate::stats::{Measured, Target};
@@ -52,6 +53,7 @@ pub(crate) async fn http_ceiling(
             warmup,
             cfg.round(round),
             cfg.concurrency,
+            cfg.broker_pid,
         )
         .await
         {
@@ -129,8 +131,9 @@ pub(crate) async fn produce_all(
     partitions: &[Arc<PartitionClient>],
     requests: Vec<(i32, Vec<Record>)>,
     concurrency: usize,
+    broker_pid: Option<u32>,
 ) -> Measured {
-    let started = Instant::now();
+    let before = CpuSnapshot::take(false, broker_pid);
     let results: Vec<(Result<usize, String>, Duration)> = stream::iter(requests)
         .map(|(p, records)| {
             let pc = partitions[p as usize % partitions.len()].clone();
@@ -143,7 +146,7 @@ pub(crate) async fn produce_all(
         .buffer_unordered(concurrency.max(1))
         .collect()
         .await;
-    let wall = started.elapsed();
+    let cpu = CpuSnapshot::take(false, broker_pid).since(&before);
     let mut first_error = None;
     let mut ok_events = 0;
     let mut failed = 0;
@@ -164,10 +167,12 @@ pub(crate) async fn produce_all(
     Measured {
         ok_events,
         failed,
-        wall,
+        wall: Duration::from_secs_f64(cpu.wall),
+        produce_requests: Some(latencies.len() as f64),
         latencies,
         statuses: BTreeMap::new(),
         note: String::new(),
+        cpu,
     }
 }
 
@@ -184,7 +189,7 @@ pub(crate) async fn broker_ceiling(
         .iter()
         .map(|e| (e.partition, vec![e.record()]))
         .collect();
-    produce_all("warm-up", &partitions, warm, cfg.concurrency).await;
+    produce_all("warm-up", &partitions, warm, cfg.concurrency, None).await;
 
     let mut b1 = Target::new("broker ceiling B1 (1/req)");
     let mut b2 = Target::new(&format!("broker ceiling B2 ({}/req)", cfg.b2_batch));
@@ -207,7 +212,14 @@ pub(crate) async fn broker_round(
         .iter()
         .map(|e| (e.partition, vec![e.record()]))
         .collect();
-    let b1 = produce_all("broker ceiling B1", partitions, singles, cfg.concurrency).await;
+    let b1 = produce_all(
+        "broker ceiling B1",
+        partitions,
+        singles,
+        cfg.concurrency,
+        cfg.broker_pid,
+    )
+    .await;
 
     let mut by_partition: BTreeMap<i32, Vec<Record>> = BTreeMap::new();
     for e in measured {
@@ -224,6 +236,13 @@ pub(crate) async fn broker_round(
         }
     }
     let tasks = (cfg.concurrency / 4).max(1);
-    let b2 = produce_all("broker ceiling B2", partitions, batches, tasks).await;
+    let b2 = produce_all(
+        "broker ceiling B2",
+        partitions,
+        batches,
+        tasks,
+        cfg.broker_pid,
+    )
+    .await;
     (b1, b2)
 }

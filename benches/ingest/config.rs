@@ -3,6 +3,7 @@
 use std::ops::Range;
 use std::str::FromStr;
 
+use crate::common::procfs::find_process;
 use crate::WARMUP;
 
 /// What one run does, from the environment.
@@ -24,6 +25,9 @@ pub(crate) struct BenchConfig {
     pub(crate) b2_batch: usize,
     pub(crate) trap_requests: usize,
     pub(crate) targets: Vec<String>,
+    /// The broker's process on this machine (a `tansu` whose command line names the
+    /// broker's address), for its CPU time; `None` when not found.
+    pub(crate) broker_pid: Option<u32>,
 }
 
 /// Reads `name`, or `default` when unset; a value that does not parse is an error.
@@ -47,6 +51,8 @@ impl BenchConfig {
     /// Reads the environment (see the table above).
     pub(crate) fn from_env() -> anyhow::Result<Self> {
         let targets: String = env_or("BENCH_TARGETS", "trap,http,broker,ingest".to_string())?;
+        let brokers: String = env_or("SWITCHBOARD_BENCH_BROKERS", "127.0.0.1:9092".to_string())?;
+        let broker_pid = find_process("tansu", &brokers);
         let concurrencies: String = env_or("BENCH_CONCURRENCY", "64,256".to_string())?;
         let concurrencies = concurrencies
             .split(',')
@@ -57,7 +63,7 @@ impl BenchConfig {
             })
             .collect::<anyhow::Result<Vec<usize>>>()?;
         Ok(BenchConfig {
-            brokers: env_or("SWITCHBOARD_BENCH_BROKERS", "127.0.0.1:9092".to_string())?,
+            brokers,
             events: env_or("BENCH_EVENTS", 20_000usize)?.max(1),
             rounds: env_or("BENCH_ROUNDS", 5usize)?.max(1),
             concurrency: concurrencies[0],
@@ -74,6 +80,7 @@ impl BenchConfig {
                 .split(',')
                 .map(|t| t.trim().to_ascii_lowercase())
                 .collect(),
+            broker_pid,
         })
     }
 

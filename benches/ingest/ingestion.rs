@@ -135,6 +135,7 @@ pub(crate) async fn ingestion(
         0..0,
         0..WARMUP,
         cfg.concurrency,
+        None,
     )
     .await?;
     if warm.failed > 0 {
@@ -160,6 +161,7 @@ pub(crate) async fn ingestion(
             0..0,
             cfg.round(round),
             cfg.concurrency,
+            cfg.broker_pid,
         )
         .await?;
         let after = get_metrics(&client, &base).await?;
@@ -169,6 +171,7 @@ pub(crate) async fn ingestion(
             delta("switchboard_produce_batch_records_sum"),
         );
         m.note = format!("{:.1} rec/batch", records / batches.max(1.0));
+        m.produce_requests = Some(batches);
         extras.batches += batches;
         extras.batch_records += records;
         extras.produce_secs += delta("switchboard_produce_seconds_sum");

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use futures::stream::{self, StreamExt};
 
+use crate::cpu::CpuSnapshot;
 use crate::events::Event;
 use crate::stats::Measured;
 
@@ -63,6 +64,7 @@ pub(crate) async fn generate_load(
     warmup: Range<usize>,
     measured: Range<usize>,
     concurrency: usize,
+    broker_pid: Option<u32>,
 ) -> anyhow::Result<Measured> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
@@ -75,14 +77,15 @@ pub(crate) async fn generate_load(
                     .disable_redirects()
                     .finish();
                 fire(&client, &url, &events[warmup], concurrency).await;
-                let started = Instant::now();
+                let before = CpuSnapshot::take(true, broker_pid);
                 let samples = fire(&client, &url, &events[measured], concurrency).await;
-                (samples, started.elapsed())
+                let cpu = CpuSnapshot::take(true, broker_pid).since(&before);
+                (samples, cpu)
             });
             let _ = tx.send(result);
         })
         .context("spawning the load generator thread")?;
-    let (samples, wall) = rx
+    let (samples, cpu) = rx
         .await
         .with_context(|| format!("{name}: the load generator thread died"))?;
     let mut statuses = BTreeMap::new();
@@ -93,9 +96,11 @@ pub(crate) async fn generate_load(
     Ok(Measured {
         ok_events: ok,
         failed: samples.len() - ok,
-        wall,
+        wall: Duration::from_secs_f64(cpu.wall),
         latencies: samples.into_iter().map(|s| s.latency).collect(),
         statuses,
         note: String::new(),
+        cpu,
+        produce_requests: None,
     })
 }

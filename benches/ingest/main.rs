@@ -22,6 +22,12 @@
 //!    with the split of its latency into the router's partition queue and the produce
 //!    request (from `/metrics`).
 //!
+//! Each target's best round is also broken down by CPU per event (from `/proc`): the load
+//! generator's thread, the rest of this process (the server under test, or the bench's
+//! rskafka client for the broker rows), the broker's process when a `tansu` naming the
+//! broker's address runs on this machine, and the cores kept busy. All three share the
+//! machine's cores, so this is what bounds a target once they are all busy.
+//!
 //! Targets 2–4 run at each concurrency of `BENCH_CONCURRENCY` (default 64 and 256). Two are
 //! measured because the ratio means different things: at 64 in flight the service is bound by
 //! latency (throughput = in flight / latency, and every event waits for a broker round trip
@@ -55,6 +61,7 @@ mod baselines;
 #[path = "../common/mod.rs"]
 mod common;
 mod config;
+mod cpu;
 mod events;
 mod ingestion;
 mod load;
@@ -72,7 +79,7 @@ use crate::baselines::{broker_ceiling, http_ceiling};
 use crate::config::BenchConfig;
 use crate::events::{generate_events, Event};
 use crate::ingestion::ingestion;
-use crate::stats::{print_row, Target};
+use crate::stats::{print_cpu_header, print_cpu_row, print_row, Target};
 use crate::trap::trap_sweep;
 
 /// Requests (or records) sent before a target's first measured round, not counted.
@@ -274,6 +281,17 @@ async fn measure_at(
             cfg.rounds
         );
         println!("  non-200 = failed produce requests; non-200 counts all rounds");
+        println!();
+        print_cpu_header(std::thread::available_parallelism().map_or(0, |n| n.get()));
+        for t in &rows {
+            print_cpu_row(t);
+        }
+        if cfg.broker_pid.is_none() {
+            println!(
+                "  broker: no `tansu` process naming {} on this machine, its CPU is not counted",
+                cfg.brokers
+            );
+        }
         for t in &rows {
             let mut odd: BTreeMap<u16, usize> = BTreeMap::new();
             for m in &t.rounds {

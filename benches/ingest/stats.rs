@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::common::stats::nearest_rank;
+use crate::cpu::CpuSplit;
 
 /// What one measured target did.
 pub(crate) struct Measured {
@@ -18,6 +19,10 @@ pub(crate) struct Measured {
     pub(crate) statuses: BTreeMap<u16, usize>,
     /// Extra figures of the round (ingestion: mean batch size).
     pub(crate) note: String,
+    /// Where the round's CPU went.
+    pub(crate) cpu: CpuSplit,
+    /// Produce requests the broker answered in the round (`None` for the HTTP ceiling).
+    pub(crate) produce_requests: Option<f64>,
 }
 
 impl Measured {
@@ -118,5 +123,44 @@ pub(crate) fn print_row(t: &Target) {
         m.percentile_ms(100.0),
         t.failed(),
         rounds.join(", ")
+    );
+}
+
+/// The CPU block's header: see [`print_cpu_row`].
+pub(crate) fn print_cpu_header(cores: usize) {
+    println!(
+        "CPU per event in each target's best round, in µs (the three share the {cores} cores; a target cannot exceed {cores} s / total events per second):"
+    );
+    println!(
+        "{:<28} {:>9} {:>9} {:>9} {:>9} {:>11} {:>16}",
+        "target", "load gen", "server", "broker", "total", "cores busy", "broker/request"
+    );
+}
+
+/// One line of the CPU block: the best round's CPU per event by where it went. `server` is
+/// the rest of the bench's process: the bare server, the service, or (broker rows) the
+/// bench's rskafka client.
+pub(crate) fn print_cpu_row(t: &Target) {
+    let Some(m) = t.best() else { return };
+    let events = m.ok_events.max(1) as f64;
+    let us = |secs: Option<f64>| match secs {
+        Some(s) => format!("{:.1}", s * 1e6 / events),
+        None => "-".to_string(),
+    };
+    let c = &m.cpu;
+    let total = c.load.unwrap_or(0.0) + c.server + c.broker.unwrap_or(0.0);
+    let per_request = match (c.broker, m.produce_requests) {
+        (Some(b), Some(n)) if n > 0.0 => format!("{:.0} µs", b * 1e6 / n),
+        _ => "-".to_string(),
+    };
+    println!(
+        "{:<28} {:>9} {:>9} {:>9} {:>9} {:>11.2} {:>16}",
+        t.name,
+        us(c.load),
+        us(Some(c.server)),
+        us(c.broker),
+        us(Some(total)),
+        c.cores_busy(),
+        per_request
     );
 }
