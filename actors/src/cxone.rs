@@ -108,16 +108,8 @@ pub struct RetryPolicy {
 
 impl RetryPolicy {
     /// The delays between attempts.
-    pub fn delays(&self) -> Box<dyn Iterator<Item = Duration>> {
-        if self.jitter {
-            Box::new(retry::backoff(self.initial, self.max, self.max_attempts))
-        } else {
-            let (initial, max) = (self.initial, self.max);
-            Box::new(
-                (0..self.max_attempts.saturating_sub(1))
-                    .map(move |i| initial.saturating_mul(1 << i.min(20)).min(max)),
-            )
-        }
+    pub fn delays(&self) -> impl Iterator<Item = Duration> {
+        retry::backoff(self.initial, self.max, self.max_attempts, self.jitter)
     }
 }
 

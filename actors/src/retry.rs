@@ -5,20 +5,26 @@ use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 
-/// Delays between attempts: at most `max_attempts - 1` of them, starting at `initial`,
-/// doubling up to `max`, with jitter.
+/// Delays between attempts: at most `max_attempts - 1` of them, starting at `initial`
+/// (taken as `max` when above it), doubling up to `max`. With `jitter`, each delay gets a
+/// random extra of up to 100% of itself (backon's jitter), so callers that failed together
+/// do not retry together.
 pub fn backoff(
     initial: Duration,
     max: Duration,
     max_attempts: u32,
+    jitter: bool,
 ) -> impl Iterator<Item = Duration> {
-    ExponentialBuilder::default()
-        .with_min_delay(initial)
+    let builder = ExponentialBuilder::default()
+        .with_min_delay(initial.min(max))
         .with_max_delay(max)
         .with_factor(2.0)
-        .with_jitter()
-        .with_max_times(max_attempts.saturating_sub(1) as usize)
-        .build()
+        .with_max_times(max_attempts.saturating_sub(1) as usize);
+    if jitter {
+        builder.with_jitter().build()
+    } else {
+        builder.build()
+    }
 }
 
 /// Parses `Retry-After` given in seconds (the HTTP-date form is taken as 1 s), capped at
@@ -45,10 +51,27 @@ mod tests {
     #[test]
     fn backoff_yields_max_attempts_minus_one_growing_delays() {
         let delays: Vec<_> =
-            backoff(Duration::from_millis(100), Duration::from_secs(1), 6).collect();
+            backoff(Duration::from_millis(100), Duration::from_secs(1), 6, true).collect();
         assert_eq!(delays.len(), 5);
         assert!(delays.iter().all(|d| *d >= Duration::from_millis(100)));
         assert!(delays.iter().all(|d| *d <= Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn without_jitter_delays_double_up_to_the_cap() {
+        // backon multiplies in f32: compare whole milliseconds.
+        let ms = |d: Vec<Duration>| d.iter().map(Duration::as_millis).collect::<Vec<_>>();
+        let delays = backoff(
+            Duration::from_millis(100),
+            Duration::from_millis(500),
+            6,
+            false,
+        );
+        assert_eq!(ms(delays.collect()), [100, 200, 400, 500, 500]);
+        // A first delay above the cap is the cap.
+        let delays = backoff(Duration::from_secs(5), Duration::from_secs(1), 3, false);
+        assert_eq!(ms(delays.collect()), [1000, 1000]);
+        assert_eq!(backoff(Duration::ZERO, Duration::ZERO, 1, false).count(), 0);
     }
 
     #[test]

@@ -222,6 +222,7 @@ async fn fetch_token(
         Duration::from_millis(s.backoff_initial_ms),
         Duration::from_millis(s.backoff_max_ms),
         s.max_attempts,
+        true,
     );
     loop {
         let mut req = http
