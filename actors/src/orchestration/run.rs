@@ -166,11 +166,6 @@ impl OrchestrationActor {
         let wall = end
             .unwrap_or_else(Instant::now)
             .duration_since(self.started);
-        let succeeded = self
-            .records
-            .iter()
-            .filter(|r| r.status == SubFlowState::Succeeded)
-            .count();
         RunReport {
             run_id: self.run_id.clone(),
             status: if self.scheduler.outcome().is_some() {
@@ -185,7 +180,7 @@ impl OrchestrationActor {
                 .map(|ok| if ok { "satisfied" } else { "unsatisfied" }),
             sub_flows: self.records.clone(),
             wall_clock_ms: wall.as_millis() as u64,
-            throughput_per_sec: succeeded as f64 / wall.as_secs_f64().max(1e-9),
+            throughput_per_sec: self.scheduler.succeeded() as f64 / wall.as_secs_f64().max(1e-9),
             settled: self.scheduler.is_settled(),
         }
     }

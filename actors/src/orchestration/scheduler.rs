@@ -206,6 +206,11 @@ impl Scheduler {
         self.decided
     }
 
+    /// Sub-flows that succeeded so far.
+    pub fn succeeded(&self) -> usize {
+        self.succeeded
+    }
+
     /// A sub-flow's state.
     pub fn state(&self, i: usize) -> SubFlowState {
         self.nodes.get(i).map_or(SubFlowState::Pending, |n| n.state)
@@ -319,10 +324,17 @@ mod tests {
             "not running yet: ignored"
         );
         assert_eq!(s.state(0), Pending);
+        assert_eq!(s.succeeded(), 0);
         s.start_ready();
         s.finish(0, Succeeded);
         s.finish(0, Failed);
+        s.finish(0, Succeeded);
         assert_eq!(s.state(0), Succeeded);
+        assert_eq!(
+            s.succeeded(),
+            1,
+            "a repeated completion is not counted again"
+        );
         assert!(s.finish(7, Failed).is_empty());
         assert_eq!(s.start_ready(), vec![1]);
     }
