@@ -3,9 +3,9 @@
 //! shared store can replace the local one when switchboard runs as several replicas.
 //!
 //! A key is a [`DedupeKey`]: 16 bytes of SHA-256 over the delivery's identity, computed by
-//! the HTTP worker that received it. The window stores no strings: an entry costs the same
-//! whatever the sender's ids look like (about 64 bytes with the map's and the eviction
-//! queue's share), and looking one up allocates nothing.
+//! the HTTP worker that received it. The window stores no strings: a key costs 72 bytes
+//! (its map slot and its eviction-queue slot) plus the containers' spare capacity, whatever
+//! the sender's ids look like, and looking one up allocates nothing.
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
