@@ -17,14 +17,18 @@ pub fn proc_status_kib(pid: u32, key: &str) -> Option<u64> {
     status_kib(&status, key)
 }
 
+/// User + system CPU clock ticks of a `/proc/.../stat` text.
+pub fn stat_ticks(stat: &str) -> Option<u64> {
+    // Fields after "pid (comm) " start at field 3; utime and stime are fields 14 and 15.
+    let rest: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    Some(rest.get(11)?.parse::<u64>().ok()? + rest.get(12)?.parse::<u64>().ok()?)
+}
+
 /// User + system CPU seconds of `/proc/<pid>/stat` (`pid` may be `self`, or `thread-self`
 /// for the calling thread alone).
 pub fn proc_cpu_secs(pid: impl Display) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after "pid (comm) " start at field 3; utime and stime are fields 14 and 15.
-    let rest: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks: u64 = rest.get(11)?.parse::<u64>().ok()? + rest.get(12)?.parse::<u64>().ok()?;
-    Some(ticks as f64 / CLK_TCK)
+    Some(stat_ticks(&stat)? as f64 / CLK_TCK)
 }
 
 /// The pid of a process named `comm` whose command line contains `arg` (the first found).

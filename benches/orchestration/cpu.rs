@@ -2,19 +2,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::common::procfs::{stat_ticks, CLK_TCK};
 use crate::stack::Stack;
-
-/// Clock ticks per second of `/proc` CPU times (USER_HZ, 100 on Linux).
-pub(crate) const CLK_TCK: u64 = 100;
-
-/// Thread name and CPU ticks (user + system) from a `/proc/.../stat` line.
-pub(crate) fn stat_ticks(text: &str) -> Option<(String, u64)> {
-    let (open, close) = (text.find('(')?, text.rfind(')')?);
-    let fields: Vec<&str> = text[close + 1..].split_whitespace().collect();
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some((text[open + 1..close].to_string(), utime + stime))
-}
 
 /// CPU ticks of this process (exited threads included), and of each live thread by tid with
 /// the nanoseconds it waited on a run queue (`/proc/.../schedstat`: runnable, no core free).
@@ -37,7 +26,7 @@ impl Cpu {
         let process = std::fs::read_to_string("/proc/self/stat")
             .ok()
             .and_then(|t| stat_ticks(&t))
-            .map_or(0, |(_, t)| t);
+            .unwrap_or(0);
         let threads = std::fs::read_dir("/proc/self/task")
             .into_iter()
             .flatten()
@@ -49,7 +38,7 @@ impl Cpu {
                     .ok()
                     .and_then(|t| t.split_whitespace().nth(1)?.parse().ok())
                     .unwrap_or(0);
-                Some((tid, (stat_ticks(&text)?.1, wait)))
+                Some((tid, (stat_ticks(&text)?, wait)))
             })
             .collect();
         Cpu { process, threads }
@@ -76,12 +65,12 @@ impl Cpu {
             } else {
                 4
             };
-            cpu[slot] += d as f64 * 1e3 / CLK_TCK as f64;
+            cpu[slot] += d as f64 * 1e3 / CLK_TCK;
             if slot < 3 {
                 wait[slot] += waited.saturating_sub(w0) as f64 / 1e6;
             }
         }
-        cpu[3] = self.process.saturating_sub(before.process + live) as f64 * 1e3 / CLK_TCK as f64;
+        cpu[3] = self.process.saturating_sub(before.process + live) as f64 * 1e3 / CLK_TCK;
         CpuUse { cpu, wait }
     }
 }
