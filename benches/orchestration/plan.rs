@@ -66,12 +66,7 @@ pub(crate) struct Bounds {
 
 /// Critical path, slot rounds, and the [`greedy`] schedule with unit-length executions.
 pub(crate) fn bounds(plan: &Plan) -> anyhow::Result<Bounds> {
-    let index: HashMap<&str, usize> = plan
-        .sub_flows
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.id.as_str(), i))
-        .collect();
+    let index = plan.positions();
     let mut depth: Vec<Option<u64>> = vec![None; plan.sub_flows.len()];
     fn depth_of(
         i: usize,

@@ -54,6 +54,18 @@ pub struct Plan {
     pub merge_condition: MergeCondition,
 }
 
+impl Plan {
+    /// Each sub-flow's position in [`Plan::sub_flows`], by id (ids are unique in a validated
+    /// plan).
+    pub fn positions(&self) -> HashMap<&str, usize> {
+        self.sub_flows
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id.as_str(), i))
+            .collect()
+    }
+}
+
 /// One validation problem.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PlanProblem {

@@ -5,7 +5,7 @@
 //! Once decided, sub-flows not yet started are cancelled; those in flight finish and are
 //! still recorded.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use serde::Serialize;
 
@@ -78,12 +78,7 @@ pub struct Scheduler {
 impl Scheduler {
     /// A scheduler for a validated plan (ids unique, dependencies known, acyclic).
     pub fn new(plan: &Plan) -> Self {
-        let index: HashMap<&str, usize> = plan
-            .sub_flows
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.id.as_str(), i))
-            .collect();
+        let index = plan.positions();
         let mut nodes: Vec<Node> = plan
             .sub_flows
             .iter()
