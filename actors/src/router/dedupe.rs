@@ -99,7 +99,9 @@ impl MemoryDedupe {
     fn evict(&mut self, now: Instant) {
         while let Some(&(at, key)) = self.order.front() {
             let expired = now.saturating_duration_since(at) >= self.window;
-            let over = self.entries.len() >= self.capacity;
+            // Stale slots count too, so the queue stays bounded when many keys are released
+            // (refusals, failed produces) long before their slots reach the front.
+            let over = self.entries.len() >= self.capacity || self.order.len() > 2 * self.capacity;
             match self.entries.entry(key) {
                 // The slot's own reservation: forget it once expired or over capacity.
                 Entry::Occupied(e) if e.get().1 == at => {
@@ -136,7 +138,13 @@ impl DedupeStore for MemoryDedupe {
     }
 
     fn release(&mut self, key: DedupeKey) {
-        self.entries.remove(&key);
+        // A key released right after its reservation (a refused event) also gives back its
+        // slot; older slots go stale and are dropped when they reach the front.
+        if let Some((_, at)) = self.entries.remove(&key) {
+            if self.order.back() == Some(&(at, key)) {
+                self.order.pop_back();
+            }
+        }
     }
 
     fn release_in_flight(&mut self) {
@@ -251,5 +259,27 @@ mod tests {
         let t2 = t0 + Duration::from_secs(12);
         assert_eq!(d.check_and_reserve(k("b"), t2), None);
         assert_eq!(d.check_and_reserve(k("a"), t2), Some(Seen::Routed));
+    }
+
+    #[test]
+    fn released_keys_do_not_grow_the_eviction_queue_past_its_bound() {
+        let mut d = MemoryDedupe::new(Duration::from_secs(600), 4);
+        let t0 = Instant::now();
+        // Refused at once: the slot goes with the key.
+        for i in 0..100u64 {
+            let key = k(&format!("refused-{i}"));
+            assert_eq!(d.check_and_reserve(key, t0), None);
+            d.release(key);
+        }
+        assert_eq!((d.len(), d.order.len()), (0, 0));
+        // Released after others were reserved: stale slots, at most twice the capacity.
+        for i in 0..100u64 {
+            let (a, b) = (k(&format!("failed-{i}")), k(&format!("next-{i}")));
+            d.check_and_reserve(a, t0);
+            d.check_and_reserve(b, t0);
+            d.release(a);
+            d.release(b);
+            assert!(d.order.len() <= 2 * 4 + 1, "{}", d.order.len());
+        }
     }
 }
