@@ -1,5 +1,6 @@
 //! `POST /oauth/token` (RFC 6749 client credentials and password grants) and the bearer check.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use actix_web::http::header;
@@ -10,7 +11,7 @@ use rand::Rng;
 use serde_json::json;
 
 use super::error::ApiError;
-use super::state::{IssuedToken, SandboxState, Shared};
+use super::state::{IssuedToken, Shared};
 
 /// Client credentials presented to the token endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,23 +86,26 @@ pub fn parse_bearer(header_value: &str) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-/// Checks the request's bearer token at `now`; returns the token's tenant (its client id).
+/// Checks the request's bearer token against the issued `tokens`
+/// ([`SandboxState::tokens`](super::state::SandboxState::tokens)) at `now`; returns the
+/// token's tenant (its client id), borrowed from the map so the caller can still update the
+/// state's other fields.
 ///
 /// Errors: [`ApiError::InvalidToken`] when the header is missing or malformed, the token was
 /// never issued by this sandbox, or it has expired.
-pub fn authenticate(
+pub fn authenticate<'a>(
     req: &HttpRequest,
-    state: &SandboxState,
+    tokens: &'a HashMap<String, IssuedToken>,
     now: Instant,
-) -> Result<String, ApiError> {
+) -> Result<&'a str, ApiError> {
     let token = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .and_then(parse_bearer)
         .ok_or(ApiError::InvalidToken)?;
-    match state.tokens.get(token) {
-        Some(issued) if issued.expires_at > now => Ok(issued.tenant.clone()),
+    match tokens.get(token) {
+        Some(issued) if issued.expires_at > now => Ok(&issued.tenant),
         _ => Err(ApiError::InvalidToken),
     }
 }

@@ -67,32 +67,38 @@ impl TokenBucket {
 /// (429 with `Retry-After: 1`) → the `error_rate` fault (503
 /// [`ApiError::ServiceUnavailable`]) → the `latency_ms` fault (an async sleep).
 ///
-/// Returns the tenant (client id) of the token. The state lock is not held while sleeping.
-pub async fn admit(req: &HttpRequest, shared: &Shared) -> Result<String, ApiError> {
-    let (tenant, latency_ms) = check(req, shared, Instant::now())?;
+/// The state lock is not held while sleeping.
+pub async fn admit(req: &HttpRequest, shared: &Shared) -> Result<(), ApiError> {
+    let latency_ms = check(req, shared, Instant::now())?;
     if latency_ms > 0 {
         actix_rt::time::sleep(Duration::from_millis(latency_ms)).await;
     }
-    Ok(tenant)
+    Ok(())
 }
 
-/// The synchronous part of [`admit`]: returns the tenant and the latency to add, in ms.
-fn check(req: &HttpRequest, shared: &Shared, now: Instant) -> Result<(String, u64), ApiError> {
-    let mut state = shared.lock();
-    let tenant = authenticate(req, &state, now)?;
+/// The synchronous part of [`admit`]: returns the latency to add, in ms.
+fn check(req: &HttpRequest, shared: &Shared, now: Instant) -> Result<u64, ApiError> {
+    let mut guard = shared.lock();
+    // Reborrowed so the tenant (borrowed from `tokens`) and `buckets` are disjoint borrows.
+    let state = &mut *guard;
+    let tenant = authenticate(req, &state.tokens, now)?;
     let per_minute = state.faults.rate_limit_per_minute;
-    state
-        .buckets
-        .entry(tenant.clone())
-        .or_insert_with(|| TokenBucket::full(per_minute, now))
-        .try_take(now)
-        .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })?;
+    let taken = match state.buckets.get_mut(tenant) {
+        Some(bucket) => bucket.try_take(now),
+        None => {
+            let mut bucket = TokenBucket::full(per_minute, now);
+            let taken = bucket.try_take(now);
+            state.buckets.insert(tenant.to_owned(), bucket);
+            taken
+        }
+    };
+    taken.map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })?;
     injected_fault(
         state.faults.throttle_rate,
         state.faults.error_rate,
         &mut rand::rng(),
     )?;
-    Ok((tenant, state.faults.latency_ms))
+    Ok(state.faults.latency_ms)
 }
 
 /// Seconds a call refused by the `throttle_rate` fault is told to wait (`Retry-After`).
