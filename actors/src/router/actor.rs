@@ -154,7 +154,6 @@ pub struct KafkaRouterActor {
     duplicates: HashMap<DedupeKey, Vec<(oneshot::Sender<Reply>, String)>>,
     /// Where acknowledgements of routed events (and of duplicates) are queued.
     acknowledger: Option<Recipient<Acknowledge>>,
-    linger_armed: HashMap<Route, SpawnHandle>,
     restarts: u32,
 }
 
@@ -183,7 +182,6 @@ impl KafkaRouterActor {
             queues: HashMap::new(),
             duplicates: HashMap::new(),
             acknowledger: None,
-            linger_armed: HashMap::new(),
             restarts: 0,
         }
     }
@@ -262,13 +260,15 @@ impl KafkaRouterActor {
             match queue.next(&self.limits, Instant::now()) {
                 Next::Idle => return,
                 Next::WaitFor(delay) => {
-                    if !self.linger_armed.contains_key(route) {
+                    if !queue.linger_armed {
+                        queue.linger_armed = true;
                         let r = route.clone();
-                        let handle = ctx.run_later(delay, move |act, ctx| {
-                            act.linger_armed.remove(&r);
+                        ctx.run_later(delay, move |act, ctx| {
+                            if let Some(q) = act.queues.get_mut(&r) {
+                                q.linger_armed = false;
+                            }
                             act.pump(&r, ctx);
                         });
-                        self.linger_armed.insert(route.clone(), handle);
                     }
                     return;
                 }
@@ -416,13 +416,11 @@ impl Supervised for KafkaRouterActor {
         self.restarts = lifecycle::restarted("KafkaRouterActor", self.restarts);
         // In-flight produce futures died with the old context (their senders see Stopped);
         // queued records are failed now. Their keys are released so redeliveries produce.
-        for queue in self.queues.values_mut() {
+        for (_, mut queue) in self.queues.drain() {
             for p in queue.take_all() {
                 let _ = p.waiter.reply.send(Err(RouteError::Stopped));
             }
         }
-        self.queues.clear();
-        self.linger_armed.clear();
         self.duplicates.clear();
         self.dedupe.release_in_flight();
         self.pending = 0;

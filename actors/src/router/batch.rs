@@ -39,6 +39,8 @@ pub struct PartitionQueue<R, W> {
     bytes: usize,
     /// Produce requests in flight.
     pub in_flight: usize,
+    /// Whether a linger timer will pump this queue.
+    pub linger_armed: bool,
 }
 
 impl<R, W> Default for PartitionQueue<R, W> {
@@ -47,6 +49,7 @@ impl<R, W> Default for PartitionQueue<R, W> {
             queue: VecDeque::new(),
             bytes: 0,
             in_flight: 0,
+            linger_armed: false,
         }
     }
 }
