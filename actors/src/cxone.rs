@@ -107,6 +107,28 @@ pub struct RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// The tenant's policy: `cxone.max_attempts`, `cxone.backoff_initial_ms` and
+    /// `cxone.backoff_max_ms`, with jitter.
+    pub fn tenant(s: &CxoneSettings) -> Self {
+        RetryPolicy {
+            max_attempts: s.max_attempts,
+            initial: Duration::from_millis(s.backoff_initial_ms),
+            max: Duration::from_millis(s.backoff_max_ms),
+            jitter: true,
+        }
+    }
+
+    /// How long to wait before the next attempt, given the backoff's `delay` and the
+    /// server's `Retry-After`: with jitter the longer of the two (the server's wait is a
+    /// floor), without it the server's wait when given (a fixed schedule yields to it).
+    pub fn wait(&self, retry_after: Option<Duration>, delay: Duration) -> Duration {
+        match retry_after {
+            Some(ra) if self.jitter => ra.max(delay),
+            Some(ra) => ra,
+            None => delay,
+        }
+    }
+
     /// The delays between attempts.
     pub fn delays(&self) -> impl Iterator<Item = Duration> {
         retry::backoff(self.initial, self.max, self.max_attempts, self.jitter)
@@ -289,12 +311,7 @@ impl CxoneClient {
 
     async fn send_with_retries(&self, call: &ApiCall) -> Result<ApiResponse, CxoneError> {
         let s = &self.handle.settings;
-        let policy = call.retry.unwrap_or(RetryPolicy {
-            max_attempts: s.max_attempts,
-            initial: Duration::from_millis(s.backoff_initial_ms),
-            max: Duration::from_millis(s.backoff_max_ms),
-            jitter: true,
-        });
+        let policy = call.retry.unwrap_or_else(|| RetryPolicy::tenant(s));
         let mut delays = policy.delays();
         let mut url = format!("{}{}", s.base_url, call.path);
         let mut hops = 0u8;
@@ -340,7 +357,7 @@ impl CxoneClient {
                             "component=CxoneClient event=retry operation={} attempt={attempts} error={error}",
                             call.operation
                         );
-                        sleep(after.map_or(d, |a| if policy.jitter { a.max(d) } else { a })).await;
+                        sleep(policy.wait(after, d)).await;
                     }
                     None => return Err(error),
                 },
@@ -388,11 +405,7 @@ impl CxoneClient {
             .get("location")
             .and_then(|v| v.to_str().ok())
             .map(String::from);
-        let retry_after = retry::parse_retry_after(
-            resp.headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok()),
-        );
+        let retry_after = retry::retry_after(resp.headers());
         let body = match resp.body().limit(MAX_RESPONSE_BYTES).await {
             Ok(b) => b.to_vec(),
             Err(e) => {

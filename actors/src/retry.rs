@@ -39,6 +39,11 @@ pub fn parse_retry_after(value: Option<&str>) -> Option<Duration> {
     Some(Duration::from_secs_f64(secs))
 }
 
+/// A response's `Retry-After` header ([`parse_retry_after`]).
+pub fn retry_after(headers: &awc::http::header::HeaderMap) -> Option<Duration> {
+    parse_retry_after(headers.get("retry-after").and_then(|v| v.to_str().ok()))
+}
+
 /// Whether an HTTP status is worth another attempt (429 and 5xx).
 pub fn is_retryable(status: u16) -> bool {
     status == 429 || (500..600).contains(&status)

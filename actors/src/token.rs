@@ -15,6 +15,7 @@ use base64::Engine;
 use serde::Deserialize;
 use tokio::sync::oneshot;
 
+use crate::cxone::RetryPolicy;
 use crate::lifecycle;
 use crate::metrics::METRICS;
 use crate::retry;
@@ -218,16 +219,11 @@ async fn fetch_token(
             )
         }
     };
-    let mut delays = retry::backoff(
-        Duration::from_millis(s.backoff_initial_ms),
-        Duration::from_millis(s.backoff_max_ms),
-        s.max_attempts,
-        true,
-    );
+    let policy = RetryPolicy::tenant(&s);
+    let mut delays = policy.delays();
     loop {
         let mut req = http
             .post(&url)
-            .timeout(Duration::from_millis(s.request_timeout_ms))
             .insert_header(("Accept", "application/json"));
         if let Some(basic) = &basic {
             req = req.insert_header(("Authorization", basic.as_str()));
@@ -248,17 +244,12 @@ async fn fetch_token(
                 if !retry::is_retryable(status) {
                     return Err(TokenError::Refused(status));
                 }
-                let ra = retry::parse_retry_after(
-                    resp.headers()
-                        .get("retry-after")
-                        .and_then(|v| v.to_str().ok()),
-                );
-                (ra, format!("HTTP {status}"))
+                (retry::retry_after(resp.headers()), format!("HTTP {status}"))
             }
             Err(e) => (None, e.to_string()),
         };
         match delays.next() {
-            Some(d) => actix_rt::time::sleep(retry_after.map_or(d, |ra| ra.max(d))).await,
+            Some(d) => actix_rt::time::sleep(policy.wait(retry_after, d)).await,
             None => return Err(TokenError::Unavailable(last_error)),
         }
     }
