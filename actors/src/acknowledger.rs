@@ -139,7 +139,6 @@ impl Actor for AcknowledgementActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(4096);
-        self.client = Some(self.cxone.client());
         lifecycle::started("AcknowledgementActor", self.restarts);
         self.pump(ctx);
     }
