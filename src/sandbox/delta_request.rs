@@ -1,6 +1,6 @@
 //! The body of `PATCH /api/v2/dataactions/records` (seed 001) and its validation.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::error::ApiError;
 
@@ -18,16 +18,10 @@ pub use switchboard_actors::deltas::set::{ConflictResolution, UpdateType};
 /// Most problems spelled out in one `invalid_payload` message; the rest are counted.
 const MAX_LISTED_PROBLEMS: usize = 20;
 
-/// One record change: `{"id": string, "version"?: u64, "fields": object}`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RecordDelta {
-    /// Record id (non-empty).
-    pub id: String,
-    /// The version the client last saw; `None` never conflicts.
-    pub version: Option<u64>,
-    /// Fields to set; a `null` value removes the field.
-    pub fields: Map<String, Value>,
-}
+/// One record change: `{"id": string (non-empty), "version"?: u64, "fields": object}`; the
+/// service's own record type (`version` is the one the client last saw, `None` never
+/// conflicts; a `null` field value removes the field).
+pub use switchboard_actors::deltas::set::DeltaRecord as RecordDelta;
 
 /// A validated delta request:
 /// `{"dataStoreId": string, "records": [RecordDelta], "updateType": "UPSERT"|"UPDATE",
@@ -57,22 +51,22 @@ impl DeltaRequest {
     pub fn parse(body: &[u8]) -> Result<DeltaRequest, ApiError> {
         let value: Value = serde_json::from_slice(body)
             .map_err(|e| ApiError::InvalidPayload(format!("body is not valid JSON: {e}")))?;
-        let Value::Object(fields) = value else {
+        let Value::Object(mut fields) = value else {
             return Err(ApiError::InvalidPayload(
                 "body must be a JSON object".to_owned(),
             ));
         };
         let mut problems = Vec::new();
-        let data_store_id = match fields.get("dataStoreId") {
-            Some(Value::String(id)) if !id.is_empty() => id.clone(),
+        let data_store_id = match fields.remove("dataStoreId") {
+            Some(Value::String(id)) if !id.is_empty() => id,
             _ => {
                 problems.push("field `dataStoreId` must be a non-empty string".to_owned());
                 String::new()
             }
         };
-        let records = match fields.get("records") {
+        let records = match fields.remove("records") {
             Some(Value::Array(items)) => items
-                .iter()
+                .into_iter()
                 .enumerate()
                 .filter_map(|(i, item)| record(i, item, &mut problems))
                 .collect(),
@@ -145,14 +139,14 @@ impl DeltaRequest {
     }
 }
 
-/// Validates `records[i]`, pushing a problem per bad field.
-fn record(i: usize, item: &Value, problems: &mut Vec<String>) -> Option<RecordDelta> {
-    let Value::Object(item) = item else {
+/// Validates `records[i]`, pushing a problem per bad field; its id and fields are moved out.
+fn record(i: usize, item: Value, problems: &mut Vec<String>) -> Option<RecordDelta> {
+    let Value::Object(mut item) = item else {
         problems.push(format!("field `records[{i}]` must be an object"));
         return None;
     };
-    let id = match item.get("id") {
-        Some(Value::String(id)) if !id.is_empty() => Some(id.clone()),
+    let id = match item.remove("id") {
+        Some(Value::String(id)) if !id.is_empty() => Some(id),
         _ => {
             problems.push(format!(
                 "field `records[{i}].id` must be a non-empty string"
@@ -172,8 +166,8 @@ fn record(i: usize, item: &Value, problems: &mut Vec<String>) -> Option<RecordDe
             }
         },
     };
-    let fields = match item.get("fields") {
-        Some(Value::Object(fields)) => Some(fields.clone()),
+    let fields = match item.remove("fields") {
+        Some(Value::Object(fields)) => Some(fields),
         _ => {
             problems.push(format!("field `records[{i}].fields` must be an object"));
             None
