@@ -29,7 +29,10 @@ pub type DataStores = BTreeMap<String, DataStore>;
 
 /// The admin view of a data store: `{"records": {record id: {"version", "fields"}}}`.
 pub fn store_json(store: Option<&DataStore>) -> Value {
-    json!({ "records": store.cloned().unwrap_or_default() })
+    match store {
+        Some(store) => json!({ "records": store }),
+        None => json!({ "records": {} }),
+    }
 }
 
 /// Parses a `POST /sandbox/datastores/{id}` body:
