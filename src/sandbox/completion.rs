@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use actix_web::http::header;
+use actix_web::web::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
 use futures::future::join_all;
 use serde_json::{json, Value};
@@ -59,15 +60,15 @@ pub fn retry_delay(retry: u32) -> Duration {
 }
 
 /// POSTs `body` (JSON) to `url` until a 2xx answer, at most [`DELIVERY_ATTEMPTS`] times; a
-/// transport error or any other status is retried after [`retry_delay`]. Returns the
-/// attempts made and whether one was answered 2xx.
-pub async fn deliver(client: &awc::Client, url: &str, event_id: &str, body: &str) -> (u32, bool) {
+/// transport error or any other status is retried after [`retry_delay`]. Every attempt
+/// shares `body`'s buffer. Returns the attempts made and whether one was answered 2xx.
+pub async fn deliver(client: &awc::Client, url: &str, event_id: &str, body: &Bytes) -> (u32, bool) {
     for attempt in 1..=DELIVERY_ATTEMPTS {
         let sent = client
             .post(url)
             .insert_header((header::CONTENT_TYPE, "application/json"))
             .insert_header(("webhook-id", event_id))
-            .send_body(body.to_owned())
+            .send_body(body.clone())
             .await;
         let outcome = match sent {
             Ok(mut response) => {
@@ -120,17 +121,15 @@ impl Default for WebhookClient {
     }
 }
 
-/// Delivers `event` to every URL at once (see [`deliver`]); returns when each was delivered
-/// or gave up. Runs on its own spawned task, so it never delays other executions.
-pub async fn deliver_to_all(client: &awc::Client, urls: Vec<String>, event: Value) {
+/// Delivers `event`, whose `event_id` is `event_id`, to every URL at once (see [`deliver`]);
+/// returns when each was delivered or gave up. Runs on its own spawned task, so it never
+/// delays other executions.
+pub async fn deliver_to_all(client: &awc::Client, urls: Vec<String>, event_id: &str, event: Value) {
     if urls.is_empty() {
         return;
     }
-    let event_id = event["event_id"].as_str().unwrap_or_default().to_owned();
-    let body = event.to_string();
-    let deliveries = urls
-        .iter()
-        .map(|url| deliver(client, url, &event_id, &body));
+    let body = Bytes::from(event.to_string());
+    let deliveries = urls.iter().map(|url| deliver(client, url, event_id, &body));
     for (url, (attempts, delivered)) in urls.iter().zip(join_all(deliveries).await) {
         if delivered {
             log::debug!(

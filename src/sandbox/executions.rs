@@ -207,14 +207,15 @@ async fn run_execution(
         }
         state.webhooks.urls()
     };
+    let event_id = Uuid::new_v4();
     let event = completion_event(
-        Uuid::new_v4(),
+        event_id,
         &data_action_id,
         &execution_id,
         plan.outcome,
         Utc::now(),
     );
-    deliver_to_all(&client, urls, event).await;
+    deliver_to_all(&client, urls, &event_id.to_string(), event).await;
 }
 
 /// `GET /api/v1/executions/{execution_id}` (bearer auth): 200 with [`status_json`].
