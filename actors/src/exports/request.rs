@@ -93,7 +93,7 @@ pub fn validate_request(v: &Value) -> Result<StreamRequest, Vec<FieldProblem>> {
         )]);
     };
     let mut p = Vec::new();
-    const FIELDS: [&str; 8] = [
+    const FIELDS: [&str; 9] = [
         "type",
         "report_id",
         "export_job_id",
@@ -102,11 +102,9 @@ pub fn validate_request(v: &Value) -> Result<StreamRequest, Vec<FieldProblem>> {
         "max_payload_size",
         "schema_version",
         "ack_window",
+        "on_schema_drift",
     ];
-    for key in obj
-        .keys()
-        .filter(|k| !FIELDS.contains(&k.as_str()) && k.as_str() != "on_schema_drift")
-    {
+    for key in obj.keys().filter(|k| !FIELDS.contains(&k.as_str())) {
         p.push(FieldProblem::new(key.clone(), "is not a known field"));
     }
     let text = |field: &str, p: &mut Vec<FieldProblem>| match obj.get(field) {

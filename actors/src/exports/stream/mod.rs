@@ -31,7 +31,7 @@ use actix_web_actors::ws::{self, CloseCode, CloseReason};
 use serde_json::{json, Value};
 
 use super::checkpoint::{Checkpoint, CheckpointStore};
-use super::frame::Chunk;
+use super::frame::{schema_fingerprint, Chunk};
 use super::request::StreamRequest;
 use crate::audit::{AuditActor, AuditEvent, AuditOutcome};
 use crate::cxone::{CxoneClient, CxoneHandle};
@@ -110,6 +110,8 @@ pub struct ExportStreamActor {
     request: Option<StreamRequest>,
     job_id: String,
     baseline: Option<Vec<String>>,
+    /// `schema_fingerprint` of `baseline` (set with it by `set_baseline`), for every chunk.
+    schema: String,
     /// Next offset to request, and its page index (for the chunk size matrix).
     fetch_offset: u64,
     fetch_page: usize,
@@ -174,6 +176,7 @@ impl ExportStreamActor {
             request: None,
             job_id: String::new(),
             baseline: None,
+            schema: schema_fingerprint(&[]),
             fetch_offset: 0,
             fetch_page: 0,
             process_offset: 0,
@@ -194,6 +197,12 @@ impl ExportStreamActor {
             stats: Stats::default(),
             counted: false,
         }
+    }
+
+    /// Sets the baseline key set, and the schema fingerprint chunks carry with it.
+    fn set_baseline(&mut self, keys: Option<Vec<String>>) {
+        self.schema = schema_fingerprint(keys.as_deref().unwrap_or_default());
+        self.baseline = keys;
     }
 
     fn client(&mut self) -> CxoneClient {

@@ -42,7 +42,8 @@ impl ExportStreamActor {
     }
 
     pub(super) fn ack(&mut self, offset: u64, ctx: &mut ws::WebsocketContext<Self>) {
-        if !self.unacked.contains(&offset) {
+        // Chunk ends are queued in increasing order.
+        if self.unacked.binary_search(&offset).is_err() {
             if offset <= self.delivered {
                 return;
             }

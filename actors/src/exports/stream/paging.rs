@@ -8,7 +8,7 @@ use actix_web_actors::ws::{self, CloseCode};
 use awc::http::Method;
 use serde_json::{json, Value};
 
-use super::super::frame::{encode, encode_page, key_set, same_shape, schema_fingerprint, Chunk};
+use super::super::frame::{encode, encode_page, key_set, same_shape, Chunk};
 use super::super::request::OnDrift;
 use super::super::scan::scan_page;
 use super::{ExportStreamActor, Outgoing, Phase, PREFETCH_PAGES};
@@ -161,16 +161,15 @@ impl ExportStreamActor {
             return Some(0);
         }
         if self.baseline.is_none() {
-            self.baseline = scan.first_keys;
+            self.set_baseline(scan.first_keys);
         }
         if scan.drift_at.is_none() {
-            let schema = schema_fingerprint(self.baseline.as_deref().unwrap_or_default());
             if let Some(chunk) = encode_page(
                 &self.job_id,
                 offset,
                 scan.count,
                 body,
-                &schema,
+                &self.schema,
                 compression,
                 max_payload,
             ) {
@@ -214,7 +213,7 @@ impl ExportStreamActor {
         let mut segment = 0;
         for (i, record) in records.iter().enumerate() {
             let Some(base) = &self.baseline else {
-                self.baseline = Some(key_set(record));
+                self.set_baseline(Some(key_set(record)));
                 continue;
             };
             if same_shape(record, base) {
@@ -243,7 +242,7 @@ impl ExportStreamActor {
                 );
                 return false;
             }
-            self.baseline = Some(keys);
+            self.set_baseline(Some(keys));
             segment = i;
         }
         self.emit(offset + segment as u64, &records[segment..], fetched, ctx)
@@ -263,12 +262,11 @@ impl ExportStreamActor {
         let Some(req) = &self.request else {
             return false;
         };
-        let schema = schema_fingerprint(self.baseline.as_deref().unwrap_or_default());
         match encode(
             &self.job_id,
             offset,
             records,
-            &schema,
+            &self.schema,
             req.compression,
             req.max_payload_size,
         ) {

@@ -61,7 +61,7 @@ impl ExportStreamActor {
                 act.job_id = job_id;
                 if let Some(c) = checkpoint {
                     act.delivered = c.next_offset;
-                    act.baseline = c.baseline;
+                    act.set_baseline(c.baseline);
                 }
                 let page = act.request.as_ref().map_or(0, |r| r.page_index_at(act.delivered));
                 (act.fetch_offset, act.process_offset) = (act.delivered, act.delivered);
