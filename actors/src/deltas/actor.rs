@@ -54,39 +54,31 @@ struct Sender {
 
 /// The delta sender. One per process (batches of one run go in order).
 pub struct DeltaBatchActor {
-    cxone: CxoneHandle,
-    sender: Option<Sender>,
-    settings: DeltaSettings,
-    audit: Option<Addr<AuditActor>>,
+    sender: Sender,
     restarts: u32,
 }
 
 impl DeltaBatchActor {
-    /// A delta sender calling CXone through `cxone`.
+    /// A delta sender calling CXone through `cxone`; build it on the thread it runs on (its
+    /// HTTP clients stay there).
     pub fn new(
         cxone: CxoneHandle,
         settings: DeltaSettings,
         audit: Option<Addr<AuditActor>>,
     ) -> Self {
         DeltaBatchActor {
-            cxone,
-            sender: None,
-            settings,
-            audit,
+            sender: Sender {
+                client: cxone.client(),
+                http: webhook::client(),
+                settings,
+                audit,
+            },
             restarts: 0,
         }
     }
 
-    fn sender(&mut self) -> Sender {
-        let (cxone, settings, audit) = (&self.cxone, &self.settings, &self.audit);
-        self.sender
-            .get_or_insert_with(|| Sender {
-                client: cxone.client(),
-                http: webhook::client(),
-                settings: settings.clone(),
-                audit: audit.clone(),
-            })
-            .clone()
+    fn sender(&self) -> Sender {
+        self.sender.clone()
     }
 }
 
@@ -243,13 +235,7 @@ impl Sender {
         latency: Duration,
         error: Option<&CxoneError>,
     ) {
-        let status = match r.status {
-            BatchStatus::Applied => "applied",
-            BatchStatus::Conflict => "conflict",
-            BatchStatus::IntegrityError => "integrity_error",
-            BatchStatus::Failed => "failed",
-            BatchStatus::NotSent => "not_sent",
-        };
+        let status = r.status.as_str();
         METRICS.delta_batches.with_label_values(&[status]).inc();
         METRICS
             .delta_records

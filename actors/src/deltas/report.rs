@@ -23,6 +23,20 @@ pub enum BatchStatus {
     NotSent,
 }
 
+impl BatchStatus {
+    /// The status as serialised (`applied`, `conflict`, `integrity_error`, `failed`,
+    /// `not_sent`), for metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BatchStatus::Applied => "applied",
+            BatchStatus::Conflict => "conflict",
+            BatchStatus::IntegrityError => "integrity_error",
+            BatchStatus::Failed => "failed",
+            BatchStatus::NotSent => "not_sent",
+        }
+    }
+}
+
 /// Delivery of a batch's replication event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Replication {
@@ -192,6 +206,14 @@ mod tests {
             applied: n,
             latency_ms,
             ..BatchResult::not_sent(index, n, format!("c{index}"))
+        }
+    }
+
+    #[test]
+    fn a_status_label_is_its_serialised_name() {
+        use BatchStatus::*;
+        for status in [Applied, Conflict, IntegrityError, Failed, NotSent] {
+            assert_eq!(serde_json::json!(status), status.as_str());
         }
     }
 
