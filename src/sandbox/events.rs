@@ -19,8 +19,14 @@ pub const EVENT_TYPES: [&str; 3] = [
 /// Skills an event's payload names, chosen uniformly.
 pub const SKILLS: [&str; 5] = ["billing", "sales", "support", "retention", "onboarding"];
 
-/// Channels an event's payload names, chosen uniformly.
+/// Channels an event's payload names, chosen uniformly; also the channels of export
+/// records from a report's drift offset on ([`reports`](super::reports)).
 pub const CHANNELS: [&str; 4] = ["voice", "chat", "email", "sms"];
+
+/// Regions an event's payload names, weighted 30% / 40% / 30% in this order; also the
+/// regions of export records before a report's drift offset, chosen uniformly there
+/// ([`reports`](super::reports)).
+pub const REGIONS: [&str; 3] = ["eu-west", "us-east", "ap-southeast"];
 
 /// One generated webhook delivery.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,9 +78,9 @@ impl EventGenerator {
             _ => "low",
         };
         let region = match self.rng.random_range(0..100u32) {
-            0..30 => "eu-west",
-            30..70 => "us-east",
-            _ => "ap-southeast",
+            0..30 => REGIONS[0],
+            30..70 => REGIONS[1],
+            _ => REGIONS[2],
         };
         let skill = self.pick(&SKILLS);
         let channel = self.pick(&CHANNELS);

@@ -18,11 +18,10 @@ pub const MAX_REPORT_RECORDS: u64 = 10_000_000;
 /// Longest report id accepted, in bytes.
 pub const MAX_REPORT_ID_BYTES: usize = 200;
 
-/// Regions of records before the drift offset, chosen uniformly.
-pub const REGIONS: [&str; 3] = ["eu-west", "us-east", "ap-southeast"];
-
-/// Channels of records from the drift offset on, chosen uniformly.
-pub const CHANNELS: [&str; 4] = ["voice", "chat", "email", "sms"];
+/// Regions of records before the drift offset ([`REGIONS`], chosen uniformly) and channels
+/// of records from the drift offset on ([`CHANNELS`], chosen uniformly): the values webhook
+/// events carry.
+pub use super::events::{CHANNELS, REGIONS};
 
 /// `created_at` of the record at offset 0 is within the minute after this (2024-01-01T00:00Z,
 /// Unix seconds); each later offset is one minute later.
