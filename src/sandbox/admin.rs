@@ -56,8 +56,7 @@ pub async fn get_state(shared: web::Data<Shared>) -> Result<HttpResponse, ApiErr
 /// `POST /sandbox/reset`: clears every record and restores the start-up settings; issued
 /// tokens stay valid until they expire. Answers `{"status": "reset"}`.
 pub async fn reset(shared: web::Data<Shared>) -> HttpResponse {
-    let options = shared.options.clone();
-    shared.lock().reset(&options);
+    shared.lock().reset(&shared.options);
     log::info!("component=sandbox event=reset; state and faults reset");
     HttpResponse::Ok().json(json!({"status": "reset"}))
 }
