@@ -42,9 +42,42 @@ pub trait SignatureVerifier: Send + Sync {
     ) -> Result<(), SignatureError>;
 }
 
+/// HMAC-SHA256 keyed with the secret's UTF-8 bytes, over `"{id}.{timestamp}.{body}"`.
+fn signed_content(key: &Hmac<Sha256>, id: &str, timestamp: &str, body: &[u8]) -> Hmac<Sha256> {
+    let mut mac = key.clone();
+    mac.update(id.as_bytes());
+    mac.update(b".");
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    mac
+}
+
+fn key(secret: &str) -> Hmac<Sha256> {
+    match Hmac::<Sha256>::new_from_slice(secret.as_bytes()) {
+        Ok(mac) => mac,
+        Err(_) => unreachable!("HMAC takes keys of any length"),
+    }
+}
+
+/// The Standard Webhooks signature header value for one delivery:
+/// `v1,<base64(HMAC-SHA256(secret, "{id}.{timestamp}.{body}"))>`, with the secret's UTF-8
+/// bytes as the key and `timestamp` as sent in `webhook-timestamp` (unix seconds).
+pub fn sign(secret: &str, id: &str, timestamp: &str, body: &[u8]) -> String {
+    use base64::Engine as _;
+    let digest = signed_content(&key(secret), id, timestamp, body)
+        .finalize()
+        .into_bytes();
+    format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    )
+}
+
 /// Standard Webhooks HMAC-SHA256 verifier. The key is the secret's bytes.
 pub struct StandardWebhooks {
-    secret: Vec<u8>,
+    /// HMAC keyed once with the secret (cloned per verification).
+    key: Hmac<Sha256>,
     tolerance_secs: i64,
 }
 
@@ -52,7 +85,7 @@ impl StandardWebhooks {
     /// A verifier for `secret`, accepting timestamps within `tolerance_secs` of now.
     pub fn new(secret: &str, tolerance_secs: u64) -> Self {
         StandardWebhooks {
-            secret: secret.as_bytes().to_vec(),
+            key: key(secret),
             tolerance_secs: tolerance_secs as i64,
         }
     }
@@ -80,6 +113,8 @@ impl SignatureVerifier for StandardWebhooks {
         if (now_secs - ts_secs).abs() > self.tolerance_secs {
             return Err(SignatureError::StaleTimestamp);
         }
+        // The body is hashed once; each `v1,` candidate is compared in constant time.
+        let mac = signed_content(&self.key, id, ts, body);
         for candidate in sigs.split_whitespace() {
             let Some(b64) = candidate.strip_prefix("v1,") else {
                 continue;
@@ -87,15 +122,7 @@ impl SignatureVerifier for StandardWebhooks {
             let Ok(expected) = base64::engine::general_purpose::STANDARD.decode(b64) else {
                 continue;
             };
-            let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.secret) else {
-                continue;
-            };
-            mac.update(id.as_bytes());
-            mac.update(b".");
-            mac.update(ts.as_bytes());
-            mac.update(b".");
-            mac.update(body);
-            if mac.verify_slice(&expected).is_ok() {
+            if mac.clone().verify_slice(&expected).is_ok() {
                 return Ok(());
             }
         }
@@ -106,17 +133,6 @@ impl SignatureVerifier for StandardWebhooks {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use base64::Engine;
-
-    fn sign(secret: &str, id: &str, ts: &str, body: &[u8]) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("key");
-        mac.update(format!("{id}.{ts}.").as_bytes());
-        mac.update(body);
-        format!(
-            "v1,{}",
-            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-        )
-    }
 
     #[test]
     fn a_valid_signature_passes_and_a_tampered_body_fails() {
