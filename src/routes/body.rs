@@ -10,14 +10,14 @@ use crate::error::ApiError;
 /// Whether a `Content-Type` value is JSON (`application/json`, any parameters, or `+json`).
 pub fn is_json_content_type(value: Option<&str>) -> bool {
     let Some(value) = value else { return false };
-    let essence = value
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    essence == "application/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"))
+    let essence = value.split(';').next().unwrap_or("").trim();
+    let (head, tail) = (
+        essence.get(..12),
+        essence.get(essence.len().saturating_sub(5)..),
+    );
+    essence.eq_ignore_ascii_case("application/json")
+        || (head.is_some_and(|h| h.eq_ignore_ascii_case("application/"))
+            && tail.is_some_and(|t| t.eq_ignore_ascii_case("+json")))
 }
 
 /// Reads the body, refusing more than `limit` bytes with 413.
