@@ -8,6 +8,7 @@ use std::path::Path;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::Deserialize;
+use switchboard_actors::deltas::batch::API_MAX_BATCH;
 use switchboard_actors::settings::{
     AuditSettings, CxoneSettings, DefinitionSettings, DeltaSettings, ExportSettings, GrantType,
     KafkaSettings, OrchestrationSettings, RoutingSettings,
@@ -224,10 +225,10 @@ impl Settings {
                 return invalid(key, "must be at least 1");
             }
         }
-        if !(1..=1000).contains(&self.deltas.max_batch_size) {
+        if !(1..=API_MAX_BATCH).contains(&self.deltas.max_batch_size) {
             return invalid(
                 "deltas.max_batch_size",
-                "must be within 1..=1000 (the API's maximum)",
+                format!("must be within 1..={API_MAX_BATCH} (the API's maximum)"),
             );
         }
         if !(1..=20).contains(&self.cxone.max_attempts) {
