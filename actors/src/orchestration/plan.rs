@@ -121,9 +121,7 @@ pub fn validate_plan(value: &Value, max_sub_flows: usize) -> Result<Plan, Vec<Pl
         ));
     }
     let concurrency_max = match obj.get("concurrency_max") {
-        Some(v) if v.as_u64().is_some_and(|n| CONCURRENCY.contains(&n)) => {
-            v.as_u64().unwrap_or(1) as usize
-        }
+        Some(v) if let Some(n) = v.as_u64().filter(|n| CONCURRENCY.contains(n)) => n as usize,
         Some(v) => {
             p.push(PlanProblem::new(
                 "concurrency_out_of_range",
@@ -159,7 +157,12 @@ pub fn validate_plan(value: &Value, max_sub_flows: usize) -> Result<Plan, Vec<Pl
     };
     let empty = Vec::new();
     let list = match obj.get("sub_flows") {
-        Some(Value::Array(list)) => list,
+        Some(Value::Array(list)) => {
+            if list.is_empty() {
+                p.push(PlanProblem::new("empty", None, "the plan has no sub-flows"));
+            }
+            list
+        }
         Some(_) => {
             p.push(PlanProblem::new(
                 "invalid_field",
@@ -168,11 +171,11 @@ pub fn validate_plan(value: &Value, max_sub_flows: usize) -> Result<Plan, Vec<Pl
             ));
             &empty
         }
-        None => &empty,
+        None => {
+            p.push(PlanProblem::new("empty", None, "the plan has no sub-flows"));
+            &empty
+        }
     };
-    if list.is_empty() && !matches!(obj.get("sub_flows"), Some(v) if !v.is_array()) {
-        p.push(PlanProblem::new("empty", None, "the plan has no sub-flows"));
-    }
     if list.len() > max_sub_flows {
         p.push(PlanProblem::new(
             "too_many_sub_flows",
