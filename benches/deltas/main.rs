@@ -48,7 +48,7 @@ use crate::cli::run_cli;
 use crate::common::{TempDir, BIN};
 use crate::records::{load_batches, write_records};
 use crate::round::{rate, round, Round};
-use crate::sandbox::{delta_batches, SandboxProcess};
+use crate::sandbox::{delta_batches, start_sandbox};
 
 /// Data store of the ceiling run.
 pub(crate) const CEILING_STORE: &str = "bench-ceiling";
@@ -60,6 +60,8 @@ pub(crate) const DELTA_PATH: &str = "/api/v2/dataactions/records";
 pub(crate) const UNLIMITED_RPM: &str = "100000000";
 /// Longest wait for the sandbox to answer after start.
 pub(crate) const READY_TIMEOUT: Duration = Duration::from_secs(15);
+/// Time between checks whether the starting sandbox answers.
+pub(crate) const READY_INTERVAL: Duration = Duration::from_millis(20);
 /// How often the CLI child is checked for exit (and, without GNU time, its `/proc` sampled).
 pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(5);
 
@@ -99,7 +101,7 @@ fn main() -> anyhow::Result<()> {
         bytes as f64 / records as f64,
         t.elapsed().as_secs_f64()
     );
-    let sandbox = SandboxProcess::start(&dir.0)?;
+    let sandbox = start_sandbox(&dir.0)?;
     let t = Instant::now();
     let batches = load_batches(&file, CEILING_STORE)?;
     let prepare_secs = t.elapsed().as_secs_f64();

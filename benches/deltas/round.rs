@@ -10,8 +10,9 @@ use serde_json::Value;
 use crate::ceiling::send_ceiling;
 use crate::cli::{audit_batch_latency, run_cli, CliRun};
 use crate::common::block_on;
+use crate::common::process::Process;
 use crate::common::procfs::proc_cpu_secs;
-use crate::sandbox::{delta_batches, reset, SandboxProcess};
+use crate::sandbox::{delta_batches, reset};
 
 /// CPU seconds (user + system) the bench process has used so far.
 pub(crate) fn own_cpu_secs() -> f64 {
@@ -36,7 +37,7 @@ pub(crate) struct Round {
 /// One round: the ceiling, then the CLI, each into a freshly reset sandbox (so both apply
 /// `records` new records to an empty store and no idempotency key is replayed).
 pub(crate) fn round(
-    sandbox: &SandboxProcess,
+    sandbox: &Process,
     dir: &Path,
     file: &Path,
     batches: &[(Bytes, String)],

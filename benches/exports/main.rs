@@ -71,7 +71,7 @@ use crate::common::{block_on, TempDir, BIN};
 use crate::config::BenchConfig;
 use crate::memory::idle_memory;
 use crate::pager::register_report;
-use crate::process::{ensure_broker, start_service, Process};
+use crate::process::{ensure_broker, start_process, start_service};
 use crate::report::{print_breakdown, print_memory, print_throughput};
 use crate::round::{round, Run, CONCURRENT, DIAGNOSTIC, TMPFS_VARIANT, VARIANTS};
 use crate::stream::{run_stream, Spec};
@@ -98,6 +98,8 @@ pub(crate) const ACK_WINDOW: u64 = 8;
 pub(crate) const IDLE_ACK_WINDOW: u64 = 2;
 /// Longest wait for a child process to answer after start.
 pub(crate) const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time between checks whether a starting child process answers.
+pub(crate) const READY_INTERVAL: Duration = Duration::from_millis(50);
 
 /// Longest wait for one stream or one idle client's first chunk.
 pub(crate) const STREAM_TIMEOUT: Duration = Duration::from_secs(300);
@@ -131,7 +133,7 @@ fn main() -> anyhow::Result<()> {
         "SWITCHBOARD__SANDBOX__RATE_LIMIT_PER_MINUTE",
         UNLIMITED_RPM.to_string(),
     )];
-    let sandbox = Process::start(
+    let sandbox = start_process(
         &dir.0,
         "sandbox",
         &["sandbox"],

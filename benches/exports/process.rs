@@ -1,119 +1,52 @@
 //! The sandbox and the service as child processes of the bench, and the broker they need.
 
-use std::fs::File;
 use std::net::{TcpStream, ToSocketAddrs};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
 
-use anyhow::{bail, ensure, Context as _};
+use anyhow::{ensure, Context as _};
 
-use crate::common::process::{free_port, ChildGuard};
-use crate::common::procfs::{proc_cpu_secs, status_kib};
-use crate::common::{block_on, http, BIN};
-use crate::{READY_TIMEOUT, UNLIMITED_BURST, UNLIMITED_RPM};
+pub(crate) use crate::common::process::Process;
+use crate::common::process::Ready;
+use crate::common::BIN;
+use crate::{READY_INTERVAL, READY_TIMEOUT, UNLIMITED_BURST, UNLIMITED_RPM};
 
-/// A child process (sandbox or service), killed on drop (also when the bench fails).
-pub(crate) struct Process {
-    pub(crate) child: ChildGuard,
-    pub(crate) name: String,
-    pub(crate) stderr: PathBuf,
-    pub(crate) base_url: String,
-}
-
-impl Process {
-    /// Starts `BIN args` with `envs` on a free port and waits until `ready_path` answers 200.
-    pub(crate) fn start(
-        dir: &Path,
-        name: &str,
-        args: &[&str],
-        bind_var: &str,
-        envs: &[(&str, String)],
-        ready_path: &str,
-    ) -> anyhow::Result<Process> {
-        let port = free_port()?;
-        let stderr = dir.join(format!("{name}.stderr"));
-        let work = dir.join(name);
-        std::fs::create_dir_all(&work)?;
-        let mut command = Command::new(BIN);
-        command
-            .args(args)
-            .current_dir(&work)
-            .env_remove("CXONE_BASE_URL")
-            .env_remove("CXONE_CLIENT_ID")
-            .env_remove("CXONE_CLIENT_SECRET")
-            .env(bind_var, format!("127.0.0.1:{port}"))
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(File::create(&stderr)?);
-        for (key, value) in envs {
-            command.env(key, value);
-        }
-        let child = command
-            .spawn()
-            .with_context(|| format!("cannot start {BIN} {}", args.join(" ")))?;
-        let mut process = Process {
-            child: ChildGuard(child),
-            name: name.to_string(),
-            stderr,
-            base_url: format!("http://127.0.0.1:{port}"),
-        };
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            if let Some(status) = process.child.try_wait()? {
-                bail!(
-                    "{name} exited with {status}: {}",
-                    std::fs::read_to_string(&process.stderr).unwrap_or_default()
-                );
-            }
-            if block_on(get_status(&process.base_url, ready_path)) == Some(200) {
-                return Ok(process);
-            }
-            ensure!(
-                Instant::now() < deadline,
-                "{name} did not answer {ready_path}: {}",
-                std::fs::read_to_string(&process.stderr).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+/// Starts `BIN args` with `envs` (the CXONE_* credentials of the environment removed) in
+/// `dir/name`, its stderr in `dir/name.stderr`, on a free port bound through `bind_var`, and
+/// waits until `ready_path` answers 200.
+pub(crate) fn start_process(
+    dir: &Path,
+    name: &str,
+    args: &[&str],
+    bind_var: &str,
+    envs: &[(&str, String)],
+    ready_path: &str,
+) -> anyhow::Result<Process> {
+    let work = dir.join(name);
+    std::fs::create_dir_all(&work)?;
+    let mut command = Command::new(BIN);
+    command
+        .args(args)
+        .current_dir(&work)
+        .env_remove("CXONE_BASE_URL")
+        .env_remove("CXONE_CLIENT_ID")
+        .env_remove("CXONE_CLIENT_SECRET");
+    for (key, value) in envs {
+        command.env(key, value);
     }
-
-    pub(crate) fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// User + system CPU seconds used so far.
-    pub(crate) fn cpu_secs(&self) -> f64 {
-        proc_cpu_secs(self.pid()).unwrap_or(f64::NAN)
-    }
-
-    /// `VmRSS` and `VmHWM` in KiB.
-    pub(crate) fn rss_kib(&self) -> (u64, u64) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()));
-        let status = status.unwrap_or_default();
-        (
-            status_kib(&status, "VmRSS:").unwrap_or(0),
-            status_kib(&status, "VmHWM:").unwrap_or(0),
-        )
-    }
-
-    /// Fails naming the process when it has exited.
-    pub(crate) fn ensure_running(&mut self) -> anyhow::Result<()> {
-        if let Some(status) = self.child.try_wait()? {
-            bail!(
-                "{} exited with {status}: {}",
-                self.name,
-                std::fs::read_to_string(&self.stderr).unwrap_or_default()
-            );
-        }
-        Ok(())
-    }
-}
-
-/// The status of `GET base + path`, `None` when nothing answers.
-pub(crate) async fn get_status(base: &str, path: &str) -> Option<u16> {
-    let resp = http().get(format!("{base}{path}")).send().await.ok()?;
-    Some(resp.status().as_u16())
+    let ready = Ready {
+        path: ready_path,
+        timeout: READY_TIMEOUT,
+        interval: READY_INTERVAL,
+    };
+    Process::start(
+        command,
+        name,
+        bind_var,
+        dir.join(format!("{name}.stderr")),
+        ready,
+    )
 }
 
 /// Makes sure a broker listens at `brokers` (the first address); starts one with
@@ -171,7 +104,7 @@ pub(crate) fn start_service(
             state.join("audit.jsonl").display().to_string(),
         ),
     ];
-    Process::start(
+    start_process(
         dir,
         tag,
         &["serve"],
