@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use switchboard_actors::exports::frame::{decode_message, verify_checksum};
 use switchboard_actors::exports::scan::count_records;
 
-use crate::common::HTTP_TIMEOUT;
+use crate::common::http;
 use crate::pager::Moved;
 use crate::{Conn, IDLE_ACK_WINDOW, MAX_FRAME, MAX_PAYLOAD};
 
@@ -24,9 +24,7 @@ pub(crate) fn stream_request(
 
 /// Opens `GET /stream` and sends the request.
 pub(crate) async fn open_stream(service: &str, request: &Value) -> anyhow::Result<Conn> {
-    let (_, mut conn) = awc::Client::builder()
-        .timeout(HTTP_TIMEOUT)
-        .finish()
+    let (_, mut conn) = http()
         .ws(format!("{}/stream", service.replace("http://", "ws://")))
         .max_frame_size(MAX_FRAME)
         .connect()
