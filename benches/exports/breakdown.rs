@@ -17,7 +17,7 @@ use switchboard_actors::exports::scan::{count_records, scan_page};
 use switchboard_actors::exports::{Checkpoint, CheckpointStore, FileCheckpointStore};
 
 use crate::stream::first_seq;
-use crate::{BREAKDOWN_REPEATS, MAX_PAYLOAD, REPORT};
+use crate::{AUDIT_POLL, AUDIT_TIMEOUT, BREAKDOWN_REPEATS, MAX_PAYLOAD, REPORT};
 
 /// Median of `repeats` timings of `f`, in ms.
 pub(crate) fn median_ms(repeats: usize, mut f: impl FnMut()) -> f64 {
@@ -139,6 +139,8 @@ pub(crate) struct Audited {
     /// `average_chunk_latency_ms` of the `export_stream` record (page fetch start → chunk
     /// queued, µs precision).
     pub(crate) chunk_ms: f64,
+    /// Whether the `export_stream` record (written when the stream ends) was read.
+    pub(crate) streamed: bool,
 }
 
 /// Reads the service's audit log: per export job id, its page calls and chunk latency.
@@ -155,12 +157,51 @@ pub(crate) fn read_audit(path: &Path) -> anyhow::Result<HashMap<String, Audited>
             }
             Some("export_stream") => {
                 let ms = event["details"]["average_chunk_latency_ms"].as_f64();
-                out.entry(job).or_default().chunk_ms = ms.unwrap_or(f64::NAN);
+                let a = out.entry(job).or_default();
+                a.chunk_ms = ms.unwrap_or(f64::NAN);
+                a.streamed = true;
             }
             _ => {}
         }
     }
     Ok(out)
+}
+
+/// Reads the service's audit log ([`read_audit`]) once it holds the `export_stream` record of
+/// every job in `jobs`: the service flushes it every second, so the log is read again every
+/// [`AUDIT_POLL`] until then. After [`AUDIT_TIMEOUT`] a log that still does not read fails;
+/// one that reads but misses records is taken as it is, with a warning (the figures of those
+/// jobs are left out).
+pub(crate) fn await_audit(
+    path: &Path,
+    jobs: &[String],
+) -> anyhow::Result<HashMap<String, Audited>> {
+    let deadline = Instant::now() + AUDIT_TIMEOUT;
+    loop {
+        // A line can be half written until the next flush: a failed read is retried too.
+        let read = read_audit(path);
+        let missing = match &read {
+            Ok(audit) => jobs
+                .iter()
+                .filter(|j| !audit.get(*j).is_some_and(|a| a.streamed))
+                .count(),
+            Err(_) => jobs.len(),
+        };
+        if missing == 0 || Instant::now() >= deadline {
+            let audit = read.with_context(|| format!("reading {}", path.display()))?;
+            if missing > 0 {
+                eprintln!(
+                    "warning: {missing} of {} export jobs have no export_stream record in {} \
+                     after {} s",
+                    jobs.len(),
+                    path.display(),
+                    AUDIT_TIMEOUT.as_secs()
+                );
+            }
+            return Ok(audit);
+        }
+        std::thread::sleep(AUDIT_POLL);
+    }
 }
 
 /// Mean page latency and mean chunk latency (ms) the service audited for `jobs`.

@@ -66,7 +66,7 @@ mod stream;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::breakdown::{breakdown, checkpoint_save_ms, read_audit};
+use crate::breakdown::{await_audit, breakdown, checkpoint_save_ms};
 use crate::common::{block_on, TempDir, BIN};
 use crate::config::BenchConfig;
 use crate::memory::idle_memory;
@@ -109,8 +109,11 @@ pub(crate) const MAX_PAGE_BYTES: usize = 64 * 1024 * 1024;
 pub(crate) const RSS_SAMPLES: usize = 8;
 /// Time between RSS samples (8 × 250 ms ≈ 2 s).
 pub(crate) const RSS_INTERVAL: Duration = Duration::from_millis(250);
-/// The audit log is flushed every second; wait this long before reading it.
-pub(crate) const AUDIT_FLUSH_WAIT: Duration = Duration::from_millis(1500);
+/// How often the service's audit log (flushed every second) is read again until it holds
+/// every stream's record.
+pub(crate) const AUDIT_POLL: Duration = Duration::from_millis(100);
+/// Longest wait for the audit log to hold every stream's record.
+pub(crate) const AUDIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Repetitions of each step of the in-process per-page breakdown (the median is shown).
 pub(crate) const BREAKDOWN_REPEATS: usize = 25;
 /// A tmpfs, where `fsync` costs nothing: the checkpoint directory of the diagnostic service.
@@ -208,8 +211,17 @@ fn main() -> anyhow::Result<()> {
         rounds.push(runs);
     }
     let throughput_rss = service.rss_kib();
-    std::thread::sleep(AUDIT_FLUSH_WAIT);
-    let audit = read_audit(&dir.0.join("service").join("audit.jsonl"))?;
+    // Every stream of the rounds but the tmpfs variant's (its own service) ran on `service`.
+    let jobs: Vec<String> = rounds
+        .iter()
+        .flat_map(|runs| {
+            runs.iter()
+                .enumerate()
+                .filter(|(v, _)| *v != TMPFS_VARIANT)
+                .flat_map(|(_, run)| run.jobs.iter().cloned())
+        })
+        .collect();
+    let audit = await_audit(&dir.0.join("service").join("audit.jsonl"), &jobs)?;
     drop(service);
     drop(tmpfs_service);
     let cost = breakdown(&page)?;
