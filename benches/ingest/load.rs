@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use futures::stream::{self, StreamExt};
 
+use crate::common::on_thread;
 use crate::cpu::CpuSnapshot;
 use crate::events::Event;
 use crate::stats::Measured;
@@ -66,28 +67,21 @@ pub(crate) async fn generate_load(
     concurrency: usize,
     broker_pid: Option<u32>,
 ) -> anyhow::Result<Measured> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new()
-        .name("bench-load".into())
-        .spawn(move || {
-            let result = actix_rt::System::new().block_on(async move {
-                let client = awc::Client::builder()
-                    .connector(awc::Connector::new().limit(concurrency))
-                    .timeout(Duration::from_secs(30))
-                    .disable_redirects()
-                    .finish();
-                fire(&client, &url, &events[warmup], concurrency).await;
-                let before = CpuSnapshot::take(true, broker_pid);
-                let samples = fire(&client, &url, &events[measured], concurrency).await;
-                let cpu = CpuSnapshot::take(true, broker_pid).since(&before);
-                (samples, cpu)
-            });
-            let _ = tx.send(result);
-        })
-        .context("spawning the load generator thread")?;
-    let (samples, cpu) = rx
-        .await
-        .with_context(|| format!("{name}: the load generator thread died"))?;
+    // The snapshots are taken on the generator's own thread: `/proc/thread-self` is that thread.
+    let (samples, cpu) = on_thread("bench-load", move || async move {
+        let client = awc::Client::builder()
+            .connector(awc::Connector::new().limit(concurrency))
+            .timeout(Duration::from_secs(30))
+            .disable_redirects()
+            .finish();
+        fire(&client, &url, &events[warmup], concurrency).await;
+        let before = CpuSnapshot::take(true, broker_pid);
+        let samples = fire(&client, &url, &events[measured], concurrency).await;
+        let cpu = CpuSnapshot::take(true, broker_pid).since(&before);
+        Ok((samples, cpu))
+    })
+    .await
+    .with_context(|| format!("{name}: the load generator"))?;
     let mut statuses = BTreeMap::new();
     for s in &samples {
         *statuses.entry(s.status).or_insert(0usize) += 1;

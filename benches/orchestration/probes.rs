@@ -5,10 +5,9 @@ use std::time::{Duration, Instant};
 
 use actix_web::web::Bytes;
 use anyhow::{ensure, Context as _};
-use futures::channel::oneshot;
 use serde_json::{json, Value};
 
-use crate::common::http;
+use crate::common::{http, on_thread};
 use crate::stack::{send_bytes, send_json};
 use crate::stats::{median, ms};
 use crate::{MAX_ANSWER_BYTES, RUN_TIMEOUT};
@@ -19,29 +18,6 @@ pub(crate) struct Polled {
     /// From the POST until the poll that saw `settled`.
     pub(crate) observed: Duration,
     pub(crate) polls: usize,
-}
-
-/// Runs `work` on a thread (and actix system) of its own, so the bench's HTTP client and
-/// JSON parsing do not run on the actors' thread; joins it, so its CPU time is counted.
-pub(crate) async fn on_thread<T, F, Fut>(name: &str, work: F) -> anyhow::Result<T>
-where
-    T: Send + 'static,
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = anyhow::Result<T>>,
-{
-    let (tx, rx) = oneshot::channel();
-    let thread = std::thread::Builder::new()
-        .name(name.into())
-        .spawn(move || {
-            let _ = tx.send(actix_rt::System::new().block_on(work()));
-        })
-        .with_context(|| format!("spawning the {name} thread"))?;
-    let result = rx
-        .await
-        .with_context(|| format!("the {name} thread died"))?;
-    // It has sent its answer: joining takes no time.
-    let _ = thread.join();
-    result
 }
 
 /// POSTs the plan and polls its report until settled (on a thread of its own).
