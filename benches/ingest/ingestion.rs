@@ -11,7 +11,7 @@ use crate::common::service::{service_settings, start_app, RunningApp};
 use crate::config::BenchConfig;
 use crate::events::Event;
 use crate::load::generate_load;
-use crate::stats::Target;
+use crate::stats::{mean_ms, Target};
 use crate::{WARMUP, WEBHOOK_PATH, WORKERS};
 
 /// The ingestion run's extra figures.
@@ -153,6 +153,7 @@ pub(crate) async fn ingestion(
         settings,
     };
     let mut before = get_metrics(&client, &base).await?;
+    let mut acks_before = ack_counts(&before);
     for round in 0..cfg.rounds {
         let mut m = generate_load(
             &target.name,
@@ -177,16 +178,15 @@ pub(crate) async fn ingestion(
         extras.produce_secs += delta("switchboard_produce_seconds_sum");
         extras.produced += delta("switchboard_produce_seconds_count");
         extras.request_secs += delta("switchboard_produce_request_seconds_sum");
-        extras.client_secs += m.latencies.iter().map(|d| d.as_secs_f64()).sum::<f64>()
-            / m.latencies.len().max(1) as f64
-            / cfg.rounds as f64;
-        let (acks_before, acks_after) = (ack_counts(&before), ack_counts(&after));
-        for (k, v) in acks_after {
+        extras.client_secs += mean_ms(&m.latencies) / 1e3 / cfg.rounds as f64;
+        let acks_after = ack_counts(&after);
+        for (k, v) in &acks_after {
             *extras.acks.entry(k.clone()).or_insert(0.0) +=
-                v - acks_before.get(&k).copied().unwrap_or(0.0);
+                v - acks_before.get(k).copied().unwrap_or(0.0);
         }
         target.rounds.push(m);
         before = after;
+        acks_before = acks_after;
     }
 
     handle.stop(false).await;

@@ -63,10 +63,10 @@ pub(crate) async fn trap_sweep(
     // The brief's sizes, the router's largest batch, and the sizes either side of 8 KiB and
     // 64 KiB requests (length prefix included), where the trap should begin and end.
     let mut sizes = vec![10, 15, 20, 25, 50, 100, 200, 400, router_records];
+    let sample: Vec<Record> = (0..400)
+        .map(|i| events[i % events.len()].record())
+        .collect();
     for limit in [8 * 1024, 64 * 1024] {
-        let sample: Vec<Record> = (0..400)
-            .map(|i| events[i % events.len()].record())
-            .collect();
         if let Some(n) = (1..=sample.len())
             .find(|&n| 4 + request_bytes(&sample[..n], &topic, BENCH_CLIENT_ID) > limit)
         {
