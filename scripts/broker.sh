@@ -32,12 +32,12 @@ listening() {
 
 start() {
   local port="${1:-9092}"
-  install
-  mkdir -p "$STATE/$port"
   if listening "$port"; then
     echo "broker: something already listens on 127.0.0.1:$port; using it" >&2
     return 0
   fi
+  install
+  mkdir -p "$STATE/$port"
   (
     cd "$STATE/$port"
     : > .env
