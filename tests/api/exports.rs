@@ -66,13 +66,50 @@ async fn send(conn: &mut Conn, v: Value) {
 }
 
 async fn register_report(app: &TestApp, id: &str, records: u64, drift_at: Option<u64>) {
-    let resp = app
-        .http
-        .post(format!("{}/sandbox/reports", app.sandbox_url))
+    register_report_at(&app.http, &app.sandbox_url, id, records, drift_at).await;
+}
+
+/// Registers report `id` of `records` records in the sandbox at `sandbox_url`.
+async fn register_report_at(
+    http: &awc::Client,
+    sandbox_url: &str,
+    id: &str,
+    records: u64,
+    drift_at: Option<u64>,
+) {
+    let resp = http
+        .post(format!("{sandbox_url}/sandbox/reports"))
         .send_json(&json!({"id": id, "records": records, "drift_at": drift_at, "seed": 7}))
         .await
         .expect("report");
     assert_eq!(resp.status().as_u16(), 201);
+}
+
+/// Reads the `started` message (the first) and returns its export job id.
+async fn started_job(conn: &mut Conn) -> String {
+    let Event::Text(started) = next(conn).await else {
+        panic!("started first")
+    };
+    started["export_job_id"]
+        .as_str()
+        .expect("job id")
+        .to_string()
+}
+
+/// Reads chunks until at least `n` records arrived (acknowledging each chunk when `ack`);
+/// returns those records.
+async fn read_records(conn: &mut Conn, n: usize, ack: bool) -> Vec<Value> {
+    let mut received = Vec::new();
+    while received.len() < n {
+        if let Event::Chunk(h, r) = next(conn).await {
+            let end = h["offset"].as_u64().unwrap_or(0) + r.len() as u64;
+            received.extend(r);
+            if ack {
+                send(conn, json!({"type": "ack", "offset": end})).await;
+            }
+        }
+    }
+    received
 }
 
 fn request(report: &str, matrix: Value, compression: &str, ack_window: u64) -> Value {
@@ -155,21 +192,8 @@ async fn a_dropped_stream_resumed_by_job_id_continues_with_no_gap_and_with_acks_
     register_report(&app, "resume", 5_000, None).await;
     let mut conn = connect(&app.address).await;
     send(&mut conn, request("resume", json!([500]), "gzip", 4)).await;
-    let Event::Text(started) = next(&mut conn).await else {
-        panic!("started first")
-    };
-    let job = started["export_job_id"]
-        .as_str()
-        .expect("job id")
-        .to_string();
-    let mut received = Vec::new();
-    while received.len() < 2_000 {
-        if let Event::Chunk(h, r) = next(&mut conn).await {
-            let end = h["offset"].as_u64().unwrap_or(0) + r.len() as u64;
-            received.extend(r);
-            send(&mut conn, json!({"type": "ack", "offset": end})).await;
-        }
-    }
+    let job = started_job(&mut conn).await;
+    let mut received = read_records(&mut conn, 2_000, true).await;
     let checkpoint_offset = eventually(
         Duration::from_secs(5),
         "the checkpoint to reach 2000",
@@ -210,16 +234,8 @@ async fn without_acks_a_resumed_stream_has_no_gap() {
     register_report(&app, "noack", 3_000, None).await;
     let mut conn = connect(&app.address).await;
     send(&mut conn, request("noack", json!([300]), "none", 0)).await;
-    let Event::Text(started) = next(&mut conn).await else {
-        panic!("started first")
-    };
-    let job = started["export_job_id"].as_str().expect("job").to_string();
-    let mut received = Vec::new();
-    while received.len() < 900 {
-        if let Event::Chunk(_, r) = next(&mut conn).await {
-            received.extend(r);
-        }
-    }
+    let job = started_job(&mut conn).await;
+    let mut received = read_records(&mut conn, 900, false).await;
     drop(conn);
     let mut conn = connect(&app.address).await;
     let mut req = request("noack", json!([300]), "none", 0);
@@ -250,25 +266,18 @@ async fn a_stream_resumes_from_its_checkpoint_after_the_service_restarts() {
     let address = format!("http://127.0.0.1:{}", first.port());
     let handle = first.server_handle();
     actix_rt::spawn(first.run_until_stopped());
-    let http = awc::Client::new();
-    http.post(format!("{}/sandbox/reports", sandbox.base_url()))
-        .send_json(&json!({"id": "restart", "records": 4000, "seed": 1}))
-        .await
-        .expect("report");
+    register_report_at(
+        &awc::Client::new(),
+        &sandbox.base_url(),
+        "restart",
+        4000,
+        None,
+    )
+    .await;
     let mut conn = connect(&address).await;
     send(&mut conn, request("restart", json!([400]), "gzip", 2)).await;
-    let Event::Text(started) = next(&mut conn).await else {
-        panic!("started first")
-    };
-    let job = started["export_job_id"].as_str().expect("job").to_string();
-    let mut received = Vec::new();
-    while received.len() < 1_200 {
-        if let Event::Chunk(h, r) = next(&mut conn).await {
-            let end = h["offset"].as_u64().unwrap_or(0) + r.len() as u64;
-            received.extend(r);
-            send(&mut conn, json!({"type": "ack", "offset": end})).await;
-        }
-    }
+    let job = started_job(&mut conn).await;
+    let mut received = read_records(&mut conn, 1_200, true).await;
     eventually(
         Duration::from_secs(5),
         "the last ack's checkpoint",
@@ -305,10 +314,7 @@ async fn a_slow_client_with_an_ack_window_holds_the_server_at_the_window() {
     register_report(&app, "slow", 10_000, None).await;
     let mut conn = connect(&app.address).await;
     send(&mut conn, request("slow", json!([100]), "none", 2)).await;
-    let Event::Text(started) = next(&mut conn).await else {
-        panic!("started")
-    };
-    let job = started["export_job_id"].as_str().expect("job").to_string();
+    let job = started_job(&mut conn).await;
     let mut ends = Vec::new();
     for _ in 0..2 {
         let Event::Chunk(h, r) = next(&mut conn).await else {
@@ -337,10 +343,7 @@ async fn a_client_that_stops_reading_stops_the_server_fetching() {
     register_report(&app, "stalled", 400_000, None).await;
     let mut conn = connect(&app.address).await;
     send(&mut conn, request("stalled", json!([2000]), "none", 0)).await;
-    let Event::Text(started) = next(&mut conn).await else {
-        panic!("started")
-    };
-    let job = started["export_job_id"].as_str().expect("job").to_string();
+    let job = started_job(&mut conn).await;
     // The client reads nothing more. Wait until the served count stops growing.
     let last = std::cell::Cell::new(u64::MAX);
     let served = eventually(
