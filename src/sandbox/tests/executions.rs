@@ -1,12 +1,14 @@
 //! Sub-flow executions, completion webhooks and webhook registration, against a receiver
 //! bound on port 0.
 
+use std::time::Duration;
+
 use chrono::DateTime;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::receiver::Receiver;
-use super::{spawn_sandbox, Reply, TestSandbox};
+use super::{eventually, spawn_sandbox, Reply, TestSandbox};
 use crate::sandbox::executions::now_ms;
 use crate::sandbox::SandboxOptions;
 
@@ -45,15 +47,17 @@ impl TestSandbox {
 
     /// Waits until the execution's status answer says it ended; returns that answer.
     async fn ended(&self, token: &str, id: &str) -> Value {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        loop {
+        let (timeout, interval) = (Duration::from_secs(10), Duration::from_millis(10));
+        let what = format!("{id} to end");
+        eventually(timeout, interval, &what, || async {
             let reply = self.execution(token, id).await;
             if reply.body["status"] != "running" {
-                return reply.body;
+                Ok(reply.body)
+            } else {
+                Err(reply.body)
             }
-            assert!(std::time::Instant::now() < deadline, "{id} still running");
-            actix_rt::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
+        })
+        .await
     }
 }
 

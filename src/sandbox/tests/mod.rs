@@ -19,7 +19,9 @@ mod exports;
 mod receiver;
 mod token;
 
-use std::time::Duration;
+use std::fmt::Debug;
+use std::future::Future;
+use std::time::{Duration, Instant};
 
 use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpServer};
@@ -158,6 +160,32 @@ impl TestSandbox {
 
     async fn state(&self) -> Value {
         self.admin("GET", "/sandbox/state", None).await.1
+    }
+}
+
+/// Calls `check` every `interval` until it returns `Ok`, and returns that value; panics naming
+/// `what` and the last `Err` once `timeout` has passed.
+async fn eventually<T, E, F, Fut>(
+    timeout: Duration,
+    interval: Duration,
+    what: &str,
+    mut check: F,
+) -> T
+where
+    E: Debug,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        match check().await {
+            Ok(v) => return v,
+            Err(last) => assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; last: {last:?}"
+            ),
+        }
+        actix_rt::time::sleep(interval).await;
     }
 }
 

@@ -1,13 +1,13 @@
 //! A webhook receiver bound on port 0 that records what the sandbox POSTs to it.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Value;
 
-use super::serve_on_port_0;
+use super::{eventually, serve_on_port_0};
 use crate::sandbox::executions::now_ms;
 
 /// One POST the receiver got.
@@ -89,18 +89,19 @@ impl Receiver {
 
     /// Waits (up to 10 s) until `done` holds for the deliveries, and returns them.
     pub async fn wait_for(&self, done: impl Fn(&[Delivery]) -> bool) -> Vec<Delivery> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
+        let (timeout, interval) = (Duration::from_secs(10), Duration::from_millis(10));
+        eventually(timeout, interval, "the deliveries", || {
             let deliveries = self.deliveries();
-            if done(&deliveries) {
-                return deliveries;
+            let met = done(&deliveries);
+            async move {
+                if met {
+                    Ok(deliveries)
+                } else {
+                    Err(deliveries)
+                }
             }
-            assert!(
-                Instant::now() < deadline,
-                "condition not met; received {deliveries:?}"
-            );
-            actix_rt::time::sleep(Duration::from_millis(10)).await;
-        }
+        })
+        .await
     }
 
     /// Stops the receiver.
