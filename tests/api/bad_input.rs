@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{brokers, event, read_partition, spawn_app_with};
+use crate::helpers::{event, spawn_app_with};
 
 #[actix_rt::test]
 async fn every_bad_input_gets_its_status_and_a_json_error_and_produces_nothing() {
@@ -70,9 +70,7 @@ async fn every_bad_input_gets_its_status_and_a_json_error_and_produces_nothing()
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["offset"], 0, "no earlier record on the topic");
     for (topic, partition) in [(&app.topics.eu, 1), (&app.topics.default, 2)] {
-        assert!(read_partition(&brokers(), topic, partition, 0)
-            .await
-            .is_empty());
+        assert!(app.read_partition(topic, partition, 0).await.is_empty());
     }
 }
 
