@@ -15,7 +15,7 @@ use switchboard_actors::exports::{ExportOptions, FileCheckpointStore};
 use switchboard_actors::orchestration::{
     CompletionRouter, MemoryRunStore, RunContext, RunsActor, Timing,
 };
-use switchboard_actors::router::MemoryDedupe;
+use switchboard_actors::router::{MemoryDedupe, RouterIntake};
 use switchboard_actors::{
     AcknowledgementActor, AuditActor, CxoneHandle, Flush, KafkaConnection, KafkaRouterActor,
     RateLimiterActor, RuleSet, TokenActor,
@@ -351,6 +351,7 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .app_data(RouterIntake::new(state.actors.router.clone().recipient()))
                 .configure(crate::routes::configure)
         })
         .shutdown_timeout(10);

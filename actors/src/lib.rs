@@ -2,7 +2,7 @@
 //!
 //! ```text
 //!  HTTP routes (switchboard crate)
-//!     │ RouteEvent (+ reply)                   │ Acknowledge
+//!     │ RouteEvents (one per worker turn)      │ Acknowledge
 //!     ▼                                        ▼
 //!  KafkaRouterActor ── rskafka ──▶ Kafka    AcknowledgementActor ── CxoneClient ──▶ CXone
 //!   (dedupe window,                                     │ GetToken / Throttle

@@ -23,6 +23,8 @@ pub struct Metrics {
     pub routed: IntCounterVec,
     /// Records per produce request.
     pub batch_records: Histogram,
+    /// Events per message from an HTTP worker to the router (`RouteEvents`).
+    pub intake_events: Histogram,
     /// Seconds of one produce request, from sending it to the broker's answer (the rest of
     /// `produce_seconds` is the record's wait in its partition's queue).
     pub produce_request_seconds: Histogram,
@@ -109,6 +111,14 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
                 "switchboard_produce_batch_records",
                 "Records per produce request.",
                 vec![1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0],
+            ),
+        ),
+        intake_events: registered(
+            &registry,
+            histogram(
+                "switchboard_router_intake_events",
+                "Events per message from an HTTP worker to the router.",
+                vec![1.0, 2.0, 4.0, 8.0, 16.0],
             ),
         ),
         produce_request_seconds: registered(

@@ -8,12 +8,13 @@
 //! 422 `no_route`; 503 with `Retry-After` when the broker did not acknowledge in time or the
 //! router's queue is full.
 
+use std::rc::Rc;
 use std::time::Duration;
 
-use actix::prelude::SendError;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use switchboard_actors::metrics::METRICS;
+use switchboard_actors::router::RouterIntake;
 use switchboard_actors::{RouteError, RouteEvent, RouteOutcome};
 
 use super::body::{parse_json, read_json_body};
@@ -98,12 +99,10 @@ async fn route(
         event.compact,
         route,
     );
-    state.actors.router.try_send(event).map_err(|e| match e {
-        SendError::Full(_) => route_error(RouteError::QueueFull),
-        SendError::Closed(_) => {
-            ApiError::unavailable("router_unavailable", "the router is restarting", 1)
-        }
-    })?;
+    match req.app_data::<Rc<RouterIntake>>() {
+        Some(intake) => intake.submit(event),
+        None => RouterIntake::new(state.actors.router.clone().recipient()).submit(event),
+    }
     let deadline = Duration::from_millis(state.settings.kafka.produce_timeout_ms + 250);
     let outcome = match tokio::time::timeout(deadline, reply).await {
         Ok(Ok(r)) => r,
@@ -121,8 +120,7 @@ fn route_error(e: RouteError) -> ApiError {
         }
         RouteError::QueueFull => ApiError::unavailable("queue_full", e.to_string(), 1),
         RouteError::Timeout => ApiError::unavailable("broker_timeout", e.to_string(), 1),
-        RouteError::Broker(_) | RouteError::Stopped => {
-            ApiError::unavailable("broker_unavailable", e.to_string(), 1)
-        }
+        RouteError::Broker(_) => ApiError::unavailable("broker_unavailable", e.to_string(), 1),
+        RouteError::Stopped => ApiError::unavailable("router_unavailable", e.to_string(), 1),
     }
 }

@@ -18,6 +18,7 @@ use tokio::sync::oneshot;
 
 use super::batch::{BatchLimits, Next, PartitionQueue, Pending};
 use super::dedupe::{DedupeKey, DedupeStore, Seen};
+use super::intake::RouteEvents;
 use super::kafka::KafkaConnection;
 use super::rules::Route;
 use crate::acknowledger::Acknowledge;
@@ -400,7 +401,7 @@ impl Actor for KafkaRouterActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(4096);
+        ctx.set_mailbox_capacity(super::intake::ROUTER_MAILBOX_MESSAGES);
         ctx.run_interval(SWEEP_INTERVAL, |act, _| act.sweep());
         lifecycle::started("KafkaRouterActor", self.restarts);
     }
@@ -434,6 +435,17 @@ impl Handler<RouteEvent> for KafkaRouterActor {
 
     fn handle(&mut self, msg: RouteEvent, ctx: &mut Self::Context) {
         self.admit(msg, ctx);
+    }
+}
+
+/// Admits the events of one HTTP worker's turn, in order.
+impl Handler<RouteEvents> for KafkaRouterActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: RouteEvents, ctx: &mut Self::Context) {
+        for event in msg.0 {
+            self.admit(event, ctx);
+        }
     }
 }
 

@@ -5,11 +5,13 @@
 //! - `dedupe`: the window of event keys already routed;
 //! - `batch`: per-partition queues, linger, batch limits, in-flight limit;
 //! - `kafka`: rskafka connection, topic creation, partition checks;
+//! - `intake`: an HTTP worker's buffer of events, sent to the router once per turn;
 //! - `actor`: the actor and its messages.
 
 mod actor;
 pub mod batch;
 pub mod dedupe;
+pub mod intake;
 mod kafka;
 pub mod rules;
 
@@ -17,5 +19,6 @@ pub use actor::{
     CheckBroker, KafkaRouterActor, Reply, RouteError, RouteEvent, RouteOutcome, Routed,
 };
 pub use dedupe::{DedupeKey, DedupeStore, MemoryDedupe};
+pub use intake::{RouteEvents, RouterIntake};
 pub use kafka::{KafkaConnection, KafkaSetupError};
 pub use rules::{Route, RuleConfig, RuleError, RuleSet};
