@@ -16,57 +16,74 @@ use crate::cpu::CpuSnapshot;
 use crate::events::Event;
 use crate::load::generate_load;
 use crate::stats::{Measured, Target};
-use crate::{BENCH_CLIENT_ID, PRODUCE_TIMEOUT, WARMUP, WEBHOOK_PATH, WORKERS};
+use crate::{BENCH_CLIENT_ID, PRODUCE_TIMEOUT, WARMUP, WEBHOOK_PATH};
 
-/// Baseline A: a bare actix-web server with the service's worker count.
-pub(crate) async fn http_ceiling(
-    cfg: &BenchConfig,
-    events: &Arc<Vec<Event>>,
-) -> anyhow::Result<Target> {
-    async fn ok(body: web::Bytes) -> HttpResponse {
-        std::hint::black_box(body.len());
-        HttpResponse::Ok()
-            .content_type("application/json")
-            .body(r#"{"status":"ok"}"#)
+/// Baseline A: a bare actix-web server with the service's worker count, answering 200 to
+/// every POST, running from [`HttpCeiling::start`] to [`HttpCeiling::stop`].
+pub(crate) struct HttpCeiling {
+    url: String,
+    handle: actix_web::dev::ServerHandle,
+    task: actix_rt::task::JoinHandle<std::io::Result<()>>,
+    pub(crate) target: Target,
+}
+
+impl HttpCeiling {
+    /// Binds and runs the bare server on a free port.
+    pub(crate) fn start(cfg: &BenchConfig) -> anyhow::Result<Self> {
+        async fn ok(body: web::Bytes) -> HttpResponse {
+            std::hint::black_box(body.len());
+            HttpResponse::Ok()
+                .content_type("application/json")
+                .body(r#"{"status":"ok"}"#)
+        }
+        let server = HttpServer::new(|| App::new().route(WEBHOOK_PATH, web::post().to(ok)))
+            .workers(cfg.workers)
+            .disable_signals()
+            .bind(("127.0.0.1", 0))
+            .context("binding the bare actix server")?;
+        let port = server
+            .addrs()
+            .first()
+            .map(|a| a.port())
+            .context("no bound address")?;
+        let server = server.run();
+        let handle = server.handle();
+        Ok(HttpCeiling {
+            url: format!("http://127.0.0.1:{port}{WEBHOOK_PATH}"),
+            handle,
+            task: actix_rt::spawn(server),
+            target: Target::new("http ceiling (bare actix)"),
+        })
     }
-    let server = HttpServer::new(|| App::new().route(WEBHOOK_PATH, web::post().to(ok)))
-        .workers(WORKERS)
-        .disable_signals()
-        .bind(("127.0.0.1", 0))
-        .context("binding the bare actix server")?;
-    let port = server
-        .addrs()
-        .first()
-        .map(|a| a.port())
-        .context("no bound address")?;
-    let server = server.run();
-    let handle = server.handle();
-    let task = actix_rt::spawn(server);
-    let mut target = Target::new("http ceiling (bare actix)");
-    let mut result = Ok(());
-    for round in 0..cfg.rounds {
+
+    /// Measures round `round` (the warm-up events go first in round 0).
+    pub(crate) async fn round(
+        &mut self,
+        cfg: &BenchConfig,
+        events: &Arc<Vec<Event>>,
+        round: usize,
+    ) -> anyhow::Result<()> {
         let warmup = if round == 0 { 0..WARMUP } else { 0..0 };
-        match generate_load(
-            &target.name,
-            format!("http://127.0.0.1:{port}{WEBHOOK_PATH}"),
+        let m = generate_load(
+            &self.target.name,
+            self.url.clone(),
             events.clone(),
             warmup,
             cfg.round(round),
             cfg.concurrency,
             cfg.broker_pid,
         )
-        .await
-        {
-            Ok(m) => target.rounds.push(m),
-            Err(e) => {
-                result = Err(e);
-                break;
-            }
-        }
+        .await?;
+        self.target.rounds.push(m);
+        Ok(())
     }
-    handle.stop(false).await;
-    let _ = task.await;
-    result.map(|()| target)
+
+    /// Stops the server; its rounds.
+    pub(crate) async fn stop(self) -> Target {
+        self.handle.stop(false).await;
+        let _ = self.task.await;
+        self.target
+    }
 }
 
 /// A fresh rskafka client for the bench.
@@ -82,6 +99,33 @@ pub(crate) async fn kafka_client(brokers: &str) -> anyhow::Result<Client> {
         format!("broker {brokers}: no answer within 10 s (is one running? scripts/broker.sh start 9092)")
     })?
     .with_context(|| format!("broker {brokers}: cannot connect"))
+}
+
+/// Prefix of every topic the benches create (`common::service` and `fresh_topic` callers).
+pub(crate) const BENCH_TOPIC_PREFIX: &str = "sbbench-";
+
+/// Deletes every topic whose name starts with [`BENCH_TOPIC_PREFIX`], so that a concurrency
+/// does not run on a broker holding the records of the ones before it: tansu's memory store
+/// costs more CPU per produce request the more it holds (here ~125–140 µs on a fresh broker,
+/// ~190 µs after the broker ceiling's 200 000 records). Returns how many were deleted.
+///
+/// Errors: the broker does not answer, or refuses a deletion.
+pub(crate) async fn drop_bench_topics(brokers: &str) -> anyhow::Result<usize> {
+    let client = kafka_client(brokers).await?;
+    let topics = client.list_topics().await.context("listing topics")?;
+    let controller = client.controller_client().context("controller client")?;
+    let mut deleted = 0;
+    for t in topics
+        .iter()
+        .filter(|t| t.name.starts_with(BENCH_TOPIC_PREFIX))
+    {
+        controller
+            .delete_topic(t.name.clone(), 5000)
+            .await
+            .with_context(|| format!("deleting topic {}", t.name))?;
+        deleted += 1;
+    }
+    Ok(deleted)
 }
 
 /// Creates a fresh topic with `partitions` partitions and opens a client for each.
@@ -176,30 +220,51 @@ pub(crate) async fn produce_all(
     }
 }
 
-/// Baseline B: direct rskafka produce of the same records to a fresh 3-partition topic.
-pub(crate) async fn broker_ceiling(
-    cfg: &BenchConfig,
-    events: &[Event],
-) -> anyhow::Result<(Target, Target)> {
-    let client = kafka_client(&cfg.brokers).await?;
-    let (_, partitions) = fresh_topic(&client, "sbbench-ceiling", 3).await?;
+/// Baseline B: direct rskafka produce of the same records, one record per request (B1) and
+/// `BENCH_B2_BATCH` per request (B2), each round to a fresh 3-partition topic that is deleted
+/// after it: the broker holds no more of the ceiling's records when ingestion's round comes
+/// (tansu's memory store costs more per request the more it holds).
+pub(crate) struct BrokerCeiling {
+    client: Client,
+    pub(crate) b1: Target,
+    pub(crate) b2: Target,
+}
 
-    // Warm-up: connections, metadata, the broker's first segments.
-    let warm: Vec<_> = events[..WARMUP]
-        .iter()
-        .map(|e| (e.partition, vec![e.record()]))
-        .collect();
-    produce_all("warm-up", &partitions, warm, cfg.concurrency, None).await;
-
-    let mut b1 = Target::new("broker ceiling B1 (1/req)");
-    let mut b2 = Target::new(&format!("broker ceiling B2 ({}/req)", cfg.b2_batch));
-    for round in 0..cfg.rounds {
-        let measured = &events[cfg.round(round)];
-        let (one, batched) = broker_round(cfg, &partitions, measured).await;
-        b1.rounds.push(one);
-        b2.rounds.push(batched);
+impl BrokerCeiling {
+    /// Connects.
+    pub(crate) async fn start(cfg: &BenchConfig) -> anyhow::Result<Self> {
+        Ok(BrokerCeiling {
+            client: kafka_client(&cfg.brokers).await?,
+            b1: Target::new("broker ceiling B1 (1/req)"),
+            b2: Target::new(&format!("broker ceiling B2 ({}/req)", cfg.b2_batch)),
+        })
     }
-    Ok((b1, b2))
+
+    /// Measures round `round` of B1, then of B2, on a fresh topic warmed up with the warm-up
+    /// events (connections, metadata, the broker's first segments; not counted).
+    pub(crate) async fn round(
+        &mut self,
+        cfg: &BenchConfig,
+        events: &[Event],
+        round: usize,
+    ) -> anyhow::Result<()> {
+        let (topic, partitions) = fresh_topic(&self.client, "sbbench-ceiling", 3).await?;
+        let warm: Vec<_> = events[..WARMUP]
+            .iter()
+            .map(|e| (e.partition, vec![e.record()]))
+            .collect();
+        produce_all("warm-up", &partitions, warm, cfg.concurrency, None).await;
+        let (one, batched) = broker_round(cfg, &partitions, &events[cfg.round(round)]).await;
+        self.b1.rounds.push(one);
+        self.b2.rounds.push(batched);
+        drop(partitions);
+        self.client
+            .controller_client()
+            .context("controller client")?
+            .delete_topic(topic.clone(), 5000)
+            .await
+            .with_context(|| format!("deleting topic {topic}"))
+    }
 }
 
 /// One round of B1 then B2 over `measured`.

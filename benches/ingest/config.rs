@@ -4,7 +4,7 @@ use std::ops::Range;
 use std::str::FromStr;
 
 use crate::common::procfs::find_process;
-use crate::WARMUP;
+use crate::{WARMUP, WORKERS};
 
 /// What one run does, from the environment.
 #[derive(Clone)]
@@ -21,6 +21,8 @@ pub(crate) struct BenchConfig {
     pub(crate) max_batch_bytes: Option<usize>,
     pub(crate) max_batch_records: Option<usize>,
     pub(crate) ack_rpm: u32,
+    /// HTTP workers of the service and of the bare actix server (the same for both).
+    pub(crate) workers: usize,
     pub(crate) payload_bytes: usize,
     pub(crate) b2_batch: usize,
     pub(crate) trap_requests: usize,
@@ -73,6 +75,7 @@ impl BenchConfig {
             max_batch_bytes: env_opt("BENCH_MAX_BATCH_BYTES")?,
             max_batch_records: env_opt("BENCH_MAX_BATCH_RECORDS")?,
             ack_rpm: env_or("BENCH_ACK_RPM", 100u32)?.max(1),
+            workers: env_or("BENCH_WORKERS", WORKERS)?.max(1),
             payload_bytes: env_or("BENCH_PAYLOAD_BYTES", 260usize)?,
             b2_batch: env_or("BENCH_B2_BATCH", 20usize)?.max(1),
             trap_requests: env_or("BENCH_TRAP_REQUESTS", 30usize)?.max(1),

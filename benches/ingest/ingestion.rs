@@ -12,13 +12,17 @@ use crate::config::BenchConfig;
 use crate::events::Event;
 use crate::load::generate_load;
 use crate::stats::{mean_ms, Target};
-use crate::{WARMUP, WEBHOOK_PATH, WORKERS};
+use crate::{WARMUP, WEBHOOK_PATH};
 
 /// The ingestion run's extra figures.
 pub(crate) struct IngestExtras {
     /// Produce requests and records in them during the measured rounds (from `/metrics`).
     pub(crate) batches: f64,
     pub(crate) batch_records: f64,
+    /// Messages from the HTTP workers to the router, and the events in them (from
+    /// `switchboard_router_intake_events`).
+    pub(crate) intake_messages: f64,
+    pub(crate) intake_events: f64,
     /// Seconds from the router accepting a record to the broker's answer, summed, and the
     /// records timed (from `switchboard_produce_seconds`): the part of the latency spent in
     /// the router's queue and the produce request.
@@ -80,84 +84,110 @@ pub(crate) async fn get_metrics(client: &awc::Client, base: &str) -> anyhow::Res
     Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
-/// The real service: sandbox + `Application::build`, measured on the webhook route.
-pub(crate) async fn ingestion(
-    cfg: &BenchConfig,
-    events: &Arc<Vec<Event>>,
-) -> anyhow::Result<(Target, IngestExtras)> {
-    let sandbox = Sandbox::start(SandboxOptions {
-        bind: "127.0.0.1:0".into(),
-        rate_limit_per_minute: cfg.ack_rpm,
-        ..SandboxOptions::default()
-    })
-    .await
-    .context("starting the sandbox")?;
-    let (dir, mut s) = service_settings(&cfg.brokers, sandbox.base_url())?;
-    s.server.workers = WORKERS;
-    s.cxone.requests_per_minute = cfg.ack_rpm;
-    s.cxone.burst = 1000;
-    s.cxone.backoff_initial_ms = 50;
-    s.cxone.backoff_max_ms = 2000;
-    if let Some(v) = cfg.linger_ms {
-        s.kafka.linger_ms = v;
-    }
-    if let Some(v) = cfg.max_in_flight {
-        s.kafka.max_in_flight = v;
-    }
-    if let Some(v) = cfg.max_batch_bytes {
-        s.kafka.max_batch_bytes = v;
-    }
-    if let Some(v) = cfg.max_batch_records {
-        s.kafka.max_batch_records = v;
-    }
-    let settings = format!(
-        "linger_ms={} max_in_flight={} max_batch_bytes={} max_batch_records={} workers={} ack_rpm={}",
-        s.kafka.linger_ms,
-        s.kafka.max_in_flight,
-        s.kafka.max_batch_bytes,
-        s.kafka.max_batch_records,
-        s.server.workers,
-        s.cxone.requests_per_minute
-    );
+/// The real service: sandbox + `Application::build`, measured on the webhook route, running
+/// from [`Ingestion::start`] to [`Ingestion::stop`].
+pub(crate) struct Ingestion {
+    sandbox: Sandbox,
+    dir: std::path::PathBuf,
+    app: RunningApp,
+    client: awc::Client,
+    url: String,
+    /// `/metrics` after the last round (or the warm-up).
+    before: String,
+    pub(crate) target: Target,
+    pub(crate) extras: IngestExtras,
+}
 
-    let RunningApp { base, handle, task } = start_app(s, "building the service").await?;
-
-    // Warm up (routed for real, not counted), then measure the rounds, reading the metrics
-    // around each.
-    let client = awc::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .finish();
-    let url = format!("{base}{WEBHOOK_PATH}");
-    let warm = generate_load(
-        "warm-up",
-        url.clone(),
-        events.clone(),
-        0..0,
-        0..WARMUP,
-        cfg.concurrency,
-        None,
-    )
-    .await?;
-    if warm.failed > 0 {
-        eprintln!("ingestion warm-up: statuses {:?}", warm.statuses);
-    }
-    let mut target = Target::new("ingestion (switchboard)");
-    let mut extras = IngestExtras {
-        batches: 0.0,
-        batch_records: 0.0,
-        produce_secs: 0.0,
-        produced: 0.0,
-        request_secs: 0.0,
-        client_secs: 0.0,
-        acks: BTreeMap::new(),
-        settings,
-    };
-    let mut before = get_metrics(&client, &base).await?;
-    let mut acks_before = ack_counts(&before);
-    for round in 0..cfg.rounds {
-        let mut m = generate_load(
-            &target.name,
+impl Ingestion {
+    /// Starts the sandbox and the service, and routes the warm-up events (for real, not
+    /// counted).
+    pub(crate) async fn start(cfg: &BenchConfig, events: &Arc<Vec<Event>>) -> anyhow::Result<Self> {
+        let sandbox = Sandbox::start(SandboxOptions {
+            bind: "127.0.0.1:0".into(),
+            rate_limit_per_minute: cfg.ack_rpm,
+            ..SandboxOptions::default()
+        })
+        .await
+        .context("starting the sandbox")?;
+        let (dir, mut s) = service_settings(&cfg.brokers, sandbox.base_url())?;
+        s.server.workers = cfg.workers;
+        s.cxone.requests_per_minute = cfg.ack_rpm;
+        s.cxone.burst = 1000;
+        s.cxone.backoff_initial_ms = 50;
+        s.cxone.backoff_max_ms = 2000;
+        if let Some(v) = cfg.linger_ms {
+            s.kafka.linger_ms = v;
+        }
+        if let Some(v) = cfg.max_in_flight {
+            s.kafka.max_in_flight = v;
+        }
+        if let Some(v) = cfg.max_batch_bytes {
+            s.kafka.max_batch_bytes = v;
+        }
+        if let Some(v) = cfg.max_batch_records {
+            s.kafka.max_batch_records = v;
+        }
+        let settings = format!(
+            "linger_ms={} max_in_flight={} max_batch_bytes={} max_batch_records={} workers={} ack_rpm={}",
+            s.kafka.linger_ms,
+            s.kafka.max_in_flight,
+            s.kafka.max_batch_bytes,
+            s.kafka.max_batch_records,
+            s.server.workers,
+            s.cxone.requests_per_minute
+        );
+        let app = start_app(s, "building the service").await?;
+        let client = awc::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .finish();
+        let url = format!("{}{WEBHOOK_PATH}", app.base);
+        let warm = generate_load(
+            "warm-up",
             url.clone(),
+            events.clone(),
+            0..0,
+            0..WARMUP,
+            cfg.concurrency,
+            None,
+        )
+        .await?;
+        if warm.failed > 0 {
+            eprintln!("ingestion warm-up: statuses {:?}", warm.statuses);
+        }
+        let before = get_metrics(&client, &app.base).await?;
+        Ok(Ingestion {
+            sandbox,
+            dir,
+            app,
+            client,
+            url,
+            before,
+            target: Target::new("ingestion (switchboard)"),
+            extras: IngestExtras {
+                batches: 0.0,
+                batch_records: 0.0,
+                intake_messages: 0.0,
+                intake_events: 0.0,
+                produce_secs: 0.0,
+                produced: 0.0,
+                request_secs: 0.0,
+                client_secs: 0.0,
+                acks: BTreeMap::new(),
+                settings,
+            },
+        })
+    }
+
+    /// Measures round `round`, with the service's metrics read around it.
+    pub(crate) async fn round(
+        &mut self,
+        cfg: &BenchConfig,
+        events: &Arc<Vec<Event>>,
+        round: usize,
+    ) -> anyhow::Result<()> {
+        let mut m = generate_load(
+            &self.target.name,
+            self.url.clone(),
             events.clone(),
             0..0,
             cfg.round(round),
@@ -165,35 +195,42 @@ pub(crate) async fn ingestion(
             cfg.broker_pid,
         )
         .await?;
-        let after = get_metrics(&client, &base).await?;
-        let delta = |name: &str| metric_sum(&after, name) - metric_sum(&before, name);
+        let after = get_metrics(&self.client, &self.app.base).await?;
+        let before = &self.before;
+        let delta = |name: &str| metric_sum(&after, name) - metric_sum(before, name);
         let (batches, records) = (
             delta("switchboard_produce_batch_records_count"),
             delta("switchboard_produce_batch_records_sum"),
         );
         m.note = format!("{:.1} rec/batch", records / batches.max(1.0));
         m.produce_requests = Some(batches);
-        extras.batches += batches;
-        extras.batch_records += records;
-        extras.produce_secs += delta("switchboard_produce_seconds_sum");
-        extras.produced += delta("switchboard_produce_seconds_count");
-        extras.request_secs += delta("switchboard_produce_request_seconds_sum");
-        extras.client_secs += mean_ms(&m.latencies) / 1e3 / cfg.rounds as f64;
-        let acks_after = ack_counts(&after);
+        let x = &mut self.extras;
+        x.batches += batches;
+        x.batch_records += records;
+        x.intake_messages += delta("switchboard_router_intake_events_count");
+        x.intake_events += delta("switchboard_router_intake_events_sum");
+        x.produce_secs += delta("switchboard_produce_seconds_sum");
+        x.produced += delta("switchboard_produce_seconds_count");
+        x.request_secs += delta("switchboard_produce_request_seconds_sum");
+        x.client_secs += mean_ms(&m.latencies) / 1e3 / cfg.rounds as f64;
+        let (acks_before, acks_after) = (ack_counts(before), ack_counts(&after));
         for (k, v) in &acks_after {
-            *extras.acks.entry(k.clone()).or_insert(0.0) +=
+            *x.acks.entry(k.clone()).or_insert(0.0) +=
                 v - acks_before.get(k).copied().unwrap_or(0.0);
         }
-        target.rounds.push(m);
-        before = after;
-        acks_before = acks_after;
+        self.target.rounds.push(m);
+        self.before = after;
+        Ok(())
     }
 
-    handle.stop(false).await;
-    let _ = task.await;
-    let _ = std::fs::remove_dir_all(&dir);
-    // Dropped, the sandbox serves until the process ends: acknowledgements still queued
-    // are not failed with connection errors meanwhile.
-    drop(sandbox);
-    Ok((target, extras))
+    /// Stops the service; its rounds and extra figures.
+    pub(crate) async fn stop(self) -> (Target, IngestExtras) {
+        self.app.handle.stop(false).await;
+        let _ = self.app.task.await;
+        let _ = std::fs::remove_dir_all(&self.dir);
+        // Dropped, the sandbox serves until the process ends: acknowledgements still queued
+        // are not failed with connection errors meanwhile.
+        drop(self.sandbox);
+        (self.target, self.extras)
+    }
 }

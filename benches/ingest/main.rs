@@ -9,18 +9,29 @@
 //!
 //! One run measures, with the same pre-serialised seed-004 events and the same load generator
 //! (awc on its own thread, `BENCH_CONCURRENCY` requests in flight), each target
-//! `BENCH_ROUNDS` times back to back on fresh events, and reports the best round (the one
-//! least disturbed by the rest of the machine) and the median:
+//! `BENCH_ROUNDS` times on fresh events, and reports the best round (the one least disturbed
+//! by the rest of the machine) and the median. The rounds are interleaved: every target is
+//! started (and warmed up) first, then round 1 of each runs, then round 2 of each, and so on,
+//! so a round of ingestion and the same round of the ceilings are measured seconds apart on a
+//! machine whose speed drifts over minutes. The ratio is given from the best rounds and round
+//! by round (ingestion's round k against the lower ceiling's round k), with its median:
 //!
 //! 1. the TCP_NODELAY trap: sequential rskafka produce requests of growing size, to show where
 //!    requests wait ~40 ms for a delayed ACK and that `kafka.max_batch_bytes` stays below it;
-//! 2. the HTTP ceiling: a bare actix-web server (2 workers) answering 200 to every POST;
+//! 2. the HTTP ceiling: a bare actix-web server (`BENCH_WORKERS` workers) answering 200 to
+//!    every POST;
 //! 3. the broker ceiling: rskafka produce of the same records, one per request (B1) and in
 //!    batches (B2), at the same concurrency;
-//! 4. ingestion: the real service (sandbox + `Application::build`, 2 workers) on
+//! 4. ingestion: the real service (sandbox + `Application::build`, `BENCH_WORKERS` workers) on
 //!    `POST /webhook/cxone/data-actions`, answering 200 only after the broker acknowledged;
 //!    with the split of its latency into the router's partition queue and the produce
 //!    request (from `/metrics`).
+//!
+//! Each concurrency starts by deleting the topics that earlier concurrencies and earlier runs
+//! left (`sbbench-*`): tansu's memory store costs more per produce request the more it
+//! holds (~125–140 µs fresh, ~190 µs after 200 000 records here). Within a concurrency the
+//! broker ceiling produces each round to a fresh topic it deletes afterwards, so only
+//! ingestion's own records accumulate, as they would if it ran alone.
 //!
 //! Each target's best round is also broken down by CPU per event (from `/proc`): the load
 //! generator's thread, the rest of this process (the server under test, or the bench's
@@ -46,6 +57,7 @@
 //! | `BENCH_MAX_IN_FLIGHT` | config | the service's `kafka.max_in_flight` |
 //! | `BENCH_MAX_BATCH_BYTES` | config | the service's `kafka.max_batch_bytes` |
 //! | `BENCH_MAX_BATCH_RECORDS` | config | the service's `kafka.max_batch_records` |
+//! | `BENCH_WORKERS` | 1 | HTTP workers of the bare server and of the service alike: one, because the load generator's thread and the broker share the machine's 2 cores with the server (both servers measured faster with one worker than with two here) |
 //! | `BENCH_ACK_RPM` | 100 | client rate limit of acknowledgements per minute: the tenant default (`cxone.requests_per_minute`), as in production, where acknowledgements are bounded by the tenant's limit far below ingestion; 60000 makes the in-process sandbox answer ~1000 acknowledgements/s on the same 2 cores |
 //! | `BENCH_PAYLOAD_BYTES` | 260 | size of an event's compact `payload` JSON |
 //! | `BENCH_B2_BATCH` | 20 | records per produce request in baseline B2 |
@@ -75,10 +87,10 @@ use std::time::Duration;
 use anyhow::Context as _;
 use switchboard::config::Settings;
 
-use crate::baselines::{broker_ceiling, http_ceiling};
+use crate::baselines::{drop_bench_topics, BrokerCeiling, HttpCeiling};
 use crate::config::BenchConfig;
 use crate::events::{generate_events, Event};
-use crate::ingestion::ingestion;
+use crate::ingestion::Ingestion;
 use crate::stats::{print_cpu_header, print_cpu_row, print_row, Target};
 use crate::trap::trap_sweep;
 
@@ -86,8 +98,8 @@ use crate::trap::trap_sweep;
 pub(crate) const WARMUP: usize = 500;
 /// The ingestion route.
 pub(crate) const WEBHOOK_PATH: &str = "/webhook/cxone/data-actions";
-/// HTTP workers of the service and of the bare actix server.
-pub(crate) const WORKERS: usize = 2;
+/// HTTP workers of the service and of the bare actix server, unless `BENCH_WORKERS` says.
+pub(crate) const WORKERS: usize = 1;
 /// Longest wait for one produce request in the broker baselines.
 pub(crate) const PRODUCE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Client id of the bench's own rskafka client.
@@ -224,7 +236,7 @@ async fn main() -> anyhow::Result<()> {
     }
     if summary.len() > 1 {
         println!();
-        println!("summary: ratio ingestion / lower ceiling (best rounds; from medians) by requests in flight:");
+        println!("summary: ratio ingestion / lower ceiling by requests in flight (best rounds; median round by round):");
         for (c, (best, median)) in &summary {
             println!("  {c:>4} in flight: {best:.2} ({median:.2})  target >= 0.50");
         }
@@ -233,39 +245,69 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// Measures the HTTP ceiling, the broker ceiling and ingestion at `cfg.concurrency` requests
-/// in flight, prints their table and ratios, and returns the ratio of ingestion to the lower
-/// ceiling (best rounds, medians) when all three ran.
+/// in flight, their rounds interleaved (round 1 of each target, then round 2 of each, ...) so
+/// that each round of a target is measured within seconds of the same round of the others;
+/// prints their table and ratios, and returns the ratio of ingestion to the lower ceiling
+/// (best rounds; median of the per-round ratios) when all three ran.
 async fn measure_at(
     cfg: &BenchConfig,
     events: &Arc<Vec<Event>>,
 ) -> anyhow::Result<Option<(f64, f64)>> {
     println!();
     println!("== {} requests in flight ==", cfg.concurrency);
+    if cfg.runs("broker") || cfg.runs("ingest") {
+        drop_bench_topics(&cfg.brokers).await?;
+    }
+    let mut http = match cfg.runs("http") {
+        true => Some(HttpCeiling::start(cfg)?),
+        false => None,
+    };
+    let mut broker = match cfg.runs("broker") {
+        true => Some(BrokerCeiling::start(cfg).await?),
+        false => None,
+    };
+    let mut ingest = match cfg.runs("ingest") {
+        true => Some(Ingestion::start(cfg, events).await?),
+        false => None,
+    };
+    let mut result = Ok(());
+    for round in 0..cfg.rounds {
+        if let Some(h) = &mut http {
+            result = h.round(cfg, events, round).await;
+        }
+        if let (Some(b), Ok(())) = (&mut broker, &result) {
+            result = b.round(cfg, events, round).await;
+        }
+        if let (Some(i), Ok(())) = (&mut ingest, &result) {
+            result = i.round(cfg, events, round).await;
+        }
+        if result.is_err() {
+            break;
+        }
+    }
+    let http = match http {
+        Some(h) => Some(h.stop().await),
+        None => None,
+    };
+    let (ingest, extras) = match ingest {
+        Some(i) => {
+            let (t, x) = i.stop().await;
+            (Some(t), Some(x))
+        }
+        None => (None, None),
+    };
+    result?;
+    let ratios = match (&http, &broker, &ingest) {
+        (Some(h), Some(b), Some(i)) => Some(Ratios::of(h, b, i)),
+        _ => None,
+    };
     let mut rows: Vec<Target> = Vec::new();
-    let mut http = None;
-    let mut broker = None;
-    let mut ingest = None;
-    if cfg.runs("http") {
-        let t = http_ceiling(cfg, events).await?;
-        http = Some((t.best_rate(), t.median_rate()));
-        rows.push(t);
+    rows.extend(http);
+    if let Some(b) = broker {
+        rows.push(b.b1);
+        rows.push(b.b2);
     }
-    if cfg.runs("broker") {
-        let (b1, b2) = broker_ceiling(cfg, events).await?;
-        broker = Some((
-            b1.best_rate().max(b2.best_rate()),
-            b1.median_rate().max(b2.median_rate()),
-        ));
-        rows.push(b1);
-        rows.push(b2);
-    }
-    let mut extras = None;
-    if cfg.runs("ingest") {
-        let (t, x) = ingestion(cfg, events).await?;
-        ingest = Some((t.best_rate(), t.median_rate()));
-        rows.push(t);
-        extras = Some(x);
-    }
+    rows.extend(ingest);
 
     if !rows.is_empty() {
         println!();
@@ -317,6 +359,11 @@ async fn measure_at(
             x.batches, x.batch_records, mean
         );
         println!(
+            "switchboard_router_intake_events over the measured rounds: {:.0} messages from the HTTP workers to the router, mean {:.2} events per message",
+            x.intake_messages,
+            x.intake_events / x.intake_messages.max(1.0)
+        );
+        println!(
             "latency: mean {:.3} ms per request at the client, of which {:.3} ms from the router accepting the record to the broker's answer: {:.3} ms in the partition's queue + {:.3} ms per produce request",
             x.client_secs * 1000.0,
             x.produce_secs * 1000.0 / x.produced.max(1.0),
@@ -333,26 +380,87 @@ async fn measure_at(
             }
         );
     }
-    let mut result = None;
-    if let (Some(i), Some(h), Some(b)) = (ingest, http, broker) {
-        let ratio = |i: f64, h: f64, b: f64| {
-            let (lower, which) = if h <= b { (h, "http") } else { (b, "broker") };
-            (i / lower.max(1e-9), which)
+    let result = ratios.map(|r| {
+        r.print();
+        (r.best, r.median)
+    });
+    Ok(result)
+}
+
+/// Ingestion against the lower ceiling, from the best rounds and round by round.
+struct Ratios {
+    http_best: f64,
+    broker_best: f64,
+    ingest_best: f64,
+    /// `ingest_best / min(http_best, broker_best)`.
+    best: f64,
+    /// The lower ceiling of the best rounds: `"http"` or `"broker"`.
+    which: &'static str,
+    /// Round `k` of ingestion against the lower of round `k` of the two ceilings (the broker
+    /// ceiling of a round is the better of B1 and B2), sorted.
+    per_round: Vec<f64>,
+    /// The median of `per_round`.
+    median: f64,
+}
+
+impl Ratios {
+    fn of(http: &Target, broker: &BrokerCeiling, ingest: &Target) -> Self {
+        let broker_best = broker.b1.best_rate().max(broker.b2.best_rate());
+        let (http_best, ingest_best) = (http.best_rate(), ingest.best_rate());
+        let (lower, which) = if http_best <= broker_best {
+            (http_best, "http")
+        } else {
+            (broker_best, "broker")
         };
-        let (best, which) = ratio(i.0, h.0, b.0);
-        let (median, _) = ratio(i.1, h.1, b.1);
+        let mut per_round: Vec<f64> = ingest
+            .rounds
+            .iter()
+            .zip(&http.rounds)
+            .zip(broker.b1.rounds.iter().zip(&broker.b2.rounds))
+            .map(|((i, h), (b1, b2))| {
+                let ceiling = h
+                    .events_per_sec()
+                    .min(b1.events_per_sec().max(b2.events_per_sec()));
+                i.events_per_sec() / ceiling.max(1e-9)
+            })
+            .collect();
+        per_round.sort_by(f64::total_cmp);
+        let median = match per_round.len() {
+            0 => 0.0,
+            n if n % 2 == 1 => per_round[n / 2],
+            n => (per_round[n / 2 - 1] + per_round[n / 2]) / 2.0,
+        };
+        Ratios {
+            http_best,
+            broker_best,
+            ingest_best,
+            best: ingest_best / lower.max(1e-9),
+            which,
+            per_round,
+            median,
+        }
+    }
+
+    fn print(&self) {
         println!();
         println!(
             "broker ceiling = max(B1, B2) = {:.0} events/s; http ceiling = {:.0} events/s (best rounds)",
-            b.0, h.0
+            self.broker_best, self.http_best
         );
-        println!("ratio ingestion / lower ceiling ({which}) = {best:.2} (target >= 0.50); from medians {median:.2}");
         println!(
-            "ratio ingestion / http ceiling = {:.2}, ingestion / broker ceiling = {:.2}",
-            i.0 / h.0.max(1e-9),
-            i.0 / b.0.max(1e-9)
+            "ratio ingestion / lower ceiling ({}) = {:.2} from the best rounds (target >= 0.50)",
+            self.which, self.best
         );
-        result = Some((best, median));
+        let rounds: Vec<String> = self.per_round.iter().map(|r| format!("{r:.2}")).collect();
+        println!(
+            "ratio round by round (each ingestion round / the lower ceiling of the same round): median {:.2}; sorted {}",
+            self.median,
+            rounds.join(", ")
+        );
+        println!(
+            "ratio ingestion / http ceiling = {:.2}, ingestion / broker ceiling = {:.2} (best rounds)",
+            self.ingest_best / self.http_best.max(1e-9),
+            self.ingest_best / self.broker_best.max(1e-9)
+        );
     }
-    Ok(result)
 }
