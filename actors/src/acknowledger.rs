@@ -18,12 +18,13 @@ use crate::cxone::{ApiCall, CxoneClient, CxoneError, CxoneHandle};
 use crate::lifecycle;
 use crate::metrics::METRICS;
 
-/// Queues the acknowledgement of one event.
+/// Queues the acknowledgement of events: the router sends one per produce batch (and one
+/// per duplicate), not one per event.
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "()")]
 pub struct Acknowledge {
-    /// The event's `dataActionId`.
-    pub data_action_id: String,
+    /// The events' `dataActionId`s, queued in this order.
+    pub data_action_ids: Vec<String>,
 }
 
 /// How an acknowledgement call ended.
@@ -160,12 +161,14 @@ impl Supervised for AcknowledgementActor {
     }
 }
 
-/// Queues an acknowledgement (or drops it when the queue is full).
+/// Queues acknowledgements (each dropped when the queue is full).
 impl Handler<Acknowledge> for AcknowledgementActor {
     type Result = ();
 
     fn handle(&mut self, msg: Acknowledge, ctx: &mut Self::Context) {
-        self.enqueue(msg.data_action_id);
+        for id in msg.data_action_ids {
+            self.enqueue(id);
+        }
         self.pump(ctx);
     }
 }

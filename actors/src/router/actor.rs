@@ -194,9 +194,12 @@ impl KafkaRouterActor {
         self
     }
 
-    fn acknowledge(&self, data_action_id: String) {
-        if let Some(a) = &self.acknowledger {
-            a.do_send(Acknowledge { data_action_id });
+    /// Queues the acknowledgement of `ids` (one message however many).
+    fn acknowledge(&self, ids: Vec<String>) {
+        if let (Some(a), false) = (&self.acknowledger, ids.is_empty()) {
+            a.do_send(Acknowledge {
+                data_action_ids: ids,
+            });
         }
     }
 
@@ -204,7 +207,7 @@ impl KafkaRouterActor {
         let now = Instant::now();
         match self.dedupe.check_and_reserve(msg.dedupe_key, now) {
             Some(Seen::Routed) => {
-                self.acknowledge(msg.data_action_id);
+                self.acknowledge(vec![msg.data_action_id]);
                 let _ = msg.reply.send(Ok(RouteOutcome::Duplicate));
                 return;
             }
@@ -332,6 +335,7 @@ impl KafkaRouterActor {
         self.pending = self.pending.saturating_sub(waiters.len());
         METRICS.router_queue.set(self.pending as i64);
         let latency = &METRICS.produce_outcomes[usize::from(result.is_err())];
+        let mut acks = Vec::with_capacity(waiters.len());
         let mut routed = 0;
         for (i, (accepted, waiter)) in waiters.into_iter().enumerate() {
             latency.observe(accepted.elapsed().as_secs_f64());
@@ -350,7 +354,7 @@ impl KafkaRouterActor {
             };
             if reply.is_ok() {
                 self.dedupe.confirm(waiter.key);
-                self.acknowledge(waiter.data_action_id);
+                acks.push(waiter.data_action_id);
                 routed += 1;
             } else {
                 self.dedupe.release(waiter.key);
@@ -359,13 +363,14 @@ impl KafkaRouterActor {
                 let dup_reply = reply.clone().map(|_| RouteOutcome::Duplicate);
                 for (d, id) in dups {
                     if dup_reply.is_ok() {
-                        self.acknowledge(id);
+                        acks.push(id);
                     }
                     let _ = d.send(dup_reply.clone());
                 }
             }
             let _ = waiter.reply.send(reply);
         }
+        self.acknowledge(acks);
         if routed > 0 {
             let partition = route.partition.to_string();
             METRICS
