@@ -99,6 +99,7 @@ mod tests {
     use tokio::sync::oneshot;
 
     /// Records the size of every message and answers each event `Duplicate`.
+    #[derive(Default)]
     struct Collector {
         sizes: Vec<usize>,
         ids: Vec<String>,
@@ -155,21 +156,24 @@ mod tests {
         )
     }
 
+    /// Submits events `ids` in this turn; their reply receivers.
+    fn submit(
+        intake: &Rc<RouterIntake>,
+        ids: std::ops::Range<usize>,
+    ) -> Vec<oneshot::Receiver<Reply>> {
+        ids.map(|i| {
+            let (e, rx) = event(i);
+            intake.submit(e);
+            rx
+        })
+        .collect()
+    }
+
     #[actix_rt::test]
     async fn events_of_one_turn_leave_as_one_message_in_order() {
-        let collector = Collector {
-            sizes: vec![],
-            ids: vec![],
-        }
-        .start();
+        let collector = Collector::default().start();
         let intake = RouterIntake::new(collector.clone().recipient());
-        let replies: Vec<_> = (0..5)
-            .map(|i| {
-                let (e, rx) = event(i);
-                intake.submit(e);
-                rx
-            })
-            .collect();
+        let replies = submit(&intake, 0..5);
         for rx in replies {
             assert_eq!(rx.await.expect("a reply"), Ok(RouteOutcome::Duplicate));
         }
@@ -180,20 +184,10 @@ mod tests {
 
     #[actix_rt::test]
     async fn a_full_buffer_leaves_at_once() {
-        let collector = Collector {
-            sizes: vec![],
-            ids: vec![],
-        }
-        .start();
+        let collector = Collector::default().start();
         let intake = RouterIntake::new(collector.clone().recipient());
         let n = MAX_EVENTS_PER_MESSAGE + 3;
-        let replies: Vec<_> = (0..n)
-            .map(|i| {
-                let (e, rx) = event(i);
-                intake.submit(e);
-                rx
-            })
-            .collect();
+        let replies = submit(&intake, 0..n);
         for rx in replies {
             assert!(rx.await.expect("a reply").is_ok());
         }
@@ -205,21 +199,12 @@ mod tests {
     async fn a_full_mailbox_answers_the_refused_message_queue_full() {
         let collector = Collector::create(|ctx| {
             ctx.set_mailbox_capacity(1);
-            Collector {
-                sizes: vec![],
-                ids: vec![],
-            }
+            Collector::default()
         });
         // The collector has not run yet: its mailbox (capacity 1) fills, and the messages
         // after it are refused whole.
         let intake = RouterIntake::new(collector.clone().recipient());
-        let replies: Vec<_> = (0..MAX_EVENTS_PER_MESSAGE * 4)
-            .map(|i| {
-                let (e, rx) = event(i);
-                intake.submit(e);
-                rx
-            })
-            .collect();
+        let replies = submit(&intake, 0..MAX_EVENTS_PER_MESSAGE * 4);
         let mut refused = 0;
         for rx in replies {
             match rx.await.expect("a reply") {
@@ -241,11 +226,7 @@ mod tests {
 
     #[actix_rt::test]
     async fn a_stopped_router_answers_every_event_stopped() {
-        let collector = Collector {
-            sizes: vec![],
-            ids: vec![],
-        }
-        .start();
+        let collector = Collector::default().start();
         let intake = RouterIntake::new(collector.clone().recipient());
         collector.send(Halt).await.expect("the collector stops");
         for _ in 0..10_000 {
@@ -255,13 +236,7 @@ mod tests {
             actix_rt::task::yield_now().await;
         }
         assert!(!collector.connected(), "the collector did not stop");
-        let replies: Vec<_> = (0..3)
-            .map(|i| {
-                let (e, rx) = event(i);
-                intake.submit(e);
-                rx
-            })
-            .collect();
+        let replies = submit(&intake, 0..3);
         for rx in replies {
             assert_eq!(rx.await.expect("a reply"), Err(RouteError::Stopped));
         }
