@@ -91,7 +91,7 @@ use crate::baselines::{drop_bench_topics, BrokerCeiling, HttpCeiling};
 use crate::config::BenchConfig;
 use crate::events::{generate_events, Event};
 use crate::ingestion::Ingestion;
-use crate::stats::{print_cpu_header, print_cpu_row, print_row, Target};
+use crate::stats::{median_of_sorted, print_cpu_header, print_cpu_row, print_row, Target};
 use crate::trap::trap_sweep;
 
 /// Requests (or records) sent before a target's first measured round, not counted.
@@ -258,17 +258,19 @@ async fn measure_at(
     if cfg.runs("broker") || cfg.runs("ingest") {
         drop_bench_topics(&cfg.brokers).await?;
     }
-    let mut http = match cfg.runs("http") {
-        true => Some(HttpCeiling::start(cfg)?),
-        false => None,
+    let mut http = cfg
+        .runs("http")
+        .then(|| HttpCeiling::start(cfg))
+        .transpose()?;
+    let mut broker = if cfg.runs("broker") {
+        Some(BrokerCeiling::start(cfg).await?)
+    } else {
+        None
     };
-    let mut broker = match cfg.runs("broker") {
-        true => Some(BrokerCeiling::start(cfg).await?),
-        false => None,
-    };
-    let mut ingest = match cfg.runs("ingest") {
-        true => Some(Ingestion::start(cfg, events).await?),
-        false => None,
+    let mut ingest = if cfg.runs("ingest") {
+        Some(Ingestion::start(cfg, events).await?)
+    } else {
+        None
     };
     let mut result = Ok(());
     for round in 0..cfg.rounds {
@@ -425,11 +427,7 @@ impl Ratios {
             })
             .collect();
         per_round.sort_by(f64::total_cmp);
-        let median = match per_round.len() {
-            0 => 0.0,
-            n if n % 2 == 1 => per_round[n / 2],
-            n => (per_round[n / 2 - 1] + per_round[n / 2]) / 2.0,
-        };
+        let median = median_of_sorted(&per_round);
         Ratios {
             http_best,
             broker_best,

@@ -68,16 +68,22 @@ impl Target {
     pub(crate) fn median_rate(&self) -> f64 {
         let mut rates: Vec<f64> = self.rounds.iter().map(Measured::events_per_sec).collect();
         rates.sort_by(f64::total_cmp);
-        match rates.len() {
-            0 => 0.0,
-            n if n % 2 == 1 => rates[n / 2],
-            n => (rates[n / 2 - 1] + rates[n / 2]) / 2.0,
-        }
+        median_of_sorted(&rates)
     }
 
     /// Failed requests over all rounds.
     pub(crate) fn failed(&self) -> usize {
         self.rounds.iter().map(|m| m.failed).sum()
+    }
+}
+
+/// The median of values sorted ascending (the mean of the middle two for an even count); 0
+/// when empty.
+pub(crate) fn median_of_sorted(sorted: &[f64]) -> f64 {
+    match sorted.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
     }
 }
 

@@ -99,10 +99,15 @@ async fn route(
         event.compact,
         route,
     );
-    match req.app_data::<Rc<RouterIntake>>() {
-        Some(intake) => intake.submit(event),
-        None => RouterIntake::new(state.actors.router.clone().recipient()).submit(event),
-    }
+    // Registered for every worker by `Application::build`.
+    let intake = req.app_data::<Rc<RouterIntake>>().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the router intake is not configured",
+        )
+    })?;
+    intake.submit(event);
     let deadline = Duration::from_millis(state.settings.kafka.produce_timeout_ms + 250);
     let outcome = match tokio::time::timeout(deadline, reply).await {
         Ok(Ok(r)) => r,

@@ -1,8 +1,9 @@
 //! KafkaRouterActor: dedupe, per-partition batching and produce of events whose route the
 //! sender matched (rules are matched on the HTTP worker, not on the router's one thread).
 //!
-//! A [`RouteEvent`] carries its own reply sender (one channel per event, sent with `try_send`
-//! so a full mailbox is refused at once); the reply comes when the broker has acknowledged the
+//! A [`RouteEvent`] carries its own reply sender (one channel per event; events reach the
+//! router in [`RouteEvents`] messages from the HTTP workers' intakes, sent with `try_send` so
+//! a full mailbox is refused at once); the reply comes when the broker has acknowledged the
 //! record (or it failed, or it is a duplicate). Records beyond
 //! `kafka.queue_capacity` are refused ([`RouteError::QueueFull`]) so memory stays bounded
 //! and the webhook can answer 503 with `Retry-After`.
@@ -38,9 +39,9 @@ pub const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
 
 /// A Data Action event to route; the outcome comes through `reply` once decided (at once for
 /// a duplicate or a refusal, when the broker answers otherwise). Build it with
-/// [`RouteEvent::new`], which also returns the receiving end.
-#[derive(Message, Debug)]
-#[rtype(result = "()")]
+/// [`RouteEvent::new`], which also returns the receiving end, and send it in a
+/// [`RouteEvents`] (through a [`RouterIntake`](super::RouterIntake)).
+#[derive(Debug)]
 pub struct RouteEvent {
     /// Dedupe key: of the `webhook-id` header, or of `dataActionId` + `eventType` +
     /// `timestamp` ([`DedupeKey`]).
@@ -434,16 +435,8 @@ impl Supervised for KafkaRouterActor {
     }
 }
 
-/// Admits an event: dedupe, rule, queue; the outcome goes through its reply sender.
-impl Handler<RouteEvent> for KafkaRouterActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: RouteEvent, ctx: &mut Self::Context) {
-        self.admit(msg, ctx);
-    }
-}
-
-/// Admits the events of one HTTP worker's turn, in order.
+/// Admits the events of one HTTP worker's turn, in order: dedupe, rule, queue; each outcome
+/// goes through its event's reply sender.
 impl Handler<RouteEvents> for KafkaRouterActor {
     type Result = ();
 

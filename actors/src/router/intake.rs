@@ -72,20 +72,19 @@ impl RouterIntake {
 
     /// Sends what is buffered as one message.
     pub fn flush(&self) {
+        if self.buffer.borrow().is_empty() {
+            return;
+        }
         let events = std::mem::replace(
             &mut *self.buffer.borrow_mut(),
             Vec::with_capacity(MAX_EVENTS_PER_MESSAGE),
         );
-        if events.is_empty() {
-            return;
-        }
         METRICS.intake_events.observe(events.len() as f64);
-        let refused = match self.router.try_send(RouteEvents(events)) {
+        let (events, error) = match self.router.try_send(RouteEvents(events)) {
             Ok(()) => return,
             Err(SendError::Full(RouteEvents(events))) => (events, RouteError::QueueFull),
             Err(SendError::Closed(RouteEvents(events))) => (events, RouteError::Stopped),
         };
-        let (events, error) = refused;
         for event in events {
             let _ = event.reply.send(Err(error.clone()));
         }
