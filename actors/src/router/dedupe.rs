@@ -96,22 +96,24 @@ impl MemoryDedupe {
         }
     }
 
+    /// Forgets keys from the front of the queue while the front slot has expired or the
+    /// window holds more than its capacity. The front slot's age is read before its key is
+    /// looked up, so a call with nothing to forget touches no map slot.
     fn evict(&mut self, now: Instant) {
         while let Some(&(at, key)) = self.order.front() {
             let expired = now.saturating_duration_since(at) >= self.window;
             // Stale slots count too, so the queue stays bounded when many keys are released
             // (refusals, failed produces) long before their slots reach the front.
-            let over = self.entries.len() >= self.capacity || self.order.len() > 2 * self.capacity;
-            match self.entries.entry(key) {
-                // The slot's own reservation: forget it once expired or over capacity.
-                Entry::Occupied(e) if e.get().1 == at => {
-                    if !(expired || over) {
-                        break;
-                    }
+            let over = self.entries.len() > self.capacity || self.order.len() > 2 * self.capacity;
+            if !(expired || over) {
+                break;
+            }
+            // Forget the key only if the slot is its own reservation; a slot whose key was
+            // released or reserved again since is stale and just dropped.
+            if let Entry::Occupied(e) = self.entries.entry(key) {
+                if e.get().1 == at {
                     e.remove();
                 }
-                // Released or reserved again since: the slot is stale.
-                _ => {}
             }
             self.order.pop_front();
         }
@@ -120,14 +122,22 @@ impl MemoryDedupe {
 
 impl DedupeStore for MemoryDedupe {
     fn check_and_reserve(&mut self, key: DedupeKey, now: Instant) -> Option<Seen> {
-        if let Some(&(seen, at)) = self.entries.get(&key) {
-            if now.saturating_duration_since(at) < self.window {
-                return Some(seen);
+        // One lookup decides and reserves; eviction follows the insertion, so a hit evicts
+        // nothing and the window never holds more than its capacity after a call.
+        match self.entries.entry(key) {
+            Entry::Occupied(mut e) => {
+                let (seen, at) = *e.get();
+                if now.saturating_duration_since(at) < self.window {
+                    return Some(seen);
+                }
+                e.insert((Seen::InFlight, now));
+            }
+            Entry::Vacant(e) => {
+                e.insert((Seen::InFlight, now));
             }
         }
-        self.evict(now);
-        self.entries.insert(key, (Seen::InFlight, now));
         self.order.push_back((now, key));
+        self.evict(now);
         None
     }
 
@@ -208,6 +218,19 @@ mod tests {
             None,
             "a was the oldest and is forgotten"
         );
+    }
+
+    #[test]
+    fn a_hit_at_capacity_forgets_nothing() {
+        let mut d = MemoryDedupe::new(Duration::from_secs(600), 2);
+        let t0 = Instant::now();
+        d.check_and_reserve(k("a"), t0);
+        d.check_and_reserve(k("b"), t0);
+        for _ in 0..3 {
+            assert_eq!(d.check_and_reserve(k("a"), t0), Some(Seen::InFlight));
+        }
+        assert_eq!(d.len(), 2);
+        assert_eq!(d.check_and_reserve(k("b"), t0), Some(Seen::InFlight));
     }
 
     #[test]
