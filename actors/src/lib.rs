@@ -2,8 +2,8 @@
 //!
 //! ```text
 //!  HTTP routes (switchboard crate)
-//!     │ RouteEvents (one per worker turn)      │ Acknowledge
-//!     ▼                                        ▼
+//!   ▲ │ RouteEvents (one per worker turn)    │ Acknowledge
+//!   │ ▼ replies (one per worker per step)     ▼
 //!  KafkaRouterActor ── rskafka ──▶ Kafka    AcknowledgementActor ── CxoneClient ──▶ CXone
 //!   (dedupe window,                                     │ GetToken / Throttle
 //!    partition batches)                                 ▼

@@ -4,7 +4,8 @@
 //! A [`RouteEvent`] carries its own reply sender (one channel per event; events reach the
 //! router in [`RouteEvents`] messages from the HTTP workers' intakes, sent with `try_send` so
 //! a full mailbox is refused at once); the reply comes when the broker has acknowledged the
-//! record (or it failed, or it is a duplicate). Records beyond
+//! record (or it failed, or it is a duplicate), gathered with the other replies of the same
+//! step in an [`Outbox`] and sent to the worker as one message. Records beyond
 //! `kafka.queue_capacity` are refused ([`RouteError::QueueFull`]) so memory stays bounded
 //! and the webhook can answer 503 with `Retry-After`.
 
@@ -21,6 +22,7 @@ use super::batch::{BatchLimits, Next, PartitionQueue, Pending};
 use super::dedupe::{DedupeKey, DedupeStore, Seen};
 use super::intake::RouteEvents;
 use super::kafka::KafkaConnection;
+use super::replies::{Outbox, ReplyChannel, ReplyTo};
 use super::rules::Route;
 use crate::acknowledger::Acknowledge;
 use crate::lifecycle;
@@ -137,7 +139,7 @@ pub struct CheckBroker;
 struct Waiter {
     key: DedupeKey,
     data_action_id: String,
-    reply: oneshot::Sender<Reply>,
+    reply: ReplyTo,
 }
 
 type Queue = PartitionQueue<Record, Waiter>;
@@ -153,7 +155,7 @@ pub struct KafkaRouterActor {
     pending: usize,
     queues: HashMap<Route, Queue>,
     /// Redeliveries waiting for the delivery in flight, by dedupe key (with their ids).
-    duplicates: HashMap<DedupeKey, Vec<(oneshot::Sender<Reply>, String)>>,
+    duplicates: HashMap<DedupeKey, Vec<(ReplyTo, String)>>,
     /// Where acknowledgements of routed events (and of duplicates) are queued.
     acknowledger: Option<Recipient<Acknowledge>>,
     restarts: u32,
@@ -204,32 +206,41 @@ impl KafkaRouterActor {
         }
     }
 
-    fn admit(&mut self, msg: RouteEvent, ctx: &mut Context<Self>) {
-        let now = Instant::now();
+    /// Dedupes, checks and queues one event from the worker of `from`; the route it was
+    /// queued on, to be pumped once the whole message is admitted (so a message's events to
+    /// one partition leave together). Outcomes decided now go into `outbox`.
+    fn admit(
+        &mut self,
+        msg: RouteEvent,
+        from: &ReplyChannel,
+        now: Instant,
+        outbox: &mut Outbox,
+    ) -> Option<Route> {
+        let reply = from.reply_to(msg.reply);
         match self.dedupe.check_and_reserve(msg.dedupe_key, now) {
             Some(Seen::Routed) => {
                 self.acknowledge(vec![msg.data_action_id]);
-                let _ = msg.reply.send(Ok(RouteOutcome::Duplicate));
-                return;
+                outbox.push(reply, Ok(RouteOutcome::Duplicate));
+                return None;
             }
             Some(Seen::InFlight) => {
                 self.duplicates
                     .entry(msg.dedupe_key)
                     .or_default()
-                    .push((msg.reply, msg.data_action_id));
-                return;
+                    .push((reply, msg.data_action_id));
+                return None;
             }
             None => {}
         }
         let Some(route) = msg.route else {
             self.dedupe.release(msg.dedupe_key);
-            let _ = msg.reply.send(Err(RouteError::NoRoute));
-            return;
+            outbox.push(reply, Err(RouteError::NoRoute));
+            return None;
         };
         if self.pending >= self.capacity {
             self.dedupe.release(msg.dedupe_key);
-            let _ = msg.reply.send(Err(RouteError::QueueFull));
-            return;
+            outbox.push(reply, Err(RouteError::QueueFull));
+            return None;
         }
         let record = Record {
             key: Some(msg.data_action_id.clone().into_bytes()),
@@ -248,12 +259,11 @@ impl KafkaRouterActor {
             waiter: Waiter {
                 key: msg.dedupe_key,
                 data_action_id: msg.data_action_id,
-                reply: msg.reply,
+                reply,
             },
         });
         self.pending += 1;
-        METRICS.router_queue.set(self.pending as i64);
-        self.pump(&route, ctx);
+        Some(route)
     }
 
     /// Sends what the partition's queue allows now, or arms its linger timer.
@@ -337,6 +347,7 @@ impl KafkaRouterActor {
         METRICS.router_queue.set(self.pending as i64);
         let latency = &METRICS.produce_outcomes[usize::from(result.is_err())];
         let mut acks = Vec::with_capacity(waiters.len());
+        let mut outbox = Outbox::default();
         let mut routed = 0;
         for (i, (accepted, waiter)) in waiters.into_iter().enumerate() {
             latency.observe(accepted.elapsed().as_secs_f64());
@@ -366,11 +377,12 @@ impl KafkaRouterActor {
                     if dup_reply.is_ok() {
                         acks.push(id);
                     }
-                    let _ = d.send(dup_reply.clone());
+                    outbox.push(d, dup_reply.clone());
                 }
             }
-            let _ = waiter.reply.send(reply);
+            outbox.push(waiter.reply, reply);
         }
+        outbox.send();
         self.acknowledge(acks);
         if routed > 0 {
             let partition = route.partition.to_string();
@@ -423,11 +435,13 @@ impl Supervised for KafkaRouterActor {
         self.restarts = lifecycle::restarted("KafkaRouterActor", self.restarts);
         // In-flight produce futures died with the old context (their senders see Stopped);
         // queued records are failed now. Their keys are released so redeliveries produce.
+        let mut outbox = Outbox::default();
         for (_, mut queue) in self.queues.drain() {
             for p in queue.take_all() {
-                let _ = p.waiter.reply.send(Err(RouteError::Stopped));
+                outbox.push(p.waiter.reply, Err(RouteError::Stopped));
             }
         }
+        outbox.send();
         self.duplicates.clear();
         self.dedupe.release_in_flight();
         self.pending = 0;
@@ -441,8 +455,20 @@ impl Handler<RouteEvents> for KafkaRouterActor {
     type Result = ();
 
     fn handle(&mut self, msg: RouteEvents, ctx: &mut Self::Context) {
-        for event in msg.0 {
-            self.admit(event, ctx);
+        let now = Instant::now();
+        let mut touched: Vec<Route> = Vec::new();
+        let mut outbox = Outbox::default();
+        for event in msg.events {
+            if let Some(route) = self.admit(event, &msg.replies, now, &mut outbox) {
+                if !touched.contains(&route) {
+                    touched.push(route);
+                }
+            }
+        }
+        outbox.send();
+        METRICS.router_queue.set(self.pending as i64);
+        for route in &touched {
+            self.pump(route, ctx);
         }
     }
 }

@@ -9,7 +9,8 @@
 //! together: one wake per turn instead of one per event, and no added wait.
 //!
 //! One intake per HTTP worker thread (it is `!Send`: built in the `App` factory), sending to
-//! the [`KafkaRouterActor`](super::KafkaRouterActor) through a `Recipient<RouteEvents>`.
+//! the [`KafkaRouterActor`](super::KafkaRouterActor) through a `Recipient<RouteEvents>`. Its
+//! [`ReplyChannel`] brings the outcomes back the same way, one message per router step.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -17,6 +18,7 @@ use std::rc::Rc;
 use actix::prelude::*;
 
 use super::actor::{RouteError, RouteEvent};
+use super::replies::ReplyChannel;
 use crate::metrics::METRICS;
 
 /// Events per [`RouteEvents`] message at most; a fuller buffer is sent at once.
@@ -29,23 +31,32 @@ pub const MAX_EVENTS_PER_MESSAGE: usize = 16;
 pub const ROUTER_MAILBOX_MESSAGES: usize = 256;
 
 /// Events for the router, sent together by one HTTP worker (see the module doc). Each event
-/// is admitted as if sent alone, in order; each outcome goes through its own reply sender.
+/// is admitted as if sent alone, in order; each outcome goes to its own reply sender, by way
+/// of `replies`.
 #[derive(Message, Debug)]
 #[rtype(result = "()")]
-pub struct RouteEvents(pub Vec<RouteEvent>);
+pub struct RouteEvents {
+    /// The events, in the order they were submitted.
+    pub events: Vec<RouteEvent>,
+    /// The sending worker's reply channel.
+    pub replies: ReplyChannel,
+}
 
-/// An HTTP worker's buffer of events for the router.
+/// An HTTP worker's buffer of events for the router, and the channel of its replies.
 pub struct RouterIntake {
     router: Recipient<RouteEvents>,
     buffer: RefCell<Vec<RouteEvent>>,
+    replies: ReplyChannel,
 }
 
 impl RouterIntake {
-    /// An intake sending to `router`; call from the worker thread that will use it.
+    /// An intake sending to `router`; call from the worker thread that will use it, inside
+    /// its actix runtime (the reply task is spawned there).
     pub fn new(router: Recipient<RouteEvents>) -> Rc<Self> {
         Rc::new(RouterIntake {
             router,
             buffer: RefCell::new(Vec::with_capacity(MAX_EVENTS_PER_MESSAGE)),
+            replies: ReplyChannel::spawn_local(),
         })
     }
 
@@ -80,11 +91,17 @@ impl RouterIntake {
             Vec::with_capacity(MAX_EVENTS_PER_MESSAGE),
         );
         METRICS.intake_events.observe(events.len() as f64);
-        let (events, error) = match self.router.try_send(RouteEvents(events)) {
-            Ok(()) => return,
-            Err(SendError::Full(RouteEvents(events))) => (events, RouteError::QueueFull),
-            Err(SendError::Closed(RouteEvents(events))) => (events, RouteError::Stopped),
+        let message = RouteEvents {
+            events,
+            replies: self.replies.clone(),
         };
+        let (message, error) = match self.router.try_send(message) {
+            Ok(()) => return,
+            Err(SendError::Full(message)) => (message, RouteError::QueueFull),
+            Err(SendError::Closed(message)) => (message, RouteError::Stopped),
+        };
+        // Refused on this thread: answered here, no reply message needed.
+        let events = message.events;
         for event in events {
             let _ = event.reply.send(Err(error.clone()));
         }
@@ -112,8 +129,8 @@ mod tests {
         type Result = ();
 
         fn handle(&mut self, msg: RouteEvents, _: &mut Self::Context) {
-            self.sizes.push(msg.0.len());
-            for e in msg.0 {
+            self.sizes.push(msg.events.len());
+            for e in msg.events {
                 self.ids.push(e.data_action_id.clone());
                 let _ = e.reply.send(Ok(RouteOutcome::Duplicate));
             }

@@ -6,6 +6,7 @@
 //! - `batch`: per-partition queues, linger, batch limits, in-flight limit;
 //! - `kafka`: rskafka connection, topic creation, partition checks;
 //! - `intake`: an HTTP worker's buffer of events, sent to the router once per turn;
+//! - `replies`: outcomes going back to the HTTP workers, one message per worker per step;
 //! - `actor`: the actor and its messages.
 
 mod actor;
@@ -13,6 +14,7 @@ pub mod batch;
 pub mod dedupe;
 pub mod intake;
 mod kafka;
+pub mod replies;
 pub mod rules;
 
 pub use actor::{
@@ -21,4 +23,5 @@ pub use actor::{
 pub use dedupe::{DedupeKey, DedupeStore, MemoryDedupe};
 pub use intake::{RouteEvents, RouterIntake};
 pub use kafka::{KafkaConnection, KafkaSetupError};
+pub use replies::{Outbox, ReplyChannel, ReplyTo};
 pub use rules::{Route, RuleConfig, RuleError, RuleSet};
