@@ -2,14 +2,17 @@
 //! in the background, bounded by the tenant's rate limit and never by ingestion.
 //!
 //! The queue holds at most `routing.ack_queue_capacity` ids; when full, a new id is dropped
-//! with a log line and the `dropped` metric (CXone redelivers an unacknowledged event, the
-//! dedupe window answers `duplicate` and queues the acknowledgement again). At most
+//! and counted in the `dropped` metric (CXone redelivers an unacknowledged event, the dedupe
+//! window answers `duplicate` and queues the acknowledgement again). The first drop of a burst
+//! is logged at once with its id; the drops of the next [`DROP_LOG_INTERVAL`] are summed up in
+//! one line when it ends, so an overload logs two lines a second, not one per event. At most
 //! `routing.ack_concurrency` calls are in flight. 200 and 409 (already acknowledged) are
 //! success; 429/5xx/transport errors are retried by the CXone client and, when its attempts
 //! are spent, the id goes back to the end of the queue; any other 4xx is final and audited as
 //! failed by the client.
 
 use std::collections::VecDeque;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use awc::http::Method;
@@ -25,6 +28,60 @@ use crate::metrics::METRICS;
 pub struct Acknowledge {
     /// The events' `dataActionId`s, queued in this order.
     pub data_action_ids: Vec<String>,
+}
+
+/// How long drops after the first of a burst are counted before one line sums them up.
+pub const DROP_LOG_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The log lines of dropped acknowledgements (see the module doc). Plain state, driven by
+/// the actor: [`DropLog::dropped`] for each drop, [`DropLog::summary`] when the interval the
+/// first drop opened has ended.
+#[derive(Debug, Default)]
+struct DropLog {
+    /// When the current interval ends; `None`: no interval open, the next drop is logged.
+    until: Option<Instant>,
+    /// Drops counted in the interval, and the last one's id.
+    suppressed: u64,
+    last_id: Option<String>,
+}
+
+/// What to do about one drop.
+#[derive(Debug, PartialEq, Eq)]
+enum DropLine {
+    /// Log this line now and call [`DropLog::summary`] after [`DROP_LOG_INTERVAL`].
+    Now(String),
+    /// Counted for the summary.
+    Counted,
+}
+
+impl DropLog {
+    fn dropped(&mut self, id: &str, queue: usize, now: Instant) -> DropLine {
+        match self.until {
+            Some(until) if now < until => {
+                self.suppressed += 1;
+                self.last_id = Some(id.to_string());
+                DropLine::Counted
+            }
+            _ => {
+                self.until = Some(now + DROP_LOG_INTERVAL);
+                DropLine::Now(format!(
+                    "actor=AcknowledgementActor event=ack_dropped data_action_id={id} queue={queue} reason=queue_full"
+                ))
+            }
+        }
+    }
+
+    /// The line summing up the interval's drops after the first (none when there were none);
+    /// closes the interval, so the next drop is logged at once.
+    fn summary(&mut self, queue: usize) -> Option<String> {
+        self.until = None;
+        let last = self.last_id.take()?;
+        let count = std::mem::take(&mut self.suppressed);
+        Some(format!(
+            "actor=AcknowledgementActor event=ack_dropped count={count} last_data_action_id={last} queue={queue} reason=queue_full interval_ms={}",
+            DROP_LOG_INTERVAL.as_millis()
+        ))
+    }
 }
 
 /// How an acknowledgement call ended.
@@ -57,6 +114,7 @@ pub struct AcknowledgementActor {
     /// Ids whose call is under way, one entry per call (a redelivered event's id can be in
     /// flight twice); requeued if the actor restarts meanwhile.
     in_flight: Vec<String>,
+    drops: DropLog,
     restarts: u32,
 }
 
@@ -70,6 +128,7 @@ impl AcknowledgementActor {
             capacity: capacity.max(1),
             concurrency: concurrency.max(1),
             in_flight: Vec::new(),
+            drops: DropLog::default(),
             restarts: 0,
         }
     }
@@ -111,7 +170,7 @@ impl AcknowledgementActor {
                     }
                     (AckResult::Requeue, Err(e)) => {
                         log::warn!("actor=AcknowledgementActor event=ack_requeued data_action_id={id} error={e}");
-                        act.enqueue(id);
+                        act.enqueue(id, ctx);
                     }
                     _ => {}
                 }
@@ -121,14 +180,19 @@ impl AcknowledgementActor {
         METRICS.ack_queue.set(self.queue.len() as i64);
     }
 
-    /// Queues `id`, or drops it (logged and counted) when the queue is full.
-    fn enqueue(&mut self, id: String) {
+    /// Queues `id`, or drops it (counted, and logged as [`DropLog`] says) when the queue is
+    /// full.
+    fn enqueue(&mut self, id: String, ctx: &mut Context<Self>) {
         if self.queue.len() >= self.capacity {
             METRICS.acks.with_label_values(&["dropped"]).inc();
-            log::warn!(
-                "actor=AcknowledgementActor event=ack_dropped data_action_id={id} queue={} reason=queue_full",
-                self.queue.len()
-            );
+            if let DropLine::Now(line) = self.drops.dropped(&id, self.queue.len(), Instant::now()) {
+                log::warn!("{line}");
+                ctx.run_later(DROP_LOG_INTERVAL, |act, _| {
+                    if let Some(line) = act.drops.summary(act.queue.len()) {
+                        log::warn!("{line}");
+                    }
+                });
+            }
             return;
         }
         self.queue.push_back(id);
@@ -167,7 +231,7 @@ impl Handler<Acknowledge> for AcknowledgementActor {
 
     fn handle(&mut self, msg: Acknowledge, ctx: &mut Self::Context) {
         for id in msg.data_action_ids {
-            self.enqueue(id);
+            self.enqueue(id, ctx);
         }
         self.pump(ctx);
     }
@@ -184,6 +248,45 @@ mod tests {
             status: s,
             body: String::new(),
         })
+    }
+
+    #[test]
+    fn a_burst_of_drops_logs_its_first_at_once_and_the_rest_in_one_summary() {
+        let mut log = DropLog::default();
+        let t0 = Instant::now();
+        let first = log.dropped("da-0", 7, t0);
+        assert_eq!(
+            first,
+            DropLine::Now(
+                "actor=AcknowledgementActor event=ack_dropped data_action_id=da-0 queue=7 reason=queue_full".into()
+            )
+        );
+        for i in 1..1000 {
+            let at = t0 + DROP_LOG_INTERVAL * i / 1000;
+            assert_eq!(log.dropped(&format!("da-{i}"), 7, at), DropLine::Counted);
+        }
+        let summary = log.summary(7).expect("a summary");
+        assert!(
+            summary.contains("count=999 last_data_action_id=da-999 queue=7"),
+            "{summary}"
+        );
+        // The interval is closed: the next drop is logged at once, and an interval without
+        // further drops sums nothing up.
+        let later = t0 + DROP_LOG_INTERVAL * 2;
+        assert!(matches!(log.dropped("da-x", 7, later), DropLine::Now(_)));
+        assert_eq!(log.summary(7), None);
+    }
+
+    #[test]
+    fn a_drop_after_the_interval_opens_a_new_one() {
+        let mut log = DropLog::default();
+        let t0 = Instant::now();
+        assert!(matches!(log.dropped("a", 1, t0), DropLine::Now(_)));
+        // The summary timer has not run yet, but the interval is over.
+        assert!(matches!(
+            log.dropped("b", 1, t0 + DROP_LOG_INTERVAL),
+            DropLine::Now(_)
+        ));
     }
 
     #[test]

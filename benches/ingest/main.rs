@@ -63,7 +63,7 @@
 //! | `BENCH_B2_BATCH` | 20 | records per produce request in baseline B2 |
 //! | `BENCH_TRAP_REQUESTS` | 30 | sequential requests per size in the trap sweep |
 //! | `BENCH_TARGETS` | `trap,http,broker,ingest` | which parts to run |
-//! | `RUST_LOG` | `error` | log filter (with `warn`, every acknowledgement dropped once `routing.ack_queue_capacity` is full logs a line) |
+//! | `RUST_LOG` | `error` | log filter (with `warn`, acknowledgements dropped once `routing.ack_queue_capacity` is full log two lines a second) |
 //!
 //! Nothing is asserted: the bench prints figures and ratios. Without `--bench` (as under
 //! `cargo test --all-targets`) it does nothing.
