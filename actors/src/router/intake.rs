@@ -101,8 +101,7 @@ impl RouterIntake {
             Err(SendError::Closed(message)) => (message, RouteError::Stopped),
         };
         // Refused on this thread: answered here, no reply message needed.
-        let events = message.events;
-        for event in events {
+        for event in message.events {
             let _ = event.reply.send(Err(error.clone()));
         }
     }
