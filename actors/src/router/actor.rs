@@ -36,6 +36,28 @@ pub const RECORD_OVERHEAD_BYTES: usize = 16;
 /// of `kafka.max_batch_bytes` so the whole request stays under it.
 pub const REQUEST_OVERHEAD_BYTES: usize = 256;
 
+/// The Kafka record of an event (seed 004): key = `dataActionId`, value = the compact
+/// payload, headers `eventType` and `timestamp`, stamped now; with its size in a produce
+/// request (bytes, [`RECORD_OVERHEAD_BYTES`] included), which batches are limited by.
+pub fn event_record(
+    data_action_id: String,
+    event_type: String,
+    timestamp: String,
+    compact: String,
+) -> (Record, usize) {
+    let record = Record {
+        key: Some(data_action_id.into_bytes()),
+        value: Some(compact.into_bytes()),
+        headers: BTreeMap::from([
+            ("eventType".to_string(), event_type.into_bytes()),
+            ("timestamp".to_string(), timestamp.into_bytes()),
+        ]),
+        timestamp: chrono::Utc::now(),
+    };
+    let size = record.approximate_size() + RECORD_OVERHEAD_BYTES;
+    (record, size)
+}
+
 /// How often queues are swept for records that can no longer be answered in time.
 pub const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
 
@@ -171,15 +193,7 @@ impl KafkaRouterActor {
         KafkaRouterActor {
             kafka,
             dedupe,
-            limits: BatchLimits {
-                max_records: settings.max_batch_records.max(1),
-                max_bytes: settings
-                    .max_batch_bytes
-                    .saturating_sub(REQUEST_OVERHEAD_BYTES)
-                    .max(1),
-                max_in_flight: settings.max_in_flight.max(1),
-                linger: Duration::from_millis(settings.linger_ms),
-            },
+            limits: BatchLimits::of(settings),
             produce_timeout: Duration::from_millis(settings.produce_timeout_ms),
             capacity: settings.queue_capacity.max(1),
             pending: 0,
@@ -242,16 +256,12 @@ impl KafkaRouterActor {
             outbox.push(reply, Err(RouteError::QueueFull));
             return None;
         }
-        let record = Record {
-            key: Some(msg.data_action_id.clone().into_bytes()),
-            value: Some(msg.compact.into_bytes()),
-            headers: BTreeMap::from([
-                ("eventType".to_string(), msg.event_type.into_bytes()),
-                ("timestamp".to_string(), msg.timestamp.into_bytes()),
-            ]),
-            timestamp: chrono::Utc::now(),
-        };
-        let size = record.approximate_size() + RECORD_OVERHEAD_BYTES;
+        let (record, size) = event_record(
+            msg.data_action_id.clone(),
+            msg.event_type,
+            msg.timestamp,
+            msg.compact,
+        );
         self.queues.entry(route.clone()).or_default().push(Pending {
             record,
             size,
@@ -484,3 +494,27 @@ impl Handler<CheckBroker> for KafkaRouterActor {
 }
 
 crate::handle_stop_actor!(KafkaRouterActor);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_record_is_keyed_by_its_id_with_the_payload_as_value_and_two_headers() {
+        let (record, size) = event_record(
+            "da-1".into(),
+            "created".into(),
+            "2026-01-01T00:00:00Z".into(),
+            r#"{"priority":"high"}"#.into(),
+        );
+        assert_eq!(record.key.as_deref(), Some(&b"da-1"[..]));
+        assert_eq!(
+            record.value.as_deref(),
+            Some(&br#"{"priority":"high"}"#[..])
+        );
+        assert_eq!(record.headers["eventType"], b"created");
+        assert_eq!(record.headers["timestamp"], b"2026-01-01T00:00:00Z");
+        assert_eq!(record.headers.len(), 2);
+        assert_eq!(size, record.approximate_size() + RECORD_OVERHEAD_BYTES);
+    }
+}

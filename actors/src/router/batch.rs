@@ -6,6 +6,9 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use super::actor::REQUEST_OVERHEAD_BYTES;
+use crate::settings::KafkaSettings;
+
 /// Batch limits of a partition.
 #[derive(Debug, Clone, Copy)]
 pub struct BatchLimits {
@@ -17,6 +20,23 @@ pub struct BatchLimits {
     pub max_in_flight: usize,
     /// Longest wait of the oldest record for a fuller batch.
     pub linger: Duration,
+}
+
+impl BatchLimits {
+    /// The limits `kafka.*` sets: `max_batch_records`, `max_batch_bytes` (less
+    /// [`REQUEST_OVERHEAD_BYTES`], so the whole request stays under it), `max_in_flight`
+    /// and `linger_ms`; each count at least 1.
+    pub fn of(settings: &KafkaSettings) -> Self {
+        BatchLimits {
+            max_records: settings.max_batch_records.max(1),
+            max_bytes: settings
+                .max_batch_bytes
+                .saturating_sub(REQUEST_OVERHEAD_BYTES)
+                .max(1),
+            max_in_flight: settings.max_in_flight.max(1),
+            linger: Duration::from_millis(settings.linger_ms),
+        }
+    }
 }
 
 /// A record waiting for its produce request, with whatever answers its sender (`W`).
@@ -147,6 +167,33 @@ mod tests {
         max_in_flight: 2,
         linger: Duration::from_millis(5),
     };
+
+    fn kafka(max_batch_bytes: usize, max_in_flight: usize) -> KafkaSettings {
+        KafkaSettings {
+            brokers: vec!["127.0.0.1:9092".into()],
+            create_topics: true,
+            topic_partitions: 3,
+            replication_factor: 1,
+            produce_timeout_ms: 5000,
+            connect_timeout_ms: 5000,
+            linger_ms: 2,
+            max_batch_bytes,
+            max_batch_records: 0,
+            max_in_flight,
+            queue_capacity: 10,
+        }
+    }
+
+    #[test]
+    fn limits_from_settings_keep_the_request_overhead_out_and_every_count_at_least_one() {
+        let l = BatchLimits::of(&kafka(7168, 16));
+        assert_eq!(l.max_bytes, 7168 - REQUEST_OVERHEAD_BYTES);
+        assert_eq!(l.max_records, 1);
+        assert_eq!(l.max_in_flight, 16);
+        assert_eq!(l.linger, Duration::from_millis(2));
+        let tiny = BatchLimits::of(&kafka(10, 0));
+        assert_eq!((tiny.max_bytes, tiny.max_in_flight), (1, 1));
+    }
 
     fn pending(size: usize, at: Instant) -> Pending<(), u32> {
         Pending {

@@ -18,7 +18,8 @@ pub mod replies;
 pub mod rules;
 
 pub use actor::{
-    CheckBroker, KafkaRouterActor, Reply, RouteError, RouteEvent, RouteOutcome, Routed,
+    event_record, CheckBroker, KafkaRouterActor, Reply, RouteError, RouteEvent, RouteOutcome,
+    Routed,
 };
 pub use dedupe::{DedupeKey, DedupeStore, MemoryDedupe};
 pub use intake::{RouteEvents, RouterIntake};
