@@ -14,7 +14,7 @@ use rskafka::record::Record;
 use crate::config::BenchConfig;
 use crate::cpu::CpuSnapshot;
 use crate::events::Event;
-use crate::load::generate_load;
+use crate::load::measure_round;
 use crate::stats::{Measured, Target};
 use crate::{BENCH_CLIENT_ID, PRODUCE_TIMEOUT, WARMUP, WEBHOOK_PATH};
 
@@ -63,19 +63,7 @@ impl HttpCeiling {
         events: &Arc<Vec<Event>>,
         round: usize,
     ) -> anyhow::Result<()> {
-        let warmup = if round == 0 { 0..WARMUP } else { 0..0 };
-        let m = generate_load(
-            &self.target.name,
-            self.url.clone(),
-            events.clone(),
-            warmup,
-            cfg.round(round),
-            cfg.concurrency,
-            cfg.broker_pid,
-        )
-        .await?;
-        self.target.rounds.push(m);
-        Ok(())
+        measure_round(&mut self.target, &self.url, cfg, events, round).await
     }
 
     /// Stops the server; its rounds.

@@ -3,6 +3,8 @@
 use std::ops::Range;
 use std::str::FromStr;
 
+use switchboard_actors::settings::KafkaSettings;
+
 use crate::common::procfs::find_process;
 use crate::{WARMUP, WORKERS};
 
@@ -52,7 +54,7 @@ pub(crate) fn env_opt<T: FromStr>(name: &str) -> anyhow::Result<Option<T>> {
 impl BenchConfig {
     /// Reads the environment (see the table above).
     pub(crate) fn from_env() -> anyhow::Result<Self> {
-        let targets: String = env_or("BENCH_TARGETS", "trap,http,broker,ingest".to_string())?;
+        let targets: String = env_or("BENCH_TARGETS", "trap,http,broker,lean,ingest".to_string())?;
         let brokers: String = env_or("SWITCHBOARD_BENCH_BROKERS", "127.0.0.1:9092".to_string())?;
         let broker_pid = find_process("tansu", &brokers);
         let concurrencies: String = env_or("BENCH_CONCURRENCY", "64,256".to_string())?;
@@ -85,6 +87,23 @@ impl BenchConfig {
                 .collect(),
             broker_pid,
         })
+    }
+
+    /// Sets the batching keys the environment overrides (`BENCH_LINGER_MS`,
+    /// `BENCH_MAX_IN_FLIGHT`, `BENCH_MAX_BATCH_BYTES`, `BENCH_MAX_BATCH_RECORDS`).
+    pub(crate) fn apply_batching(&self, kafka: &mut KafkaSettings) {
+        if let Some(v) = self.linger_ms {
+            kafka.linger_ms = v;
+        }
+        if let Some(v) = self.max_in_flight {
+            kafka.max_in_flight = v;
+        }
+        if let Some(v) = self.max_batch_bytes {
+            kafka.max_batch_bytes = v;
+        }
+        if let Some(v) = self.max_batch_records {
+            kafka.max_batch_records = v;
+        }
     }
 
     /// Whether `BENCH_TARGETS` names `target` (or `all`).

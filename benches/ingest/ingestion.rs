@@ -115,18 +115,7 @@ impl Ingestion {
         s.cxone.burst = 1000;
         s.cxone.backoff_initial_ms = 50;
         s.cxone.backoff_max_ms = 2000;
-        if let Some(v) = cfg.linger_ms {
-            s.kafka.linger_ms = v;
-        }
-        if let Some(v) = cfg.max_in_flight {
-            s.kafka.max_in_flight = v;
-        }
-        if let Some(v) = cfg.max_batch_bytes {
-            s.kafka.max_batch_bytes = v;
-        }
-        if let Some(v) = cfg.max_batch_records {
-            s.kafka.max_batch_records = v;
-        }
+        cfg.apply_batching(&mut s.kafka);
         let settings = format!(
             "linger_ms={} max_in_flight={} max_batch_bytes={} max_batch_records={} workers={} ack_rpm={}",
             s.kafka.linger_ms,

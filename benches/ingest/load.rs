@@ -10,9 +10,11 @@ use anyhow::Context as _;
 use futures::stream::{self, StreamExt};
 
 use crate::common::on_thread;
+use crate::config::BenchConfig;
 use crate::cpu::CpuSnapshot;
 use crate::events::Event;
-use crate::stats::Measured;
+use crate::stats::{Measured, Target};
+use crate::WARMUP;
 
 /// One HTTP request's outcome: status (0 = transport error) and latency.
 pub(crate) struct Sample {
@@ -97,4 +99,30 @@ pub(crate) async fn generate_load(
         cpu,
         produce_requests: None,
     })
+}
+
+/// Measures round `round` of an HTTP target at `url` into `target` (the warm-up events go
+/// first in round 0, not counted).
+///
+/// Errors: the load generator's thread failed.
+pub(crate) async fn measure_round(
+    target: &mut Target,
+    url: &str,
+    cfg: &BenchConfig,
+    events: &Arc<Vec<Event>>,
+    round: usize,
+) -> anyhow::Result<()> {
+    let warmup = if round == 0 { 0..WARMUP } else { 0..0 };
+    let m = generate_load(
+        &target.name,
+        url.to_string(),
+        events.clone(),
+        warmup,
+        cfg.round(round),
+        cfg.concurrency,
+        cfg.broker_pid,
+    )
+    .await?;
+    target.rounds.push(m);
+    Ok(())
 }

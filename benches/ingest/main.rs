@@ -76,6 +76,7 @@ mod config;
 mod cpu;
 mod events;
 mod ingestion;
+mod lean;
 mod load;
 mod stats;
 mod trap;
@@ -91,6 +92,7 @@ use crate::baselines::{drop_bench_topics, BrokerCeiling, HttpCeiling};
 use crate::config::BenchConfig;
 use crate::events::{generate_events, Event};
 use crate::ingestion::Ingestion;
+use crate::lean::LeanPipeline;
 use crate::stats::{median_of_sorted, print_cpu_header, print_cpu_row, print_row, Target};
 use crate::trap::trap_sweep;
 
@@ -255,7 +257,7 @@ async fn measure_at(
 ) -> anyhow::Result<Option<(f64, f64)>> {
     println!();
     println!("== {} requests in flight ==", cfg.concurrency);
-    if cfg.runs("broker") || cfg.runs("ingest") {
+    if cfg.runs("broker") || cfg.runs("lean") || cfg.runs("ingest") {
         drop_bench_topics(&cfg.brokers).await?;
     }
     let mut http = cfg
@@ -264,6 +266,11 @@ async fn measure_at(
         .transpose()?;
     let mut broker = if cfg.runs("broker") {
         Some(BrokerCeiling::start(cfg).await?)
+    } else {
+        None
+    };
+    let mut lean = if cfg.runs("lean") {
+        Some(LeanPipeline::start(cfg).await?)
     } else {
         None
     };
@@ -280,6 +287,9 @@ async fn measure_at(
         if let (Some(b), Ok(())) = (&mut broker, &result) {
             result = b.round(cfg, events, round).await;
         }
+        if let (Some(l), Ok(())) = (&mut lean, &result) {
+            result = l.round(cfg, events, round).await;
+        }
         if let (Some(i), Ok(())) = (&mut ingest, &result) {
             result = i.round(cfg, events, round).await;
         }
@@ -291,6 +301,10 @@ async fn measure_at(
         Some(h) => Some(h.stop().await),
         None => None,
     };
+    let lean = match lean {
+        Some(l) => Some(l.stop().await),
+        None => None,
+    };
     let (ingest, extras) = match ingest {
         Some(i) => {
             let (t, x) = i.stop().await;
@@ -300,7 +314,7 @@ async fn measure_at(
     };
     result?;
     let ratios = match (&http, &broker, &ingest) {
-        (Some(h), Some(b), Some(i)) => Some(Ratios::of(h, b, i)),
+        (Some(h), Some(b), Some(i)) => Some(Ratios::of(h, b, i, lean.as_ref())),
         _ => None,
     };
     let mut rows: Vec<Target> = Vec::new();
@@ -309,6 +323,7 @@ async fn measure_at(
         rows.push(b.b1);
         rows.push(b.b2);
     }
+    rows.extend(lean);
     rows.extend(ingest);
 
     if !rows.is_empty() {
@@ -403,10 +418,13 @@ struct Ratios {
     per_round: Vec<f64>,
     /// The median of `per_round`.
     median: f64,
+    /// The lean pipeline's best round against the lower ceiling, and ingestion's against
+    /// it (when it ran).
+    lean: Option<(f64, f64)>,
 }
 
 impl Ratios {
-    fn of(http: &Target, broker: &BrokerCeiling, ingest: &Target) -> Self {
+    fn of(http: &Target, broker: &BrokerCeiling, ingest: &Target, lean: Option<&Target>) -> Self {
         let broker_best = broker.b1.best_rate().max(broker.b2.best_rate());
         let (http_best, ingest_best) = (http.best_rate(), ingest.best_rate());
         let (lower, which) = if http_best <= broker_best {
@@ -428,7 +446,12 @@ impl Ratios {
             .collect();
         per_round.sort_by(f64::total_cmp);
         let median = median_of_sorted(&per_round);
+        let lean = lean.map(|l| {
+            let best = l.best_rate();
+            (best / lower.max(1e-9), ingest_best / best.max(1e-9))
+        });
         Ratios {
+            lean,
             http_best,
             broker_best,
             ingest_best,
@@ -460,5 +483,10 @@ impl Ratios {
             self.ingest_best / self.http_best.max(1e-9),
             self.ingest_best / self.broker_best.max(1e-9)
         );
+        if let Some((lean, ingest)) = self.lean {
+            println!(
+                "lean pipeline (C) / lower ceiling = {lean:.2}; ingestion / lean pipeline = {ingest:.2} (best rounds)"
+            );
+        }
     }
 }
