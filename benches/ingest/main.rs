@@ -22,7 +22,12 @@
 //!    every POST;
 //! 3. the broker ceiling: rskafka produce of the same records, one per request (B1) and in
 //!    batches (B2), at the same concurrency;
-//! 4. ingestion: the real service (sandbox + `Application::build`, `BENCH_WORKERS` workers) on
+//! 4. the lean pipeline (C, [`lean`]): the least work that turns a webhook into a
+//!    broker-acknowledged record — the service's parse, rules, record and batching limits,
+//!    all on the HTTP worker's thread, with no dedupe, acknowledgement or actor — so that
+//!    ingestion / C is what the service's guarantees and actors cost, and C / the lower
+//!    ceiling is what routing to this broker costs on this machine whatever the service does;
+//! 5. ingestion: the real service (sandbox + `Application::build`, `BENCH_WORKERS` workers) on
 //!    `POST /webhook/cxone/data-actions`, answering 200 only after the broker acknowledged;
 //!    with the split of its latency into the router's partition queue and the produce
 //!    request (from `/metrics`).
@@ -39,7 +44,7 @@
 //! broker's address runs on this machine, and the cores kept busy. All three share the
 //! machine's cores, so this is what bounds a target once they are all busy.
 //!
-//! Targets 2–4 run at each concurrency of `BENCH_CONCURRENCY` (default 64 and 256). Two are
+//! Targets 2–5 run at each concurrency of `BENCH_CONCURRENCY` (default 64 and 256). Two are
 //! measured because the ratio means different things: at 64 in flight the service is bound by
 //! latency (throughput = in flight / latency, and every event waits for a broker round trip
 //! the bare handler does not make), at 256 both sides are bound by the two cores, and the
@@ -53,16 +58,16 @@
 //! | `BENCH_EVENTS` | 20000 | measured events per round and target (plus 500 warm-up) |
 //! | `BENCH_ROUNDS` | 5 | measured rounds per target |
 //! | `BENCH_CONCURRENCY` | `64,256` | requests in flight; each listed value measures every target again (the trap sweep runs once, with one in flight) |
-//! | `BENCH_LINGER_MS` | config | the service's `kafka.linger_ms` |
-//! | `BENCH_MAX_IN_FLIGHT` | config | the service's `kafka.max_in_flight` |
-//! | `BENCH_MAX_BATCH_BYTES` | config | the service's `kafka.max_batch_bytes` |
-//! | `BENCH_MAX_BATCH_RECORDS` | config | the service's `kafka.max_batch_records` |
+//! | `BENCH_LINGER_MS` | config | `kafka.linger_ms` of the service and of the lean pipeline |
+//! | `BENCH_MAX_IN_FLIGHT` | config | `kafka.max_in_flight` of both |
+//! | `BENCH_MAX_BATCH_BYTES` | config | `kafka.max_batch_bytes` of both |
+//! | `BENCH_MAX_BATCH_RECORDS` | config | `kafka.max_batch_records` of both |
 //! | `BENCH_WORKERS` | 1 | HTTP workers of the bare server and of the service alike: one, because the load generator's thread and the broker share the machine's 2 cores with the server (both servers measured faster with one worker than with two here) |
 //! | `BENCH_ACK_RPM` | 100 | client rate limit of acknowledgements per minute: the tenant default (`cxone.requests_per_minute`), as in production, where acknowledgements are bounded by the tenant's limit far below ingestion; 60000 makes the in-process sandbox answer ~1000 acknowledgements/s on the same 2 cores |
 //! | `BENCH_PAYLOAD_BYTES` | 260 | size of an event's compact `payload` JSON |
 //! | `BENCH_B2_BATCH` | 20 | records per produce request in baseline B2 |
 //! | `BENCH_TRAP_REQUESTS` | 30 | sequential requests per size in the trap sweep |
-//! | `BENCH_TARGETS` | `trap,http,broker,ingest` | which parts to run |
+//! | `BENCH_TARGETS` | `trap,http,broker,lean,ingest` | which parts to run |
 //! | `RUST_LOG` | `error` | log filter (with `warn`, acknowledgements dropped once `routing.ack_queue_capacity` is full log two lines a second) |
 //!
 //! Nothing is asserted: the bench prints figures and ratios. Without `--bench` (as under
