@@ -14,64 +14,32 @@ use rskafka::record::Record;
 use crate::config::BenchConfig;
 use crate::cpu::CpuSnapshot;
 use crate::events::Event;
-use crate::load::measure_round;
+use crate::load::ServedTarget;
 use crate::stats::{Measured, Target};
 use crate::{BENCH_CLIENT_ID, PRODUCE_TIMEOUT, WARMUP, WEBHOOK_PATH};
 
 /// Baseline A: a bare actix-web server with the service's worker count, answering 200 to
-/// every POST, running from [`HttpCeiling::start`] to [`HttpCeiling::stop`].
-pub(crate) struct HttpCeiling {
-    url: String,
-    handle: actix_web::dev::ServerHandle,
-    task: actix_rt::task::JoinHandle<std::io::Result<()>>,
-    pub(crate) target: Target,
-}
-
-impl HttpCeiling {
-    /// Binds and runs the bare server on a free port.
-    pub(crate) fn start(cfg: &BenchConfig) -> anyhow::Result<Self> {
-        async fn ok(body: web::Bytes) -> HttpResponse {
-            std::hint::black_box(body.len());
-            HttpResponse::Ok()
-                .content_type("application/json")
-                .body(r#"{"status":"ok"}"#)
-        }
-        let server = HttpServer::new(|| App::new().route(WEBHOOK_PATH, web::post().to(ok)))
-            .workers(cfg.workers)
-            .disable_signals()
-            .bind(("127.0.0.1", 0))
-            .context("binding the bare actix server")?;
-        let port = server
-            .addrs()
-            .first()
-            .map(|a| a.port())
-            .context("no bound address")?;
-        let server = server.run();
-        let handle = server.handle();
-        Ok(HttpCeiling {
-            url: format!("http://127.0.0.1:{port}{WEBHOOK_PATH}"),
-            handle,
-            task: actix_rt::spawn(server),
-            target: Target::new("http ceiling (bare actix)"),
-        })
+/// every POST, bound to a free port and running until [`ServedTarget::stop`].
+///
+/// Errors: the server cannot bind.
+pub(crate) fn http_ceiling(cfg: &BenchConfig) -> anyhow::Result<ServedTarget> {
+    async fn ok(body: web::Bytes) -> HttpResponse {
+        std::hint::black_box(body.len());
+        HttpResponse::Ok()
+            .content_type("application/json")
+            .body(r#"{"status":"ok"}"#)
     }
-
-    /// Measures round `round` (the warm-up events go first in round 0).
-    pub(crate) async fn round(
-        &mut self,
-        cfg: &BenchConfig,
-        events: &Arc<Vec<Event>>,
-        round: usize,
-    ) -> anyhow::Result<()> {
-        measure_round(&mut self.target, &self.url, cfg, events, round).await
-    }
-
-    /// Stops the server; its rounds.
-    pub(crate) async fn stop(self) -> Target {
-        self.handle.stop(false).await;
-        let _ = self.task.await;
-        self.target
-    }
+    let server = HttpServer::new(|| App::new().route(WEBHOOK_PATH, web::post().to(ok)))
+        .workers(cfg.workers)
+        .disable_signals()
+        .bind(("127.0.0.1", 0))
+        .context("binding the bare actix server")?;
+    ServedTarget::run(
+        "http ceiling (bare actix)",
+        &server.addrs(),
+        server.run(),
+        None,
+    )
 }
 
 /// A fresh rskafka client for the bench.

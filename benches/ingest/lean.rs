@@ -36,9 +36,7 @@ use tokio::sync::oneshot;
 
 use crate::common::service::service_settings;
 use crate::config::BenchConfig;
-use crate::events::Event;
-use crate::load::measure_round;
-use crate::stats::Target;
+use crate::load::ServedTarget;
 use crate::{PRODUCE_TIMEOUT, WEBHOOK_PATH};
 
 /// Where a record's offset (or the failure's text) goes.
@@ -168,79 +166,41 @@ async fn ingest(req: HttpRequest, body: web::Bytes) -> HttpResponse {
     }
 }
 
-/// Baseline C, running from [`LeanPipeline::start`] to [`LeanPipeline::stop`].
-pub(crate) struct LeanPipeline {
-    url: String,
-    dir: std::path::PathBuf,
-    handle: actix_web::dev::ServerHandle,
-    task: actix_rt::task::JoinHandle<std::io::Result<()>>,
-    pub(crate) target: Target,
-}
-
-impl LeanPipeline {
-    /// Connects (fresh `sbbench-*` topics, the service's routes and batching settings),
-    /// and binds the server on a free port.
-    ///
-    /// Errors: the broker is unreachable, or the server cannot bind.
-    pub(crate) async fn start(cfg: &BenchConfig) -> anyhow::Result<Self> {
-        let (dir, mut s) = service_settings(&cfg.brokers, String::new())?;
-        cfg.apply_batching(&mut s.kafka);
-        let rules = Arc::new(load_rules(&s.routing.rules_file)?);
-        // Creates the topics and checks the partitions; each worker opens its own connection.
-        KafkaConnection::connect(&s.kafka, &rules)
-            .await
-            .context("lean pipeline: connecting to the broker")?;
-        let limits = BatchLimits::of(&s.kafka);
-        let settings = Arc::new(s.kafka.clone());
-        let server = HttpServer::new(move || {
-            let lean = Rc::new(Lean {
-                kafka: tokio::sync::OnceCell::new(),
-                settings: settings.clone(),
-                rules: rules.clone(),
-                limits,
-                queues: RefCell::new(HashMap::new()),
-            });
-            App::new()
-                .app_data(lean)
-                .route(WEBHOOK_PATH, web::post().to(ingest))
-        })
-        .workers(cfg.workers)
-        .disable_signals()
-        .bind(("127.0.0.1", 0))
-        .context("binding the lean pipeline's server")?;
-        let port = server
-            .addrs()
-            .first()
-            .map(|a| a.port())
-            .context("no bound address")?;
-        let server = server.run();
-        let handle = server.handle();
-        let url = format!("http://127.0.0.1:{port}{WEBHOOK_PATH}");
-        let task = actix_rt::spawn(server);
-        Ok(LeanPipeline {
-            url,
-            dir,
-            handle,
-            task,
-            target: Target::new("lean pipeline (C)"),
-        })
-    }
-
-    /// Measures round `round` (the warm-up events go first in round 0).
-    pub(crate) async fn round(
-        &mut self,
-        cfg: &BenchConfig,
-        events: &Arc<Vec<Event>>,
-        round: usize,
-    ) -> anyhow::Result<()> {
-        measure_round(&mut self.target, &self.url, cfg, events, round).await
-    }
-
-    /// Stops the server; its rounds.
-    pub(crate) async fn stop(self) -> Target {
-        self.handle.stop(false).await;
-        let _ = self.task.await;
-        let _ = std::fs::remove_dir_all(&self.dir);
-        self.target
-    }
+/// Baseline C: connects (fresh `sbbench-*` topics, the service's routes and batching
+/// settings) and binds the lean pipeline's server to a free port, running until
+/// [`ServedTarget::stop`].
+///
+/// Errors: the broker is unreachable, or the server cannot bind.
+pub(crate) async fn lean_pipeline(cfg: &BenchConfig) -> anyhow::Result<ServedTarget> {
+    let (dir, mut s) = service_settings(&cfg.brokers, String::new())?;
+    cfg.apply_batching(&mut s.kafka);
+    let rules = Arc::new(load_rules(&s.routing.rules_file)?);
+    // Creates the topics and checks the partitions; each worker opens its own connection.
+    KafkaConnection::connect(&s.kafka, &rules)
+        .await
+        .context("lean pipeline: connecting to the broker")?;
+    let limits = BatchLimits::of(&s.kafka);
+    let settings = Arc::new(s.kafka.clone());
+    let server = HttpServer::new(move || {
+        let lean = Rc::new(Lean {
+            kafka: tokio::sync::OnceCell::new(),
+            settings: settings.clone(),
+            rules: rules.clone(),
+            limits,
+            queues: RefCell::new(HashMap::new()),
+        });
+        App::new()
+            .app_data(lean)
+            .route(WEBHOOK_PATH, web::post().to(ingest))
+    })
+    .workers(cfg.workers)
+    .disable_signals()
+    .bind(("127.0.0.1", 0))
+    .context("binding the lean pipeline's server")?;
+    ServedTarget::run(
+        "lean pipeline (C)",
+        &server.addrs(),
+        server.run(),
+        Some(dir),
+    )
 }

@@ -14,7 +14,7 @@ use crate::config::BenchConfig;
 use crate::cpu::CpuSnapshot;
 use crate::events::Event;
 use crate::stats::{Measured, Target};
-use crate::WARMUP;
+use crate::{WARMUP, WEBHOOK_PATH};
 
 /// One HTTP request's outcome: status (0 = transport error) and latency.
 pub(crate) struct Sample {
@@ -101,28 +101,71 @@ pub(crate) async fn generate_load(
     })
 }
 
-/// Measures round `round` of an HTTP target at `url` into `target` (the warm-up events go
-/// first in round 0, not counted).
-///
-/// Errors: the load generator's thread failed.
-pub(crate) async fn measure_round(
-    target: &mut Target,
-    url: &str,
-    cfg: &BenchConfig,
-    events: &Arc<Vec<Event>>,
-    round: usize,
-) -> anyhow::Result<()> {
-    let warmup = if round == 0 { 0..WARMUP } else { 0..0 };
-    let m = generate_load(
-        &target.name,
-        url.to_string(),
-        events.clone(),
-        warmup,
-        cfg.round(round),
-        cfg.concurrency,
-        cfg.broker_pid,
-    )
-    .await?;
-    target.rounds.push(m);
-    Ok(())
+/// A server under test (a baseline's) on a free port of 127.0.0.1, measured round by round
+/// on the webhook path from [`ServedTarget::run`] to [`ServedTarget::stop`].
+pub(crate) struct ServedTarget {
+    url: String,
+    handle: actix_web::dev::ServerHandle,
+    task: actix_rt::task::JoinHandle<std::io::Result<()>>,
+    /// A temp dir of the target's, removed when it stops.
+    dir: Option<std::path::PathBuf>,
+    pub(crate) target: Target,
+}
+
+impl ServedTarget {
+    /// Runs `server`, bound to `addrs`, as the target `name`.
+    ///
+    /// Errors: `addrs` is empty.
+    pub(crate) fn run(
+        name: &str,
+        addrs: &[std::net::SocketAddr],
+        server: actix_web::dev::Server,
+        dir: Option<std::path::PathBuf>,
+    ) -> anyhow::Result<Self> {
+        let port = addrs
+            .first()
+            .map(|a| a.port())
+            .context("no bound address")?;
+        Ok(ServedTarget {
+            url: format!("http://127.0.0.1:{port}{WEBHOOK_PATH}"),
+            handle: server.handle(),
+            task: actix_rt::spawn(server),
+            dir,
+            target: Target::new(name),
+        })
+    }
+
+    /// Measures round `round` (the warm-up events go first in round 0, not counted).
+    ///
+    /// Errors: the load generator's thread failed.
+    pub(crate) async fn round(
+        &mut self,
+        cfg: &BenchConfig,
+        events: &Arc<Vec<Event>>,
+        round: usize,
+    ) -> anyhow::Result<()> {
+        let warmup = if round == 0 { 0..WARMUP } else { 0..0 };
+        let m = generate_load(
+            &self.target.name,
+            self.url.clone(),
+            events.clone(),
+            warmup,
+            cfg.round(round),
+            cfg.concurrency,
+            cfg.broker_pid,
+        )
+        .await?;
+        self.target.rounds.push(m);
+        Ok(())
+    }
+
+    /// Stops the server (and removes its dir); its rounds.
+    pub(crate) async fn stop(self) -> Target {
+        self.handle.stop(false).await;
+        let _ = self.task.await;
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        self.target
+    }
 }

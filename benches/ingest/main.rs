@@ -93,11 +93,11 @@ use std::time::Duration;
 use anyhow::Context as _;
 use switchboard::config::Settings;
 
-use crate::baselines::{drop_bench_topics, BrokerCeiling, HttpCeiling};
+use crate::baselines::{drop_bench_topics, http_ceiling, BrokerCeiling};
 use crate::config::BenchConfig;
 use crate::events::{generate_events, Event};
 use crate::ingestion::Ingestion;
-use crate::lean::LeanPipeline;
+use crate::lean::lean_pipeline;
 use crate::stats::{median_of_sorted, print_cpu_header, print_cpu_row, print_row, Target};
 use crate::trap::trap_sweep;
 
@@ -265,17 +265,14 @@ async fn measure_at(
     if cfg.runs("broker") || cfg.runs("lean") || cfg.runs("ingest") {
         drop_bench_topics(&cfg.brokers).await?;
     }
-    let mut http = cfg
-        .runs("http")
-        .then(|| HttpCeiling::start(cfg))
-        .transpose()?;
+    let mut http = cfg.runs("http").then(|| http_ceiling(cfg)).transpose()?;
     let mut broker = if cfg.runs("broker") {
         Some(BrokerCeiling::start(cfg).await?)
     } else {
         None
     };
     let mut lean = if cfg.runs("lean") {
-        Some(LeanPipeline::start(cfg).await?)
+        Some(lean_pipeline(cfg).await?)
     } else {
         None
     };
