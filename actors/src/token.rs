@@ -1,6 +1,6 @@
 //! TokenActor: the OAuth2 token of one CXone tenant. Cached; refreshed proactively before
 //! expiry; one refresh in flight however many callers wait ([`GetToken`] callers queue
-//! behind it); a 401 from the API lets the client drop a token ([`InvalidateToken`]).
+//! behind it); a 401 from the API lets the client drop a token ([`TokenCache::clear_if`]).
 //!
 //! Grants (seed 004, seed 001 with its escaping defect fixed, seed 002 with its content-type
 //! defect fixed): `client_credentials` with the client id and secret in a form-encoded,

@@ -18,4 +18,6 @@ mod stream;
 
 pub use checkpoint::{Checkpoint, CheckpointStore, FileCheckpointStore};
 pub use request::{validate_request, StreamRequest};
-pub use stream::{close_reason, ExportOptions, ExportStreamActor, Flushed, CLOSE_REASON_MAX};
+pub use stream::{
+    close_reason, ExportOptions, ExportStreamActor, Flushed, CLOSE_REASON_MAX, IN_TRANSIT_BYTES,
+};

@@ -1,5 +1,5 @@
 //! The HTTP worker's side of the hop to the router: events submitted while a worker runs one
-//! turn of its event loop go to the [`KafkaRouterActor`] as one [`RouteEvents`] message.
+//! turn of its event loop go to the [`KafkaRouterActor`](super::KafkaRouterActor) as one [`RouteEvents`] message.
 //!
 //! The router runs on another thread. A message to it wakes that thread (an `eventfd` write
 //! and a context switch) whenever it is idle, which at tens of thousands of events per second

@@ -19,7 +19,7 @@ pub mod rules;
 
 pub use actor::{
     event_record, CheckBroker, KafkaRouterActor, Reply, RouteError, RouteEvent, RouteOutcome,
-    Routed,
+    Routed, RECORD_OVERHEAD_BYTES, REQUEST_OVERHEAD_BYTES,
 };
 pub use dedupe::{DedupeKey, DedupeStore, MemoryDedupe};
 pub use intake::{RouteEvents, RouterIntake};
