@@ -18,12 +18,17 @@ use switchboard_actors::settings::{
 pub const DEFAULT_CONFIG: &str = include_str!("../config/default.toml");
 /// The compiled-in default routing rules (seed 004), used when the default rules file is absent.
 pub const DEFAULT_ROUTES: &str = include_str!("../config/routes.toml");
+/// The largest `routing.max_depth` accepted.
+pub const MAX_EVENT_DEPTH: usize = 1024;
 /// The default value of `routing.rules_file`.
 pub const DEFAULT_ROUTES_PATH: &str = "config/routes.toml";
 
 /// Keys whose environment values are free text (ids, secrets, URLs), with the variables that
-/// set them, weakest first: the tutorials' `CXONE_*`, then `SWITCHBOARD__…`.
-const TEXT_KEYS: [(&str, &[&str]); 6] = [
+/// set them, weakest first: the tutorials' `CXONE_*`, then `SWITCHBOARD__…`. A list among
+/// them (`routing.signing_secrets`) is one comma-separated string, split by its
+/// deserializer; each entry is taken verbatim but for surrounding spaces (`=`, `+`, `/`
+/// survive; a comma cannot be part of an entry).
+const TEXT_KEYS: [(&str, &[&str]); 7] = [
     (
         "cxone.base_url",
         &["CXONE_BASE_URL", "SWITCHBOARD__CXONE__BASE_URL"],
@@ -47,6 +52,10 @@ const TEXT_KEYS: [(&str, &[&str]); 6] = [
     (
         "routing.signing_secret",
         &["SWITCHBOARD__ROUTING__SIGNING_SECRET"],
+    ),
+    (
+        "routing.signing_secrets",
+        &["SWITCHBOARD__ROUTING__SIGNING_SECRETS"],
     ),
 ];
 
@@ -207,6 +216,8 @@ impl Settings {
             setting!(self, routing.dedupe_capacity),
             setting!(self, routing.ack_queue_capacity),
             setting!(self, routing.ack_concurrency),
+            setting!(self, routing.max_depth),
+            setting!(self, routing.max_field_bytes),
             setting!(self, cxone.requests_per_minute),
             setting!(self, cxone.burst),
             setting!(self, cxone.request_timeout_ms),
@@ -230,6 +241,16 @@ impl Settings {
                 "deltas.max_batch_size",
                 format!("must be within 1..={API_MAX_BATCH} (the API's maximum)"),
             );
+        }
+        if self.routing.max_depth > MAX_EVENT_DEPTH {
+            return invalid(
+                "routing.max_depth",
+                format!("must be within 1..={MAX_EVENT_DEPTH}"),
+            );
+        }
+        // Every signing secret must give a key; the message names the key, never the secret.
+        if let Err(e) = crate::signature::StandardWebhooks::from_settings(&self.routing) {
+            return invalid(e.key, e.error.to_string());
         }
         if !(1..=20).contains(&self.cxone.max_attempts) {
             return invalid("cxone.max_attempts", "must be within 1..=20");
@@ -371,6 +392,57 @@ mod tests {
             assert!(err.starts_with("kafka.produce_timeout_ms"), "{err}");
             Ok(())
         });
+    }
+
+    #[test]
+    fn signing_secrets_from_the_environment_are_a_verbatim_comma_separated_list() {
+        // Base64 with `+`, `/` and `=` padding, which figment would otherwise try to parse.
+        let first = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+        let second = "whsec_+/+/dGVzdP4=";
+        figment::Jail::expect_with(|jail| {
+            jail.set_env(
+                "SWITCHBOARD__ROUTING__SIGNING_SECRETS",
+                format!("{first}, {second}"),
+            );
+            jail.set_env("SWITCHBOARD__ROUTING__SIGNING_SECRET", "007");
+            let s = Settings::load(None).expect("loads");
+            assert_eq!(s.routing.signing_secrets, vec![first, second]);
+            assert_eq!(s.routing.signing_secret, "007");
+            jail.set_env("SWITCHBOARD__ROUTING__SIGNING_SECRETS", "12345");
+            let s = Settings::load(None).expect("a number-like secret stays text");
+            assert_eq!(s.routing.signing_secrets, vec!["12345"]);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_malformed_whsec_secret_stops_start_up_naming_the_key_not_the_secret() {
+        let mut s = defaults();
+        s.routing.signing_secret = "whsec_s3cr3t!!".into();
+        let err = s.validate().expect_err("refused").to_string();
+        assert!(err.starts_with("routing.signing_secret:"), "{err}");
+        assert!(!err.contains("s3cr3t"), "{err}");
+
+        let mut s = defaults();
+        s.routing.signing_secret = "raw secrets are bytes".into();
+        s.routing.signing_secrets = vec!["whsec_QUJD".into(), "whsec_s3cr3t!!".into()];
+        let err = s.validate().expect_err("refused").to_string();
+        assert!(err.starts_with("routing.signing_secrets:"), "{err}");
+        assert!(!err.contains("s3cr3t"), "{err}");
+
+        s.routing.signing_secrets.pop();
+        s.validate().expect("valid secrets");
+    }
+
+    #[test]
+    fn routing_settings_debug_shows_no_secret() {
+        let mut s = defaults();
+        s.routing.signing_secret = "whsec_QUJDREVG".into();
+        s.routing.signing_secrets = vec!["hunter2".into()];
+        let text = format!("{s:?}");
+        assert!(!text.contains("QUJDREVG"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("signing_secrets"), "{text}");
     }
 
     #[test]

@@ -44,6 +44,7 @@ impl ApiError {
     pub fn validation(code: &'static str, details: Vec<FieldProblem>) -> Self {
         let names: Vec<&str> = details.iter().map(|p| p.field.as_str()).collect();
         let message = match details.as_slice() {
+            [one] if one.field.is_empty() => one.message.clone(),
             [one] => format!("{}: {}", one.field, one.message),
             many => format!("{} problems: {}", many.len(), names.join(", ")),
         };

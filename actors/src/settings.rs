@@ -53,7 +53,8 @@ pub struct KafkaSettings {
 }
 
 /// `[routing]`: rules file, dedupe window, acknowledgement queue, webhook signatures.
-#[derive(Debug, Clone, Deserialize)]
+/// Its `Debug` shows how many signing secrets are set, never them.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoutingSettings {
     /// Path of the routing rules (TOML `[[rules]]`).
@@ -68,10 +69,56 @@ pub struct RoutingSettings {
     pub ack_concurrency: usize,
     /// Accept top-level event fields other than the four known ones.
     pub allow_unknown_fields: bool,
-    /// Standard Webhooks signing secret; empty: signatures are not checked. Never logged.
+    /// Standard Webhooks signing secret (`whsec_<base64>`, or any other text used as its
+    /// bytes); empty: none. Never logged.
     pub signing_secret: String,
+    /// More signing secrets, for rotation: a delivery verifies when any secret (this list or
+    /// `signing_secret`) matches any `v1,` signature. Signatures are checked when at least one
+    /// secret is set. Never logged.
+    #[serde(deserialize_with = "string_list")]
+    pub signing_secrets: Vec<String>,
     /// Largest accepted clock difference (s) of `webhook-timestamp` when signed.
     pub signature_tolerance_secs: u64,
+    /// Deepest nesting of an event's JSON, counted from its outer object (depth 1); deeper
+    /// events are refused with 400 `invalid_event`.
+    pub max_depth: usize,
+    /// Largest `dataActionId`, `eventType` and `timestamp`, in bytes of their decoded text;
+    /// longer ones are refused with 400 `invalid_event` naming the field.
+    pub max_field_bytes: usize,
+}
+
+impl std::fmt::Debug for RoutingSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Destructured without `..`: a new field does not compile until it is listed here.
+        let RoutingSettings {
+            rules_file,
+            dedupe_window_secs,
+            dedupe_capacity,
+            ack_queue_capacity,
+            ack_concurrency,
+            allow_unknown_fields,
+            signing_secret,
+            signing_secrets,
+            signature_tolerance_secs,
+            max_depth,
+            max_field_bytes,
+        } = self;
+        let redacted = |s: &String| if s.is_empty() { "" } else { "<redacted>" };
+        let secrets: Vec<&str> = signing_secrets.iter().map(redacted).collect();
+        f.debug_struct("RoutingSettings")
+            .field("rules_file", rules_file)
+            .field("dedupe_window_secs", dedupe_window_secs)
+            .field("dedupe_capacity", dedupe_capacity)
+            .field("ack_queue_capacity", ack_queue_capacity)
+            .field("ack_concurrency", ack_concurrency)
+            .field("allow_unknown_fields", allow_unknown_fields)
+            .field("signing_secret", &redacted(signing_secret))
+            .field("signing_secrets", &secrets)
+            .field("signature_tolerance_secs", signature_tolerance_secs)
+            .field("max_depth", max_depth)
+            .field("max_field_bytes", max_field_bytes)
+            .finish()
+    }
 }
 
 /// `[cxone]`: the CXone tenant, OAuth2 credentials, retries, rate limit and API paths.

@@ -2,8 +2,8 @@
 //! broker-acknowledged record, with the service's own parts where they decide the cost of
 //! the record itself, and none of its guarantees.
 //!
-//! Each HTTP worker (`BENCH_WORKERS`, as for the other servers) parses the body with the
-//! service's fast path ([`fast_event`]), matches the same rules, builds the same record
+//! Each HTTP worker (`BENCH_WORKERS`, as for the other servers) reads the body with the
+//! service's one-pass event reader ([`parse_event`], default limits), matches the same rules, builds the same record
 //! ([`event_record`]) and queues it in its own per-partition queues with the same limits
 //! ([`BatchLimits::of`] the same settings) and the same decision ([`PartitionQueue::next`]);
 //! batches leave through rskafka partition clients opened the service's way
@@ -13,7 +13,7 @@
 //!
 //! Left out, on purpose: the dedupe window, acknowledgements, the router actor and its
 //! messages (records never leave the worker's thread before the produce request), the
-//! queue's capacity, sweeps, metrics, signature checks and the slow path's full validation.
+//! queue's capacity, sweeps, metrics and signature checks.
 //! The gap between this row and ingestion is what those cost; this row against the HTTP
 //! ceiling is what routing to this broker costs on this machine whatever the service does.
 
@@ -27,7 +27,7 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use anyhow::Context as _;
 use rskafka::client::partition::Compression;
 use rskafka::record::Record;
-use switchboard::routes::event::fast_event;
+use switchboard::routes::event::{parse_event, EventLimits};
 use switchboard::startup::load_rules;
 use switchboard_actors::router::batch::{BatchLimits, Next, PartitionQueue, Pending};
 use switchboard_actors::router::{event_record, KafkaConnection, Route, RuleSet};
@@ -50,6 +50,8 @@ struct Lean {
     settings: Arc<KafkaSettings>,
     rules: Arc<RuleSet>,
     limits: BatchLimits,
+    /// The event limits of the service's settings.
+    event_limits: EventLimits,
     queues: RefCell<HashMap<Route, PartitionQueue<Record, Waiter>>>,
 }
 
@@ -131,7 +133,7 @@ async fn ingest(req: HttpRequest, body: web::Bytes) -> HttpResponse {
     let Some(lean) = req.app_data::<Rc<Lean>>().cloned() else {
         return HttpResponse::InternalServerError().finish();
     };
-    let Some(event) = fast_event(&body) else {
+    let Ok(event) = parse_event(&body, lean.event_limits) else {
         return HttpResponse::BadRequest().finish();
     };
     let Some(route) = lean.rules.route(&event.compact).cloned() else {
@@ -180,6 +182,7 @@ pub(crate) async fn lean_pipeline(cfg: &BenchConfig) -> anyhow::Result<ServedTar
         .await
         .context("lean pipeline: connecting to the broker")?;
     let limits = BatchLimits::of(&s.kafka);
+    let event_limits = EventLimits::of(&s.routing);
     let settings = Arc::new(s.kafka.clone());
     let server = HttpServer::new(move || {
         let lean = Rc::new(Lean {
@@ -187,6 +190,7 @@ pub(crate) async fn lean_pipeline(cfg: &BenchConfig) -> anyhow::Result<ServedTar
             settings: settings.clone(),
             rules: rules.clone(),
             limits,
+            event_limits,
             queues: RefCell::new(HashMap::new()),
         });
         App::new()

@@ -1,169 +1,190 @@
 //! The Data Action webhook event (seed 004): `{"dataActionId", "eventType", "timestamp",
-//! "payload"}`, validated with every problem reported at once, naming the field.
+//! "payload"}`, read in one strict pass ([`scan`]) whatever the sender's spacing, and
+//! validated with every problem reported at once, naming the field.
+//!
+//! One verdict: an event gets the same answer and the same record value however it is
+//! spaced. The record value is the payload's text with its insignificant whitespace removed —
+//! strings, escapes and numbers exactly as the sender wrote them — and rules match that text.
+
+pub mod scan;
 
 use std::borrow::Cow;
 
-use serde::Deserialize;
-use serde_json::value::RawValue;
-use serde_json::{Map, Value};
+use actix_web::http::StatusCode;
+use switchboard_actors::settings::RoutingSettings;
 use switchboard_actors::DedupeKey;
 
-use crate::error::FieldProblem;
+use crate::error::{ApiError, FieldProblem};
+use scan::{Kind, Member, ScanError};
 
 /// Top-level fields of an event.
 pub const KNOWN_FIELDS: [&str; 4] = ["dataActionId", "eventType", "timestamp", "payload"];
 
-/// A validated event.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DataActionEvent {
-    /// `dataActionId`: non-empty; the Kafka record key and the id acknowledged to CXone.
-    pub data_action_id: String,
-    /// `eventType`: optional string (empty when absent); a record header.
-    pub event_type: String,
-    /// `timestamp`: optional string (empty when absent); a record header.
-    pub timestamp: String,
-    /// `payload`: a JSON object (`{}` when absent); the record value.
-    pub payload: Value,
-}
+/// Longest field name quoted back in an error, in bytes (names are client text).
+const MAX_NAME_BYTES: usize = 64;
 
-/// An event ready for the router: the three header fields and the payload's compact JSON.
+/// An event ready for the router: the three header fields and the payload's compact text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoutableEvent {
-    /// `dataActionId`.
+    /// `dataActionId`: non-blank, at most `routing.max_field_bytes`; the record key and the
+    /// id acknowledged to CXone.
     pub data_action_id: String,
-    /// `eventType` (empty when absent).
+    /// `eventType` (empty when absent or null); a record header.
     pub event_type: String,
-    /// `timestamp` (empty when absent).
+    /// `timestamp` (empty when absent or null); a record header.
     pub timestamp: String,
-    /// The payload serialised compactly (the record value, what rules match).
+    /// The payload's compact text (`{}` when absent or null): the record value, what rules
+    /// match.
     pub compact: String,
 }
 
-impl From<DataActionEvent> for RoutableEvent {
-    fn from(e: DataActionEvent) -> Self {
-        RoutableEvent {
-            compact: e.payload.to_string(),
-            data_action_id: e.data_action_id,
-            event_type: e.event_type,
-            timestamp: e.timestamp,
+/// What an event may be (the `[routing]` settings that bound it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventLimits {
+    /// Deepest nesting, the outer object being depth 1 (`routing.max_depth`).
+    pub max_depth: usize,
+    /// Longest `dataActionId`, `eventType` and `timestamp` in bytes of decoded text
+    /// (`routing.max_field_bytes`).
+    pub max_field_bytes: usize,
+    /// Admit top-level fields beyond [`KNOWN_FIELDS`] (`routing.allow_unknown_fields`; seed
+    /// 004 refuses them, as does the default configuration).
+    pub allow_unknown: bool,
+}
+
+impl EventLimits {
+    /// The limits `routing` sets.
+    pub fn of(routing: &RoutingSettings) -> Self {
+        EventLimits {
+            max_depth: routing.max_depth,
+            max_field_bytes: routing.max_field_bytes,
+            allow_unknown: routing.allow_unknown_fields,
         }
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FastEvent<'a> {
-    #[serde(rename = "dataActionId", borrow)]
-    data_action_id: Cow<'a, str>,
-    #[serde(rename = "eventType", default, borrow)]
-    event_type: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    timestamp: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    payload: Option<&'a RawValue>,
+/// Why an event is refused.
+#[derive(Debug, Clone, PartialEq, Eq, derive_more::Display, derive_more::Error)]
+pub enum EventError {
+    /// The body is not JSON (400 `malformed_json`).
+    #[display("the body is not JSON: {_0}")]
+    Malformed(ScanError),
+    /// JSON that is not a valid event (400 `invalid_event`), every problem naming its field.
+    #[display("{} problems", _0.len())]
+    Invalid(#[error(not(source))] Vec<FieldProblem>),
 }
 
-/// Whether JSON text has no whitespace outside strings (it is already compact).
-pub fn is_compact(json: &str) -> bool {
-    let (mut in_string, mut escaped) = (false, false);
-    for b in json.bytes() {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
+impl From<EventError> for ApiError {
+    fn from(e: EventError) -> Self {
+        match e {
+            EventError::Malformed(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", e.to_string())
             }
-        } else if b == b'"' {
-            in_string = true;
-        } else if b.is_ascii_whitespace() {
-            return false;
+            EventError::Invalid(problems) => ApiError::validation("invalid_event", problems),
         }
     }
-    true
 }
 
-/// The common case without building a JSON tree: known fields only, a non-empty id, and a
-/// payload that is an object already written compactly (taken as it is). `None` sends the
-/// body down the full validation, which names any problem.
-pub fn fast_event(body: &[u8]) -> Option<RoutableEvent> {
-    let e: FastEvent = serde_json::from_slice(body).ok()?;
-    if e.data_action_id.trim().is_empty() {
-        return None;
-    }
-    let compact = match e.payload.map(RawValue::get) {
-        None | Some("null") => "{}".to_string(),
-        Some(raw) if raw.starts_with('{') && is_compact(raw) => raw.to_string(),
-        Some(_) => return None,
-    };
-    Some(RoutableEvent {
-        data_action_id: e.data_action_id.into_owned(),
-        event_type: e.event_type.map(Cow::into_owned).unwrap_or_default(),
-        timestamp: e.timestamp.map(Cow::into_owned).unwrap_or_default(),
-        compact,
-    })
-}
-
-/// Validates a parsed body. `allow_unknown` admits top-level fields beyond [`KNOWN_FIELDS`]
-/// (seed 004 rejects them; so does the default configuration).
+/// Reads an event from a request body in one pass.
 ///
-/// Errors: every problem, each naming its field.
-pub fn validate(body: Value, allow_unknown: bool) -> Result<DataActionEvent, Vec<FieldProblem>> {
-    let Value::Object(mut obj) = body else {
-        return Err(vec![FieldProblem::new(
+/// Errors: [`EventError::Malformed`] for text a strict JSON parser refuses (invalid UTF-8,
+/// syntax, a lone surrogate, a number beyond the double range);
+/// [`EventError::Invalid`] for nesting deeper than `limits.max_depth`, a duplicate key at any
+/// level (its path named, e.g. `payload.priority`), or fields of the wrong shape or size.
+pub fn parse_event(body: &[u8], limits: EventLimits) -> Result<RoutableEvent, EventError> {
+    let scanned = scan::scan(body, limits.max_depth).map_err(|e| match e {
+        ScanError::Syntax { .. } => EventError::Malformed(e),
+        ScanError::TooDeep { path, max_depth } => EventError::Invalid(vec![FieldProblem::new(
+            path,
+            format!("is nested deeper than routing.max_depth ({max_depth} levels)"),
+        )]),
+        ScanError::DuplicateKey { path } => {
+            EventError::Invalid(vec![FieldProblem::new(path, "is a duplicate key")])
+        }
+    })?;
+    if scanned.kind != Kind::Object {
+        return Err(EventError::Invalid(vec![FieldProblem::new(
             "",
             "the event must be a JSON object",
-        )]);
-    };
+        )]));
+    }
+    let text = std::str::from_utf8(body).unwrap_or_default();
     let mut problems = Vec::new();
-    if !allow_unknown {
-        for key in obj.keys().filter(|k| !KNOWN_FIELDS.contains(&k.as_str())) {
-            problems.push(FieldProblem::new(key.clone(), "is not a known field"));
+    let mut event = RoutableEvent {
+        data_action_id: String::new(),
+        event_type: String::new(),
+        timestamp: String::new(),
+        compact: "{}".to_string(),
+    };
+    let mut has_id = false;
+    for Member {
+        key,
+        kind,
+        span,
+        spaced,
+    } in scanned.members
+    {
+        let mut text_field = |field: &'static str, kind: Kind<'_>, nullable: bool| match kind {
+            Kind::String(s) if s.len() > limits.max_field_bytes => {
+                problems.push(FieldProblem::new(
+                    field,
+                    format!(
+                        "is longer than routing.max_field_bytes ({} bytes)",
+                        limits.max_field_bytes
+                    ),
+                ));
+                String::new()
+            }
+            Kind::String(s) => s.into_owned(),
+            Kind::Null if nullable => String::new(),
+            _ => {
+                problems.push(FieldProblem::new(field, "must be a string"));
+                String::new()
+            }
+        };
+        match key.as_ref() {
+            "dataActionId" => {
+                has_id = true;
+                let blank = matches!(&kind, Kind::String(s) if s.trim().is_empty());
+                event.data_action_id = text_field("dataActionId", kind, false);
+                if blank {
+                    problems.push(FieldProblem::new("dataActionId", "must not be empty"));
+                }
+            }
+            "eventType" => event.event_type = text_field("eventType", kind, true),
+            "timestamp" => event.timestamp = text_field("timestamp", kind, true),
+            "payload" => match kind {
+                Kind::Object if spaced => event.compact = scan::minify(&text[span]),
+                Kind::Object => event.compact = text[span].to_string(),
+                Kind::Null => {}
+                _ => problems.push(FieldProblem::new("payload", "must be a JSON object")),
+            },
+            _ if limits.allow_unknown => {}
+            _ => problems.push(FieldProblem::new(
+                shorten(key, MAX_NAME_BYTES),
+                "is not a known field",
+            )),
         }
     }
-    let data_action_id = match obj.remove("dataActionId") {
-        Some(Value::String(s)) if !s.trim().is_empty() => s,
-        Some(Value::String(_)) => {
-            problems.push(FieldProblem::new("dataActionId", "must not be empty"));
-            String::new()
-        }
-        Some(_) => {
-            problems.push(FieldProblem::new("dataActionId", "must be a string"));
-            String::new()
-        }
-        None => {
-            problems.push(FieldProblem::new("dataActionId", "is missing"));
-            String::new()
-        }
-    };
-    let mut optional_string = |obj: &mut Map<String, Value>, field: &str| match obj.remove(field) {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => s,
-        Some(_) => {
-            problems.push(FieldProblem::new(field, "must be a string"));
-            String::new()
-        }
-    };
-    let event_type = optional_string(&mut obj, "eventType");
-    let timestamp = optional_string(&mut obj, "timestamp");
-    let payload = match obj.remove("payload") {
-        Some(p @ Value::Object(_)) => p,
-        None | Some(Value::Null) => Value::Object(serde_json::Map::new()),
-        Some(_) => {
-            problems.push(FieldProblem::new("payload", "must be a JSON object"));
-            Value::Null
-        }
-    };
+    if !has_id {
+        problems.push(FieldProblem::new("dataActionId", "is missing"));
+    }
     if problems.is_empty() {
-        Ok(DataActionEvent {
-            data_action_id,
-            event_type,
-            timestamp,
-            payload,
-        })
+        Ok(event)
     } else {
-        Err(problems)
+        Err(EventError::Invalid(problems))
     }
+}
+
+/// `text` cut to `max` bytes on a character boundary, with `…` when cut.
+fn shorten(text: Cow<'_, str>, max: usize) -> String {
+    if text.len() <= max {
+        return text.into_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
 }
 
 /// The dedupe key of a delivery: of the `webhook-id` header when present (trimmed, not
@@ -178,111 +199,156 @@ pub fn dedupe_key(webhook_id: Option<&str>, event: &RoutableEvent) -> DedupeKey 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
-    fn fields(problems: Vec<FieldProblem>) -> Vec<String> {
-        problems.into_iter().map(|p| p.field).collect()
+    const LIMITS: EventLimits = EventLimits {
+        max_depth: 64,
+        max_field_bytes: 256,
+        allow_unknown: false,
+    };
+
+    fn parse(body: &str) -> Result<RoutableEvent, EventError> {
+        parse_event(body.as_bytes(), LIMITS)
+    }
+
+    fn fields(body: &str) -> Vec<String> {
+        match parse(body) {
+            Err(EventError::Invalid(problems)) => {
+                let mut f: Vec<String> = problems.into_iter().map(|p| p.field).collect();
+                f.sort();
+                f
+            }
+            other => panic!("{body} → {other:?}"),
+        }
     }
 
     #[test]
-    fn a_complete_event_is_accepted() {
-        let e = validate(
-            json!({"dataActionId": "da-1", "eventType": "t", "timestamp": "ts", "payload": {"a": 1}}),
-            false,
+    fn a_complete_event_is_read_with_its_payload_as_written() {
+        let e = parse(
+            r#"{"dataActionId":"da-1","eventType":"t","timestamp":"ts","payload":{"b":1,"a":"x y"}}"#,
         )
         .expect("valid");
-        assert_eq!(e.data_action_id, "da-1");
-        assert_eq!(e.payload, json!({"a": 1}));
+        assert_eq!(
+            e,
+            RoutableEvent {
+                data_action_id: "da-1".into(),
+                event_type: "t".into(),
+                timestamp: "ts".into(),
+                compact: r#"{"b":1,"a":"x y"}"#.into(),
+            }
+        );
+    }
+
+    #[test]
+    fn spacing_changes_nothing_and_numbers_and_escapes_stay_as_written() {
+        let compact = r#"{"dataActionId":"d\u0041","payload":{"n":123456789012345678901234567890,"f":1.50e+3,"s":"\u00e9\"\n","a":[1,{"x":null}]}}"#;
+        let spaced = "{ \"dataActionId\" : \"d\\u0041\" ,\n\t\"payload\" : { \"n\" : 123456789012345678901234567890 , \"f\" : 1.50e+3 ,\r\n \"s\" : \"\\u00e9\\\"\\n\" , \"a\" : [ 1 , { \"x\" : null } ] } }";
+        let (a, b) = (
+            parse(compact).expect("compact"),
+            parse(spaced).expect("spaced"),
+        );
+        assert_eq!(a, b);
+        assert_eq!(a.data_action_id, "dA", "the id is decoded");
+        assert_eq!(
+            a.compact,
+            r#"{"n":123456789012345678901234567890,"f":1.50e+3,"s":"\u00e9\"\n","a":[1,{"x":null}]}"#
+        );
     }
 
     #[test]
     fn every_problem_is_reported_at_once() {
-        let err = validate(
-            json!({"dataActionId": "", "eventType": 5, "payload": [], "extra": true}),
-            false,
-        )
-        .expect_err("invalid");
-        let mut f = fields(err);
-        f.sort();
-        assert_eq!(f, vec!["dataActionId", "eventType", "extra", "payload"]);
+        assert_eq!(
+            fields(r#"{"dataActionId":"","eventType":5,"payload":[],"extra":true}"#),
+            vec!["dataActionId", "eventType", "extra", "payload"]
+        );
+        assert_eq!(fields(r#"{"payload":{}}"#), vec!["dataActionId"]);
+        assert_eq!(fields(r#"{"dataActionId":null}"#), vec!["dataActionId"]);
+        assert_eq!(fields(r#"{"dataActionId":" "}"#), vec!["dataActionId"]);
     }
 
     #[test]
-    fn unknown_fields_pass_when_allowed() {
-        assert!(validate(
-            json!({"dataActionId": "x", "payload": {}, "extra": 1}),
-            true
-        )
-        .is_ok());
+    fn optional_fields_may_be_absent_or_null_and_unknown_ones_pass_when_allowed() {
+        let e = parse(r#"{"dataActionId":"x","eventType":null,"payload":null}"#).expect("ok");
+        assert_eq!((e.event_type.as_str(), e.compact.as_str()), ("", "{}"));
+        assert_eq!(parse(r#"{"dataActionId":"x"}"#).expect("ok").compact, "{}");
+        let body = br#"{"dataActionId":"x","payload":{},"extra":1}"#;
+        let allowed = EventLimits {
+            allow_unknown: true,
+            ..LIMITS
+        };
+        assert!(parse_event(body, allowed).is_ok());
+        assert!(parse_event(body, LIMITS).is_err());
+    }
+
+    #[test]
+    fn a_non_object_body_is_an_invalid_event_and_text_is_malformed() {
+        assert_eq!(fields("[1,2]"), vec![""]);
+        assert_eq!(fields("\"text\""), vec![""]);
+        assert!(matches!(parse("{nope"), Err(EventError::Malformed(_))));
+        assert!(matches!(parse(""), Err(EventError::Malformed(_))));
+        let e = ApiError::from(parse("[1]").expect_err("array"));
+        assert_eq!(e.message, "the event must be a JSON object");
+    }
+
+    #[test]
+    fn fields_longer_than_the_limit_are_refused_by_name() {
+        let long = "x".repeat(257);
+        let body =
+            format!(r#"{{"dataActionId":"{long}","eventType":"{long}","timestamp":"{long}"}}"#);
         assert_eq!(
-            fields(validate(json!({"payload": {}}), false).expect_err("missing id")),
+            fields(&body),
+            vec!["dataActionId", "eventType", "timestamp"]
+        );
+        let at_limit = "x".repeat(256);
+        assert!(parse(&format!(r#"{{"dataActionId":"{at_limit}"}}"#)).is_ok());
+        // Decoded text counts: six escaped bytes are one.
+        let escaped = "\\u0078".repeat(256);
+        assert!(parse(&format!(r#"{{"dataActionId":"{escaped}"}}"#)).is_ok());
+    }
+
+    #[test]
+    fn duplicates_and_depth_name_their_path() {
+        assert_eq!(
+            fields(r#"{"dataActionId":"a","dataActionId":"b"}"#),
             vec!["dataActionId"]
         );
-        let e = validate(json!({"dataActionId": "x"}), false).expect("payload is optional");
-        assert_eq!(e.payload, json!({}));
-    }
-
-    #[test]
-    fn a_non_object_body_is_refused() {
-        assert!(validate(json!([1, 2]), false).is_err());
-    }
-
-    #[test]
-    fn the_fast_path_takes_compact_payloads_as_they_are_and_leaves_the_rest_to_validation() {
-        let e = fast_event(br#"{"dataActionId":"d","eventType":"t","payload":{"b":1,"a":"x y"}}"#)
-            .expect("fast");
         assert_eq!(
-            e.compact, r#"{"b":1,"a":"x y"}"#,
-            "order and string spaces kept"
-        );
-        assert_eq!(
-            (
-                e.data_action_id.as_str(),
-                e.event_type.as_str(),
-                e.timestamp.as_str()
+            fields(
+                r#"{"dataActionId":"a","payload":{"priority":"high","x":[{"k":1,"\u006b":2}]}}"#
             ),
-            ("d", "t", "")
+            vec!["payload.x[0].k"]
         );
-        assert_eq!(
-            fast_event(br#"{"dataActionId":"d"}"#)
-                .expect("fast")
-                .compact,
-            "{}"
+        let deep = format!(
+            r#"{{"dataActionId":"a","payload":{}{}}}"#,
+            "[".repeat(64),
+            "]".repeat(64)
         );
-        for slow in [
-            &br#"{"dataActionId":"d","payload":{ "a": 1 }}"#[..],
-            br#"{"dataActionId":"","payload":{}}"#,
-            br#"{"dataActionId":"d","payload":[1]}"#,
-            br#"{"dataActionId":"d","extra":1}"#,
-            br#"{"dataActionId":5}"#,
-        ] {
-            assert!(
-                fast_event(slow).is_none(),
-                "{}",
-                String::from_utf8_lossy(slow)
-            );
-        }
-        // Both paths give the same record value for the same payload.
-        let slow: RoutableEvent = validate(
-            json!({"dataActionId": "d", "payload": {"b": 1, "a": "x y"}}),
-            false,
-        )
-        .expect("valid")
-        .into();
-        assert_eq!(slow.compact, r#"{"b":1,"a":"x y"}"#);
-        assert!(is_compact(r#"{"a":"s p a c e","b":[1,2]}"#));
-        assert!(!is_compact("{\"a\": 1}"));
-        assert!(is_compact(r#"{"a":"quote\" and space"}"#));
+        let f = fields(&deep);
+        assert!(f[0].starts_with("payload[0][0]"), "{}", f[0]);
+        assert!(
+            f[0].ends_with('…') && f[0].len() <= 170,
+            "shortened: {}",
+            f[0]
+        );
+        let ok = format!(
+            r#"{{"dataActionId":"a","payload":{{"x":{}{}}}}}"#,
+            "[".repeat(62),
+            "]".repeat(62)
+        );
+        assert!(parse(&ok).is_ok(), "64 levels are allowed");
+    }
+
+    #[test]
+    fn unknown_field_names_are_shortened_in_errors() {
+        let name = "k".repeat(1000);
+        let body = format!(r#"{{"dataActionId":"a","{name}":1}}"#);
+        let f = fields(&body);
+        assert!(f[0].len() < 100, "{}", f[0].len());
     }
 
     #[test]
     fn the_webhook_id_wins_over_the_event_fields_for_dedupe() {
-        let e: RoutableEvent = validate(
-            json!({"dataActionId": "d", "eventType": "t", "timestamp": "1", "payload": {}}),
-            false,
-        )
-        .expect("valid")
-        .into();
+        let e = parse(r#"{"dataActionId":"d","eventType":"t","timestamp":"1","payload":{}}"#)
+            .expect("valid");
         assert_eq!(
             dedupe_key(Some("msg_1"), &e),
             DedupeKey::webhook_id("msg_1")

@@ -17,8 +17,8 @@ use switchboard_actors::metrics::METRICS;
 use switchboard_actors::router::RouterIntake;
 use switchboard_actors::{RouteError, RouteEvent, RouteOutcome};
 
-use super::body::{parse_json, read_json_body};
-use super::event::{dedupe_key, fast_event, validate};
+use super::body::read_json_body;
+use super::event::{dedupe_key, parse_event, EventLimits};
 use crate::error::ApiError;
 use crate::signature::SignedHeaders;
 use crate::startup::AppState;
@@ -80,15 +80,7 @@ async fn route(
                 ApiError::new(StatusCode::UNAUTHORIZED, "invalid_signature", e.to_string())
             })?;
     }
-    let event = match fast_event(&body) {
-        Some(event) => event,
-        None => validate(
-            parse_json(&body)?,
-            state.settings.routing.allow_unknown_fields,
-        )
-        .map_err(|details| ApiError::validation("invalid_event", details))?
-        .into(),
-    };
+    let event = parse_event(&body, EventLimits::of(&state.settings.routing))?;
     let dedupe_key = dedupe_key(header(req, "webhook-id"), &event);
     let route = state.rules.route(&event.compact).cloned();
     let (event, reply) = RouteEvent::new(
