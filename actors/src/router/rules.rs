@@ -1,14 +1,16 @@
 //! Routing rules (seed 004): an ordered list of `{pattern, topic, partition, field?}`;
-//! the first rule whose regex matches wins. A rule matches the event's payload serialised
-//! compactly as JSON (so the sender's spacing does not matter), or, when `field` is a JSON
-//! pointer, that one value of the payload: a string's text, any other value's compact JSON.
+//! the first rule whose regex matches wins. A rule matches the event's payload as the sender
+//! wrote it with its insignificant whitespace removed (so spacing does not matter, and strings,
+//! escapes and numbers are matched as written), or, when `field` is a JSON pointer, that one
+//! value of the payload: a string's decoded text, any other value's text as written.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use regex::Regex;
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// A rules file: `[[rules]]` tables in order.
 #[derive(Debug, Clone, Deserialize)]
@@ -58,6 +60,33 @@ struct CompiledRule {
     regex: Regex,
     field: Option<String>,
     route: Route,
+}
+
+/// The value at a JSON pointer (RFC 6901, e.g. `/customer/region`, `/items/0`) of compact
+/// JSON text, as the sender wrote it: a string's decoded text, any other value's own text
+/// (numbers are never rewritten through a float). `None` when the pointer leads nowhere.
+pub fn pointer_text<'a>(json: &'a str, pointer: &str) -> Option<Cow<'a, str>> {
+    let mut raw = json;
+    if !pointer.is_empty() {
+        for token in pointer.strip_prefix('/')?.split('/') {
+            let token = token.replace("~1", "/").replace("~0", "~");
+            raw = match raw.as_bytes().first()? {
+                b'{' => serde_json::from_str::<HashMap<String, &RawValue>>(raw)
+                    .ok()?
+                    .remove(&token)?,
+                b'[' => *serde_json::from_str::<Vec<&RawValue>>(raw)
+                    .ok()?
+                    .get(token.parse::<usize>().ok()?)?,
+                _ => return None,
+            }
+            .get();
+        }
+    }
+    if raw.starts_with('"') {
+        serde_json::from_str::<String>(raw).ok().map(Cow::Owned)
+    } else {
+        Some(Cow::Borrowed(raw))
+    }
 }
 
 /// The compiled rules, in order.
@@ -122,20 +151,14 @@ impl RuleSet {
         Ok(RuleSet { rules: compiled })
     }
 
-    /// The route of the first matching rule for a payload serialised compactly. The payload
-    /// is parsed only when a rule names a field (and at most once).
+    /// The route of the first matching rule for a payload's compact text (the record value).
+    /// A rule with a `field` matches that one value as written ([`pointer_text`]).
     pub fn route(&self, compact: &str) -> Option<&Route> {
-        let mut parsed: Option<Option<Value>> = None;
         self.rules.iter().find_map(|rule| {
             let matched = match &rule.field {
                 None => rule.regex.is_match(compact),
                 Some(pointer) => {
-                    let payload = parsed.get_or_insert_with(|| serde_json::from_str(compact).ok());
-                    match payload.as_ref().and_then(|p| p.pointer(pointer)) {
-                        Some(Value::String(s)) => rule.regex.is_match(s),
-                        Some(other) => rule.regex.is_match(&other.to_string()),
-                        None => false,
-                    }
+                    pointer_text(compact, pointer).is_some_and(|text| rule.regex.is_match(&text))
                 }
             };
             matched.then_some(&rule.route)
@@ -174,7 +197,7 @@ partition = 2
 "#;
 
     fn route_of(rules: &RuleSet, payload: &str) -> (String, i32) {
-        let v: Value = serde_json::from_str(payload).expect("json");
+        let v: serde_json::Value = serde_json::from_str(payload).expect("json");
         let compact = serde_json::to_string(&v).expect("json");
         let r = rules.route(&compact).expect("a route");
         (r.topic.to_string(), r.partition)
@@ -216,6 +239,22 @@ partition = 2
         .expect("rules");
         assert_eq!(route_of(&rules, r#"{"region":"eu-west"}"#).0, "eu");
         assert_eq!(rules.route(r#"{"x":"eu-west"}"#), None);
+    }
+
+    #[test]
+    fn a_pointer_reads_values_as_written() {
+        let json = r#"{"n":123456789012345678901234567890,"f":1.50,"a/b":{"c~d":["x","\u00e9"]},"o":{"k":[1, 2]}}"#;
+        assert_eq!(
+            pointer_text(json, "/n").as_deref(),
+            Some("123456789012345678901234567890")
+        );
+        assert_eq!(pointer_text(json, "/f").as_deref(), Some("1.50"));
+        assert_eq!(pointer_text(json, "/a~1b/c~0d/1").as_deref(), Some("é"));
+        assert_eq!(pointer_text(json, "/o").as_deref(), Some(r#"{"k":[1, 2]}"#));
+        assert_eq!(pointer_text(json, "").as_deref(), Some(json));
+        for nowhere in ["/missing", "/n/0", "/a~1b/c~0d/9", "/o/k/x", "n"] {
+            assert_eq!(pointer_text(json, nowhere), None, "{nowhere}");
+        }
     }
 
     #[test]
