@@ -33,7 +33,8 @@ pub struct AppState {
     pub actors: Actors,
     /// What export streams share.
     pub exports: ExportOptions,
-    /// Webhook signature verifier, when `routing.signing_secret` is set.
+    /// Webhook signature verifier, when `routing.signing_secret` or `routing.signing_secrets`
+    /// holds a secret.
     pub verifier: Option<Arc<dyn SignatureVerifier>>,
     /// The routing rules (`routing.rules_file`), matched on the HTTP worker that received
     /// the event.
@@ -254,9 +255,23 @@ impl Application {
     /// ([`Application::run_until_stopped`]).
     ///
     /// Errors: the sandbox or server cannot bind, `cxone.base_url` is missing, the audit log
-    /// cannot be opened, the rules are invalid, or Kafka is unreachable / a rule names a
-    /// partition its topic lacks — each naming the key or resource.
+    /// cannot be opened, the rules are invalid, a signing secret gives no key, or Kafka is
+    /// unreachable / a rule names a partition its topic lacks — each naming the key or
+    /// resource.
     pub async fn build(mut settings: Settings, options: BuildOptions) -> anyhow::Result<Self> {
+        // First, so a bad secret stops start-up before anything runs.
+        let verifier: Option<Arc<dyn SignatureVerifier>> =
+            match StandardWebhooks::from_settings(&settings.routing)? {
+                Some(verifier) => {
+                    log::info!(
+                        "component=startup event=signatures_checked keys={} tolerance_secs={}",
+                        verifier.key_count(),
+                        settings.routing.signature_tolerance_secs
+                    );
+                    Some(Arc::new(verifier))
+                }
+                None => None,
+            };
         let sandbox = if options.with_sandbox {
             let sandbox = Sandbox::start(sandbox_options(&settings))
                 .await
@@ -334,13 +349,6 @@ impl Application {
             completions,
         };
 
-        let verifier: Option<Arc<dyn SignatureVerifier>> =
-            (!settings.routing.signing_secret.is_empty()).then(|| {
-                Arc::new(StandardWebhooks::new(
-                    &settings.routing.signing_secret,
-                    settings.routing.signature_tolerance_secs,
-                )) as Arc<dyn SignatureVerifier>
-            });
         let state = web::Data::new(AppState {
             settings: settings.clone(),
             actors: actors.clone(),

@@ -11,6 +11,7 @@ use serde_json::{json, Map, Value};
 
 use super::error::ApiError;
 use super::events::{sign, EventGenerator, GeneratedEvent};
+use crate::signature::SigningKey;
 
 /// Largest `count` one emit call accepts.
 pub const MAX_EMIT_COUNT: u32 = 1_000_000;
@@ -25,8 +26,8 @@ pub const EMIT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest response body read (and discarded) per webhook POST.
 const MAX_RESPONSE_BODY_BYTES: usize = 1 << 20;
 
-/// A validated `POST /sandbox/emit` body.
-#[derive(Debug, Clone, PartialEq)]
+/// A validated `POST /sandbox/emit` body. Its `Debug` does not show the secret.
+#[derive(Clone, PartialEq)]
 pub struct EmitRequest {
     /// Where to POST the events: an `http://` URL (the client has no TLS).
     pub target_url: String,
@@ -34,15 +35,30 @@ pub struct EmitRequest {
     pub count: u32,
     /// Most POSTs in flight at once, 1..=512 (default 1).
     pub concurrency: u32,
-    /// Standard Webhooks signing secret; without it no `webhook-signature` is sent.
+    /// Standard Webhooks signing secret, read as the service reads `routing.signing_secret`
+    /// (`whsec_<base64>` decoded into the key, any other text as its UTF-8 bytes; see
+    /// [`SigningKey::from_secret`]); without it no `webhook-signature` is sent.
     pub secret: Option<String>,
     /// Seed making the events deterministic (except timestamps).
     pub seed: Option<u64>,
 }
 
+impl std::fmt::Debug for EmitRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmitRequest")
+            .field("target_url", &self.target_url)
+            .field("count", &self.count)
+            .field("concurrency", &self.concurrency)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("seed", &self.seed)
+            .finish()
+    }
+}
+
 impl EmitRequest {
     /// Parses `{"target_url": string, "count": u32, "concurrency"?: u32, "secret"?: string,
-    /// "seed"?: u64}`. Errors: [`ApiError::InvalidEmit`] naming every bad or unknown field.
+    /// "seed"?: u64}`. Errors: [`ApiError::InvalidEmit`] naming every bad or unknown field
+    /// (a `whsec_` secret that is not base64 among them).
     pub fn parse(body: &[u8]) -> Result<EmitRequest, ApiError> {
         let value: Value = serde_json::from_slice(body)
             .map_err(|e| ApiError::InvalidEmit(format!("body is not valid JSON: {e}")))?;
@@ -93,7 +109,13 @@ impl EmitRequest {
         };
         let secret = match fields.get("secret") {
             None | Some(Value::Null) => None,
-            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+            Some(Value::String(s)) if !s.is_empty() => match SigningKey::from_secret(s) {
+                Ok(_) => Some(s.clone()),
+                Err(e) => {
+                    problems.push(format!("field `secret`: {e}"));
+                    None
+                }
+            },
             Some(_) => {
                 problems.push("field `secret` must be a non-empty string".to_owned());
                 None
@@ -178,6 +200,7 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
 async fn deliver(
     client: &awc::Client,
     request: &EmitRequest,
+    key: Option<&SigningKey>,
     generated: GeneratedEvent,
 ) -> (Option<u16>, f64) {
     let timestamp = Utc::now().timestamp();
@@ -187,8 +210,8 @@ async fn deliver(
         .insert_header((header::CONTENT_TYPE, "application/json"))
         .insert_header(("webhook-id", generated.webhook_id.as_str()))
         .insert_header(("webhook-timestamp", timestamp.to_string()));
-    if let Some(secret) = &request.secret {
-        let signature = sign(secret, &generated.webhook_id, timestamp, body.as_bytes());
+    if let Some(key) = key {
+        let signature = sign(key, &generated.webhook_id, timestamp, body.as_bytes());
         post = post.insert_header(("webhook-signature", signature));
     }
     let started = Instant::now();
@@ -213,10 +236,16 @@ pub async fn run_emit(request: &EmitRequest) -> EmitReport {
         .disable_redirects()
         .finish();
     let client = &client;
+    // `parse` refused a secret that gives no key.
+    let key = request
+        .secret
+        .as_deref()
+        .and_then(|s| SigningKey::from_secret(s).ok());
+    let key = key.as_ref();
     let mut generator = EventGenerator::new(request.seed);
     let events = (0..request.count).map(move |_| generator.next_event(Utc::now()));
     let mut outcomes = stream::iter(events)
-        .map(|generated| deliver(client, request, generated))
+        .map(|generated| deliver(client, request, key, generated))
         .buffer_unordered(concurrency);
     let mut report = EmitReport::default();
     while let Some((status, latency_ms)) = outcomes.next().await {
@@ -263,6 +292,16 @@ mod tests {
         assert_eq!(request.concurrency, 1);
         assert_eq!(request.secret, None);
         assert_eq!(request.seed, None);
+        let signed = EmitRequest::parse(
+            br#"{"target_url": "http://127.0.0.1:9/x", "count": 1, "secret": "hunter2"}"#,
+        )
+        .expect("valid");
+        assert_eq!(signed.secret.as_deref(), Some("hunter2"));
+        let text = format!("{signed:?}");
+        assert!(
+            !text.contains("hunter2") && text.contains("<redacted>"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -280,6 +319,8 @@ mod tests {
         assert!(text.contains("`seed`"));
         let text = invalid(r#"{"target_url": "http://h/", "count": 1, "secret": 5}"#);
         assert!(text.contains("`secret`"));
+        let text = invalid(r#"{"target_url": "http://h/", "count": 1, "secret": "whsec_x!y"}"#);
+        assert!(text.contains("`secret`") && !text.contains("x!y"), "{text}");
         let text = invalid(r#"{"target_url": "http://h/", "count": 1, "extra": true}"#);
         assert!(text.contains("`extra`"));
         invalid("[]");

@@ -99,10 +99,16 @@ impl EventGenerator {
 }
 
 /// The Standard Webhooks signature header value for one delivery:
-/// `v1,<base64(HMAC-SHA256(secret, "{webhook_id}.{timestamp}.{body}"))>`, with the secret's
-/// UTF-8 bytes as the key and `timestamp` in unix seconds (the `webhook-timestamp` header).
-pub fn sign(secret: &str, webhook_id: &str, timestamp: i64, body: &[u8]) -> String {
-    crate::signature::sign(secret, webhook_id, &timestamp.to_string(), body)
+/// `v1,<base64(HMAC-SHA256(key, "{webhook_id}.{timestamp}.{body}"))>`, with `timestamp` in
+/// unix seconds (the `webhook-timestamp` header) and the key derived from the secret as a
+/// Standard Webhooks sender does ([`crate::signature::SigningKey::from_secret`]).
+pub fn sign(
+    key: &crate::signature::SigningKey,
+    webhook_id: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> String {
+    crate::signature::sign(key, webhook_id, &timestamp.to_string(), body)
 }
 
 #[cfg(test)]
@@ -174,7 +180,8 @@ mod tests {
 
     #[test]
     fn signature_is_v1_and_base64_hmac_sha256_of_id_timestamp_and_body() {
-        let signature = sign("secret", "msg_1", 1_700_000_000, b"{}");
+        let key = |s| crate::signature::SigningKey::from_secret(s).expect("key");
+        let signature = sign(&key("secret"), "msg_1", 1_700_000_000, b"{}");
         let encoded = signature.strip_prefix("v1,").expect("v1 prefix");
         use base64::Engine as _;
         let digest = base64::engine::general_purpose::STANDARD
@@ -185,7 +192,13 @@ mod tests {
         let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"secret").expect("key");
         mac.update(b"msg_1.1700000000.{}");
         assert!(mac.verify_slice(&digest).is_ok());
-        assert_ne!(signature, sign("other", "msg_1", 1_700_000_000, b"{}"));
-        assert_ne!(signature, sign("secret", "msg_1", 1_700_000_001, b"{}"));
+        assert_ne!(
+            signature,
+            sign(&key("other"), "msg_1", 1_700_000_000, b"{}")
+        );
+        assert_ne!(
+            signature,
+            sign(&key("secret"), "msg_1", 1_700_000_001, b"{}")
+        );
     }
 }

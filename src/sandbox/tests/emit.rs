@@ -75,7 +75,8 @@ async fn emit_posts_unique_signed_events_and_reports_their_statuses() {
     for delivery in &received {
         assert_eq!(delivery.content_type, "application/json");
         let timestamp: i64 = delivery.timestamp.parse().expect("unix seconds");
-        let expected = sign("s3cret", &delivery.id, timestamp, delivery.body.as_bytes());
+        let key = crate::signature::SigningKey::from_secret("s3cret").expect("key");
+        let expected = sign(&key, &delivery.id, timestamp, delivery.body.as_bytes());
         assert_eq!(delivery.signature.as_deref(), Some(expected.as_str()));
         let event: Value = serde_json::from_str(&delivery.body).expect("JSON event");
         assert!(event["dataActionId"].is_string());
@@ -140,5 +141,27 @@ async fn emit_rejects_a_bad_body_and_counts_unreachable_targets_as_errors() {
     assert_eq!(report["statuses"], json!({"error": 3}));
     let state = app.state().await;
     assert_eq!(state["requests"], json!({}), "admin calls are not counted");
+    app.sandbox.stop().await;
+}
+
+#[actix_rt::test]
+async fn emit_with_a_whsec_secret_signs_as_the_reference_library_does() {
+    const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+    let app = spawn_sandbox(SandboxOptions::default()).await;
+    let (target_url, inbox, receiver) = spawn_receiver().await;
+    let request = json!({"target_url": target_url, "count": 5, "secret": SECRET, "seed": 3});
+    let (status, report) = app.admin("POST", "/sandbox/emit", Some(request)).await;
+    assert_eq!(status, 200, "{report}");
+    let reference = standardwebhooks::Webhook::new(SECRET).expect("reference secret");
+    let received = inbox.lock().expect("inbox").clone();
+    assert_eq!(received.len(), 5);
+    for delivery in &received {
+        let timestamp: i64 = delivery.timestamp.parse().expect("unix seconds");
+        let expected = reference
+            .sign(&delivery.id, timestamp, delivery.body.as_bytes())
+            .expect("reference signature");
+        assert_eq!(delivery.signature.as_deref(), Some(expected.as_str()));
+    }
+    receiver.stop(true).await;
     app.sandbox.stop().await;
 }
