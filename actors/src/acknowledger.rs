@@ -8,8 +8,12 @@
 //! one line when it ends, so an overload logs two lines a second, not one per event. At most
 //! `routing.ack_concurrency` calls are in flight. 200 and 409 (already acknowledged) are
 //! success; 429/5xx/transport errors are retried by the CXone client and, when its attempts
-//! are spent, the id goes back to the end of the queue; any other 4xx is final and audited as
-//! failed by the client.
+//! are spent (or at once on 408), the id goes back to the end of the queue; any other 4xx,
+//! and a request that cannot even be built (an id too long for a URL), is final: audited as
+//! failed once by the client, counted `failed`, never requeued.
+//!
+//! Ids come from clients and may be long: log lines carry them cut to
+//! [`text::LOG_ID_BYTES`] and error texts cut to [`text::LOG_ERROR_BYTES`].
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -20,6 +24,7 @@ use awc::http::Method;
 use crate::cxone::{ApiCall, CxoneClient, CxoneError, CxoneHandle};
 use crate::lifecycle;
 use crate::metrics::METRICS;
+use crate::text;
 
 /// Queues the acknowledgement of events: the router sends one per produce batch (and one
 /// per duplicate), not one per event.
@@ -40,7 +45,7 @@ pub const DROP_LOG_INTERVAL: Duration = Duration::from_secs(1);
 struct DropLog {
     /// When the current interval ends; `None`: no interval open, the next drop is logged.
     until: Option<Instant>,
-    /// Drops counted in the interval, and the last one's id.
+    /// Drops counted in the interval, and the last one's id (cut for the log).
     suppressed: u64,
     last_id: Option<String>,
 }
@@ -59,13 +64,14 @@ impl DropLog {
         match self.until {
             Some(until) if now < until => {
                 self.suppressed += 1;
-                self.last_id = Some(id.to_string());
+                self.last_id = Some(text::for_log(id));
                 DropLine::Counted
             }
             _ => {
                 self.until = Some(now + DROP_LOG_INTERVAL);
                 DropLine::Now(format!(
-                    "actor=AcknowledgementActor event=ack_dropped data_action_id={id} queue={queue} reason=queue_full"
+                    "actor=AcknowledgementActor event=ack_dropped data_action_id={} queue={queue} reason=queue_full",
+                    text::for_log(id)
                 ))
             }
         }
@@ -93,12 +99,17 @@ enum AckResult {
     Requeue,
 }
 
+/// 200 and 409 are success; a request that cannot be built and a 4xx other than 408 and 429
+/// are final (no attempt can change them); 408, 429, 5xx, transport and every other error go
+/// back to the queue.
 fn classify(result: &Result<(), CxoneError>) -> AckResult {
     match result {
         Ok(()) => AckResult::Acknowledged,
+        Err(CxoneError::Request(_)) => AckResult::Failed,
         Err(e) => match e.status() {
             Some(409) => AckResult::AlreadyAcknowledged,
-            Some(s) if (400..500).contains(&s) && s != 429 => AckResult::Failed,
+            Some(408 | 429) => AckResult::Requeue,
+            Some(s) if (400..500).contains(&s) => AckResult::Failed,
             _ => AckResult::Requeue,
         },
     }
@@ -165,11 +176,17 @@ impl AcknowledgementActor {
                 };
                 METRICS.acks.with_label_values(&[label]).inc();
                 match (outcome, result) {
-                    (AckResult::Failed, Err(e)) => {
-                        log::warn!("actor=AcknowledgementActor event=ack_failed data_action_id={id} error={e}")
-                    }
+                    (AckResult::Failed, Err(e)) => log::warn!(
+                        "actor=AcknowledgementActor event=ack_failed data_action_id={} error={}",
+                        text::for_log(&id),
+                        text::error_for_log(&e)
+                    ),
                     (AckResult::Requeue, Err(e)) => {
-                        log::warn!("actor=AcknowledgementActor event=ack_requeued data_action_id={id} error={e}");
+                        log::warn!(
+                            "actor=AcknowledgementActor event=ack_requeued data_action_id={} error={}",
+                            text::for_log(&id),
+                            text::error_for_log(&e)
+                        );
                         act.enqueue(id, ctx);
                     }
                     _ => {}
@@ -290,15 +307,40 @@ mod tests {
     }
 
     #[test]
-    fn a_409_is_success_and_other_4xx_are_final_while_429_and_5xx_requeue() {
+    fn a_409_is_success_other_4xx_and_unbuildable_requests_are_final_408_429_5xx_requeue() {
         assert_eq!(classify(&Ok(())), AckResult::Acknowledged);
         assert_eq!(classify(&status(409)), AckResult::AlreadyAcknowledged);
-        assert_eq!(classify(&status(404)), AckResult::Failed);
-        assert_eq!(classify(&status(429)), AckResult::Requeue);
-        assert_eq!(classify(&status(503)), AckResult::Requeue);
+        for final_status in [400, 401, 403, 404, 410, 413, 414, 422, 499] {
+            assert_eq!(
+                classify(&status(final_status)),
+                AckResult::Failed,
+                "{final_status}"
+            );
+        }
+        for retried in [408, 429, 500, 502, 503, 504] {
+            assert_eq!(classify(&status(retried)), AckResult::Requeue, "{retried}");
+        }
         assert_eq!(
             classify(&Err(CxoneError::Transport("reset".into()))),
             AckResult::Requeue
         );
+        assert_eq!(
+            classify(&Err(CxoneError::Request("uri too long".into()))),
+            AckResult::Failed
+        );
+    }
+
+    #[test]
+    fn drop_lines_carry_long_ids_cut() {
+        let mut log = DropLog::default();
+        let t0 = Instant::now();
+        let id = "d".repeat(70_000);
+        let DropLine::Now(line) = log.dropped(&id, 1, t0) else {
+            panic!("the first drop is logged")
+        };
+        assert!(line.len() < 200, "{} bytes", line.len());
+        assert_eq!(log.dropped(&id, 1, t0), DropLine::Counted);
+        let summary = log.summary(1).expect("a summary");
+        assert!(summary.len() < 250, "{} bytes", summary.len());
     }
 }

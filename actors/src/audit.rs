@@ -15,6 +15,10 @@ use crate::lifecycle;
 /// How often buffered records are written out.
 pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 
+/// Largest `target_id` kept in a record, in bytes: a longer one (ids come from clients, a
+/// `dataActionId` may be 64 KB) is cut on a char boundary and ends with `…`.
+pub const MAX_TARGET_ID_BYTES: usize = 256;
+
 /// Outcome of an audited operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -37,7 +41,8 @@ pub struct AuditEvent {
     pub operation: &'static str,
     /// Correlation id sent with the call.
     pub correlation_id: String,
-    /// Id of the object operated on (Data Action id, execution id, …).
+    /// Id of the object operated on (Data Action id, execution id, …); at most
+    /// [`MAX_TARGET_ID_BYTES`] bytes plus `…` (see [`AuditEvent::now`]).
     pub target_id: String,
     /// Final HTTP status, when a response was received.
     pub http_status: Option<u16>,
@@ -54,19 +59,23 @@ pub struct AuditEvent {
 }
 
 impl AuditEvent {
-    /// A record stamped now, without details.
+    /// A record stamped now, without details; `target_id` cut to [`MAX_TARGET_ID_BYTES`].
     pub fn now(
         actor: &'static str,
         operation: &'static str,
         correlation_id: impl Into<String>,
         target_id: impl Into<String>,
     ) -> Self {
+        let mut target_id = target_id.into();
+        if target_id.len() > MAX_TARGET_ID_BYTES {
+            target_id = crate::text::truncate(&target_id, MAX_TARGET_ID_BYTES);
+        }
         AuditEvent {
             timestamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             actor,
             operation,
             correlation_id: correlation_id.into(),
-            target_id: target_id.into(),
+            target_id,
             http_status: None,
             latency_ms: 0,
             outcome: AuditOutcome::Succeeded,
@@ -182,5 +191,14 @@ mod tests {
         assert_eq!(line["outcome"], "failed");
         assert_eq!(line["target_id"], "da-1");
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_long_target_id_is_cut() {
+        let id = "é".repeat(40_000);
+        let event = AuditEvent::now("Test", "acknowledge", "corr-1", id.as_str());
+        assert!(event.target_id.ends_with('…'));
+        assert!(event.target_id.len() <= MAX_TARGET_ID_BYTES + '…'.len_utf8());
+        assert!(id.starts_with(event.target_id.trim_end_matches('…')));
     }
 }

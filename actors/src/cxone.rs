@@ -4,7 +4,8 @@
 //! valid token sends no message — sends a correlation id,
 //! retries 429/5xx/transport errors with exponential backoff and jitter (honouring
 //! `Retry-After`, and pausing every caller on 429) up to `cxone.max_attempts` attempts in all,
-//! and on 401 drops the token and retries once. Redirects and other 4xx are not retried.
+//! and on 401 drops the token and retries once. Redirects and other 4xx are not retried, nor
+//! is a request that cannot be built (an over-long URL, an invalid header).
 //! Error bodies are kept for the caller; each call ends in one audit record.
 //!
 //! The HTTP client (awc) is bound to the thread that made it, so actors keep a Send
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use actix_rt::time::sleep;
+use awc::error::{ConnectError, SendRequestError};
 use awc::http::Method;
 
 use crate::audit::{AuditActor, AuditEvent, AuditOutcome};
@@ -22,10 +24,15 @@ use crate::metrics::METRICS;
 use crate::rate_limiter::{self, RateLimit, RateLimiterActor, Throttle};
 use crate::retry;
 use crate::settings::CxoneSettings;
+use crate::text::truncate;
 use crate::token::{AccessToken, GetToken, TokenActor, TokenCache, TokenError};
 
 /// Largest error or response body kept, in bytes.
 pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Largest text of a [`CxoneError::Transport`] or [`CxoneError::Request`] kept, in bytes:
+/// awc's messages are short, but may quote what was sent.
+pub const MAX_ERROR_TEXT_BYTES: usize = 256;
 
 /// Why a CXone call failed.
 #[derive(Debug, Clone, derive_more::Display, derive_more::Error)]
@@ -38,9 +45,15 @@ pub enum CxoneError {
         /// Response body (truncated to 2 KiB for display).
         body: String,
     },
-    /// Connection, timeout or protocol failure on every attempt.
+    /// Connection, timeout or protocol failure on every attempt (awc's text, cut to
+    /// [`MAX_ERROR_TEXT_BYTES`]).
     #[display("CXone unreachable: {_0}")]
     Transport(#[error(not(source))] String),
+    /// The request could not be built for a local reason no retry can change: an invalid or
+    /// over-long URL (e.g. a path made from a 70 KB id), an invalid header, an unsupported
+    /// scheme. Never retried. The text is awc's, cut to [`MAX_ERROR_TEXT_BYTES`].
+    #[display("the request could not be built: {_0}")]
+    Request(#[error(not(source))] String),
     /// No token could be obtained.
     #[display("{_0}")]
     Token(TokenError),
@@ -275,6 +288,7 @@ impl CxoneClient {
     ///
     /// Errors: [`CxoneError::Status`] for a non-2xx final answer (its body kept),
     /// [`CxoneError::Transport`] when every attempt failed in transport,
+    /// [`CxoneError::Request`] at once when the request cannot be built (see [`is_local`]),
     /// [`CxoneError::Token`] when no token could be had.
     pub async fn send(&self, call: &ApiCall) -> Result<ApiResponse, CxoneError> {
         let started = Instant::now();
@@ -295,8 +309,12 @@ impl CxoneClient {
                 event.http_status = e.status();
                 event.outcome = AuditOutcome::Failed;
                 event.error = Some(e.to_string());
-                e.status()
-                    .map_or_else(|| "transport".to_string(), |s| s.to_string())
+                match e {
+                    CxoneError::Request(_) => "request".to_string(),
+                    _ => e
+                        .status()
+                        .map_or_else(|| "transport".to_string(), |s| s.to_string()),
+                }
             }
         };
         METRICS
@@ -392,12 +410,7 @@ impl CxoneClient {
         };
         let mut resp = match sent {
             Ok(r) => r,
-            Err(e) => {
-                return Attempt::Retry {
-                    after: None,
-                    error: CxoneError::Transport(e.to_string()),
-                }
-            }
+            Err(e) => return send_failed(&e),
         };
         let status = resp.status().as_u16();
         let location = resp
@@ -456,15 +469,35 @@ impl CxoneClient {
     }
 }
 
-fn truncate(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_string();
+/// Whether awc could not send a request for a reason local to it that no retry can change:
+/// an invalid URL ([`SendRequestError::Url`]), a request the HTTP builder refused — an
+/// over-long URI, an invalid header name or value ([`SendRequestError::Http`]) —, a tunnel
+/// over HTTP/2, a body that could not be serialised ([`SendRequestError::Custom`], which awc
+/// raises only for that), or a TLS URL without TLS support. Connection, I/O, timeout, HTTP/2
+/// and response errors are not local: the next attempt may succeed.
+pub fn is_local(e: &SendRequestError) -> bool {
+    matches!(
+        e,
+        SendRequestError::Url(_)
+            | SendRequestError::Http(_)
+            | SendRequestError::TunnelNotSupported
+            | SendRequestError::Custom(..)
+            | SendRequestError::Connect(ConnectError::SslIsNotSupported)
+    )
+}
+
+/// The attempt after awc failed to send: final ([`CxoneError::Request`]) when
+/// [`is_local`], otherwise retried ([`CxoneError::Transport`]).
+fn send_failed(e: &SendRequestError) -> Attempt {
+    let text = truncate(&e.to_string(), MAX_ERROR_TEXT_BYTES);
+    if is_local(e) {
+        Attempt::Final(CxoneError::Request(text))
+    } else {
+        Attempt::Retry {
+            after: None,
+            error: CxoneError::Transport(text),
+        }
     }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
 }
 
 #[cfg(test)]
@@ -477,6 +510,57 @@ mod tests {
             CxoneHandle::path("/api/v2/data/actions/{id}/acknowledge", &[("id", "a/b c")]),
             "/api/v2/data/actions/a%2Fb%20c/acknowledge"
         );
+    }
+
+    #[actix_rt::test]
+    async fn a_request_that_cannot_be_built_is_final_and_a_refused_connection_is_retried() {
+        let http = awc::Client::default();
+        let long = format!("http://127.0.0.1:9/{}", "a".repeat(70_000));
+        let e = http
+            .post(long.as_str())
+            .send()
+            .await
+            .expect_err("uri too long");
+        assert!(is_local(&e), "{e:?}");
+        match send_failed(&e) {
+            Attempt::Final(CxoneError::Request(text)) => {
+                assert!(text.len() <= MAX_ERROR_TEXT_BYTES + 3, "{text}")
+            }
+            _ => panic!("not final: {e}"),
+        }
+        let e = http
+            .post("ftp://127.0.0.1/")
+            .send()
+            .await
+            .expect_err("unknown scheme");
+        assert!(is_local(&e), "{e:?}");
+        let e = http
+            .post("http://127.0.0.1:9/")
+            .insert_header(("x-bad", "line\nbreak"))
+            .send()
+            .await
+            .expect_err("invalid header value");
+        assert!(is_local(&e), "{e:?}");
+
+        // Nothing listens on a port just released: a transport error, retried.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let e = http
+            .post(format!("http://127.0.0.1:{port}/"))
+            .send()
+            .await
+            .expect_err("connection refused");
+        assert!(!is_local(&e), "{e:?}");
+        assert!(matches!(
+            send_failed(&e),
+            Attempt::Retry {
+                error: CxoneError::Transport(_),
+                ..
+            }
+        ));
+        assert!(!is_local(&SendRequestError::Timeout));
     }
 
     #[test]
@@ -496,13 +580,5 @@ mod tests {
                 Duration::from_secs(3)
             ]
         );
-    }
-
-    #[test]
-    fn long_bodies_are_truncated_on_a_char_boundary() {
-        let s = "é".repeat(10);
-        let t = truncate(&s, 5);
-        assert!(t.ends_with('…'));
-        assert!(t.len() <= 5 + '…'.len_utf8());
     }
 }

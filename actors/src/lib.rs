@@ -31,6 +31,7 @@ pub mod rate_limiter;
 pub mod retry;
 pub mod router;
 pub mod settings;
+pub mod text;
 pub mod token;
 
 pub use acknowledger::{Acknowledge, AcknowledgementActor};

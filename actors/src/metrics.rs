@@ -39,7 +39,8 @@ pub struct Metrics {
     pub ack_queue: IntGauge,
     /// Actor restarts by `actor`.
     pub actor_restarts: IntCounterVec,
-    /// CXone API calls by `operation` and `outcome` (HTTP status or `transport`).
+    /// CXone API calls by `operation` and `outcome` (HTTP status, `request` when the request
+    /// could not be built, or `transport`).
     pub cxone_calls: IntCounterVec,
     /// OAuth2 tokens obtained.
     pub tokens: IntCounter,
