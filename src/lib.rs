@@ -6,6 +6,7 @@
 //! - [`startup`]: `Application::build`, the actor graph and the HTTP server;
 //! - [`routes`]: the HTTP API (thin: parse, validate, message, map);
 //! - [`error`]: the JSON error contract;
+//! - [`logging`]: the service's logger (client framing errors at DEBUG, not ERROR);
 //! - [`signature`]: webhook signature verification;
 //! - [`sandbox`]: the embedded CXone emulator;
 //! - [`demo`]: `switchboard demo`, traffic from the sandbox and a summary;
@@ -17,6 +18,7 @@ pub mod commands;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod logging;
 pub mod routes;
 pub mod sandbox;
 pub mod signature;

@@ -4,7 +4,7 @@ use clap::Parser;
 
 #[actix_web::main]
 async fn main() -> std::process::ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    switchboard::logging::init();
     match switchboard::cli::run(switchboard::cli::Cli::parse()).await {
         Ok(switchboard::cli::Outcome::Success) => std::process::ExitCode::SUCCESS,
         Ok(switchboard::cli::Outcome::Failure) => std::process::ExitCode::FAILURE,

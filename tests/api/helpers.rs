@@ -18,10 +18,11 @@ pub fn brokers() -> String {
     std::env::var("SWITCHBOARD_TEST_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
 }
 
-/// Logs to stderr when `TEST_LOG=1`.
+/// Logs to stderr when `TEST_LOG=1`, through the service's logger (client framing errors at
+/// DEBUG).
 pub fn init_logging() {
     if std::env::var("TEST_LOG").is_ok() {
-        let _ = env_logger::builder().is_test(true).try_init();
+        let _ = switchboard::logging::try_init(env_logger::builder().is_test(true));
     }
 }
 
@@ -474,4 +475,30 @@ pub async fn cli(app: &TestApp, args: &[&str], env: &[(&str, &str)]) -> CliOutpu
     })
     .await
     .expect("the CLI thread")
+}
+
+impl TestApp {
+    /// POSTs `body` as exactly these bytes to the ingestion endpoint, as JSON, with extra
+    /// `headers` (e.g. `webhook-id`, `webhook-timestamp`, `webhook-signature`); returns
+    /// status and JSON body.
+    pub async fn post_signed(&self, body: &[u8], headers: &[(&str, &str)]) -> (u16, Value) {
+        let mut req = self
+            .http
+            .post(format!("{}/webhook/cxone/data-actions", self.address))
+            .insert_header(("Content-Type", "application/json"));
+        for (name, value) in headers {
+            req = req.insert_header((*name, *value));
+        }
+        status_and_json(req.send_body(body.to_vec()).await.expect("request")).await
+    }
+
+    /// The records of this app's audit log (`audit.jsonl` in its directory), flushed first.
+    pub async fn audit_records(&self) -> Vec<Value> {
+        let _ = self.actors.audit.send(switchboard_actors::Flush).await;
+        std::fs::read_to_string(self.dir.join("audit.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect()
+    }
 }
