@@ -54,7 +54,10 @@ pub(crate) fn env_opt<T: FromStr>(name: &str) -> anyhow::Result<Option<T>> {
 impl BenchConfig {
     /// Reads the environment (see the table above).
     pub(crate) fn from_env() -> anyhow::Result<Self> {
-        let targets: String = env_or("BENCH_TARGETS", "trap,http,broker,lean,ingest".to_string())?;
+        let targets: String = env_or(
+            "BENCH_TARGETS",
+            "parse,trap,http,broker,lean,ingest".to_string(),
+        )?;
         let brokers: String = env_or("SWITCHBOARD_BENCH_BROKERS", "127.0.0.1:9092".to_string())?;
         let broker_pid = find_process("tansu", &brokers);
         let concurrencies: String = env_or("BENCH_CONCURRENCY", "64,256".to_string())?;

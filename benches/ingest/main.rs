@@ -16,6 +16,8 @@
 //! machine whose speed drifts over minutes. The ratio is given from the best rounds and round
 //! by round (ingestion's round k against the lower ceiling's round k), with its median:
 //!
+//! 0. reading an event ([`parse`]): the service's one-pass reader against serde_json on the
+//!    same bodies, compact and pretty-printed, on one thread (no broker needed);
 //! 1. the TCP_NODELAY trap: sequential rskafka produce requests of growing size, to show where
 //!    requests wait ~40 ms for a delayed ACK and that `kafka.max_batch_bytes` stays below it;
 //! 2. the HTTP ceiling: a bare actix-web server (`BENCH_WORKERS` workers) answering 200 to
@@ -67,7 +69,7 @@
 //! | `BENCH_PAYLOAD_BYTES` | 260 | size of an event's compact `payload` JSON |
 //! | `BENCH_B2_BATCH` | 20 | records per produce request in baseline B2 |
 //! | `BENCH_TRAP_REQUESTS` | 30 | sequential requests per size in the trap sweep |
-//! | `BENCH_TARGETS` | `trap,http,broker,lean,ingest` | which parts to run |
+//! | `BENCH_TARGETS` | `parse,trap,http,broker,lean,ingest` | which parts to run |
 //! | `RUST_LOG` | `error` | log filter (with `warn`, acknowledgements dropped once `routing.ack_queue_capacity` is full log two lines a second) |
 //!
 //! Nothing is asserted: the bench prints figures and ratios. Without `--bench` (as under
@@ -83,6 +85,7 @@ mod events;
 mod ingestion;
 mod lean;
 mod load;
+mod parse;
 mod stats;
 mod trap;
 
@@ -92,12 +95,14 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use switchboard::config::Settings;
+use switchboard::routes::event::EventLimits;
 
 use crate::baselines::{drop_bench_topics, http_ceiling, BrokerCeiling};
 use crate::config::BenchConfig;
 use crate::events::{generate_events, Event};
 use crate::ingestion::Ingestion;
 use crate::lean::lean_pipeline;
+use crate::parse::parse_costs;
 use crate::stats::{median_of_sorted, print_cpu_header, print_cpu_row, print_row, Target};
 use crate::trap::trap_sweep;
 
@@ -166,6 +171,10 @@ async fn main() -> anyhow::Result<()> {
         share(1),
         share(2)
     );
+
+    if cfg.runs("parse") {
+        parse_costs(&events, EventLimits::of(&defaults.routing));
+    }
 
     if cfg.runs("trap") {
         println!();

@@ -1,6 +1,8 @@
 //! Integration tests: a real sandbox and service per test, a real broker.
 
+mod acknowledgements;
 mod bad_input;
+mod bad_input_corpus;
 mod broker_down;
 mod cxone;
 mod definitions;
@@ -9,5 +11,6 @@ mod exports;
 mod helpers;
 mod orchestration;
 mod routing;
+mod signatures;
 mod supervision;
 mod tls;

@@ -73,6 +73,59 @@ async fn spacing_in_the_senders_json_does_not_change_the_route() {
 }
 
 #[actix_rt::test]
+async fn every_spacing_of_an_event_lands_as_the_same_record_bytes() {
+    let app = spawn_app().await;
+    let payload = r#"{"priority":"high","n":123456789012345678901234567890,"f":1.50e+3,"s":"caf\u00e9 \"q\"","a":[1,{"b":null}]}"#;
+    let spacings = [
+        format!(r#"{{"dataActionId":"da-bytes","payload":{payload}}}"#),
+        format!(
+            "{{ \"dataActionId\" : \"da-bytes\" ,\n  \"payload\" : {} }}\n",
+            payload
+                .replace(',', " ,\n    ")
+                .replace(':', " :\t")
+                .replace('{', "{ ")
+        ),
+        format!(
+            "\r\n{{\"dataActionId\":\"da-bytes\",\"payload\":{}}}",
+            payload.replace('[', "[  ").replace(']', "  ]")
+        ),
+    ];
+    // A different webhook-id each time, so none is a duplicate of the one before.
+    for (i, body) in spacings.iter().enumerate() {
+        let resp = app
+            .http
+            .post(format!("{}/webhook/cxone/data-actions", app.address))
+            .insert_header(("Content-Type", "application/json"))
+            .insert_header(("webhook-id", format!("msg-spacing-{i}")))
+            .send_body(body.clone())
+            .await
+            .expect("request");
+        let (status, resp) = crate::helpers::status_and_json(resp).await;
+        assert_eq!(status, 200, "{body:?} → {resp}");
+        assert_eq!(
+            (
+                resp["topic"].as_str(),
+                resp["partition"].as_i64(),
+                resp["offset"].as_i64()
+            ),
+            (Some(app.topics.high.as_str()), Some(0), Some(i as i64)),
+            "{body:?}"
+        );
+    }
+    let records = app
+        .read_partition(&app.topics.high, 0, spacings.len())
+        .await;
+    assert_eq!(records.len(), spacings.len());
+    for r in &records {
+        assert_eq!(
+            r.record.value.as_deref(),
+            Some(payload.as_bytes()),
+            "the payload as written, without its whitespace"
+        );
+    }
+}
+
+#[actix_rt::test]
 async fn a_burst_of_emitted_events_is_all_routed_by_rule_and_acknowledged() {
     let app = spawn_app().await;
     let result = app.emit(400, 32, None).await;

@@ -618,8 +618,8 @@ impl<'a> Scanner<'a> {
         }
         // Integers of up to 300 digits are below f64::MAX (about 1.8e308) and need no check.
         let text = &self.text[start..self.at];
-        let in_range = (exact_integer && text.len() <= 300)
-            || text.parse::<f64>().is_ok_and(f64::is_finite);
+        let in_range =
+            (exact_integer && text.len() <= 300) || text.parse::<f64>().is_ok_and(f64::is_finite);
         if !in_range {
             return Err(ScanError::Syntax {
                 at: start,
