@@ -8,10 +8,9 @@
 
 pub mod scan;
 
-use std::borrow::Cow;
-
 use actix_web::http::StatusCode;
 use switchboard_actors::settings::RoutingSettings;
+use switchboard_actors::text;
 use switchboard_actors::DedupeKey;
 
 use crate::error::{ApiError, FieldProblem};
@@ -160,7 +159,7 @@ pub fn parse_event(body: &[u8], limits: EventLimits) -> Result<RoutableEvent, Ev
             },
             _ if limits.allow_unknown => {}
             _ => problems.push(FieldProblem::new(
-                shorten(key, MAX_NAME_BYTES),
+                text::truncate(&key, MAX_NAME_BYTES),
                 "is not a known field",
             )),
         }
@@ -173,18 +172,6 @@ pub fn parse_event(body: &[u8], limits: EventLimits) -> Result<RoutableEvent, Ev
     } else {
         Err(EventError::Invalid(problems))
     }
-}
-
-/// `text` cut to `max` bytes on a character boundary, with `…` when cut.
-fn shorten(text: Cow<'_, str>, max: usize) -> String {
-    if text.len() <= max {
-        return text.into_owned();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
 }
 
 /// The dedupe key of a delivery: of the `webhook-id` header when present (trimmed, not

@@ -459,7 +459,7 @@ impl<'a> Scanner<'a> {
         if let Some(key) = last {
             push_key(&mut path, key);
         }
-        shorten(path)
+        switchboard_actors::text::truncate(&path, MAX_PATH_BYTES)
     }
 
     /// A string at the current position (its opening quote); the decoded text when `decode`
@@ -641,19 +641,6 @@ fn push_key(path: &mut String, key: &str) {
         path.push('.');
     }
     path.push_str(key);
-}
-
-/// `path` cut to [`MAX_PATH_BYTES`] on a character boundary, with `…` when cut.
-fn shorten(mut path: String) -> String {
-    if path.len() > MAX_PATH_BYTES {
-        let mut end = MAX_PATH_BYTES;
-        while !path.is_char_boundary(end) {
-            end -= 1;
-        }
-        path.truncate(end);
-        path.push('…');
-    }
-    path
 }
 
 #[cfg(test)]
