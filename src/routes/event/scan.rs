@@ -140,8 +140,8 @@ pub fn scan(body: &[u8], max_depth: usize) -> Result<Scanned<'_>, ScanError> {
         bytes: body,
         at: 0,
         max_depth,
-        stack: Vec::new(),
-        keys: Vec::new(),
+        stack: Vec::with_capacity(8),
+        keys: Vec::with_capacity(32),
         spaces: 0,
     };
     let scanned = s.document()?;
@@ -215,7 +215,7 @@ impl<'a> Scanner<'a> {
             index: None,
         })?;
         self.at += 1;
-        let mut members = Vec::new();
+        let mut members = Vec::with_capacity(4);
         self.skip_space();
         if self.peek() == Some(b'}') {
             self.at += 1;
@@ -468,22 +468,20 @@ impl<'a> Scanner<'a> {
         self.at += 1;
         let start = self.at;
         // The common case: no escape before the closing quote.
-        loop {
-            match self.peek() {
-                Some(b'"') => {
-                    let text = &self.text[start..self.at];
-                    self.at += 1;
-                    return Ok(if decode {
-                        Cow::Borrowed(text)
-                    } else {
-                        Cow::Borrowed("")
-                    });
-                }
-                Some(b'\\') => break,
-                Some(0..=0x1f) => return Err(self.syntax("control character in a string")),
-                Some(_) => self.at += 1,
-                None => return Err(self.syntax("unterminated string")),
+        self.to_special();
+        match self.peek() {
+            Some(b'"') => {
+                let text = &self.text[start..self.at];
+                self.at += 1;
+                return Ok(if decode {
+                    Cow::Borrowed(text)
+                } else {
+                    Cow::Borrowed("")
+                });
             }
+            Some(b'\\') => {}
+            Some(_) => return Err(self.syntax("control character in a string")),
+            None => return Err(self.syntax("unterminated string")),
         }
         let mut decoded = String::new();
         if decode {
@@ -491,6 +489,7 @@ impl<'a> Scanner<'a> {
         }
         let mut run = self.at;
         loop {
+            self.to_special();
             match self.peek() {
                 Some(b'"') => {
                     if decode {
@@ -509,11 +508,16 @@ impl<'a> Scanner<'a> {
                     }
                     run = self.at;
                 }
-                Some(0..=0x1f) => return Err(self.syntax("control character in a string")),
-                Some(_) => self.at += 1,
+                Some(_) => return Err(self.syntax("control character in a string")),
                 None => return Err(self.syntax("unterminated string")),
             }
         }
+    }
+
+    /// Moves to the next byte inside a string that ends a plain run: a quote, a backslash or
+    /// a control character (or to the end of the body). See [`special_at`].
+    fn to_special(&mut self) {
+        self.at += special_at(&self.bytes[self.at..]);
     }
 
     /// An escape at the current position (its backslash): the character it stands for.
@@ -634,6 +638,34 @@ impl<'a> Scanner<'a> {
             self.at += 1;
         }
     }
+}
+
+/// The position of the first quote, backslash or control character (below 0x20) in `bytes`,
+/// or its length when there is none. Eight bytes at a time: in each 8-byte word, a byte equal
+/// to `c` is a zero byte of `word ^ c…c`, and `(x - 0x01…01) & !x & 0x80…80` flags zero bytes
+/// (`0x20…20` in place of `0x01…01`: bytes below 0x20). A borrow can only flag bytes above a
+/// flagged one, so the lowest flag, the first byte in little-endian order, is exact.
+fn special_at(bytes: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGHS;
+    let mut i = 0;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let Ok(word) = <[u8; 8]>::try_from(chunk).map(u64::from_le_bytes) else {
+            break;
+        };
+        let found = below(word ^ (ONES * u64::from(b'"')), 1)
+            | below(word ^ (ONES * u64::from(b'\\')), 1)
+            | below(word, 0x20);
+        if found != 0 {
+            return i + (found.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    i + bytes[i..]
+        .iter()
+        .position(|&b| matches!(b, b'"' | b'\\' | 0..=0x1f))
+        .unwrap_or(bytes.len() - i)
 }
 
 fn push_key(path: &mut String, key: &str) {
@@ -763,6 +795,33 @@ mod tests {
             Err(ScanError::TooDeep { path, .. }) => assert_eq!(path, "o.o"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn the_word_at_a_time_search_finds_the_first_special_byte() {
+        let naive = |b: &[u8]| {
+            b.iter()
+                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+                .unwrap_or(b.len())
+        };
+        let mut bytes: Vec<u8> = (0x20..=0xff).filter(|&b| b != b'"' && b != b'\\').collect();
+        assert_eq!(special_at(&bytes), bytes.len());
+        for special in [b'"', b'\\', 0x00, 0x1f, b'\n'] {
+            for at in 0..40 {
+                let mut b = bytes[..48].to_vec();
+                b[at] = special;
+                // A later special byte, and high bytes around, must not hide the first.
+                b[at + 3] = b'"';
+                assert_eq!(special_at(&b), naive(&b), "{special:#x} at {at}");
+                assert_eq!(
+                    special_at(&b[1..]),
+                    naive(&b[1..]),
+                    "{special:#x} at {at} - 1"
+                );
+            }
+        }
+        bytes.clear();
+        assert_eq!(special_at(&bytes), 0);
     }
 
     #[test]
