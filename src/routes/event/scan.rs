@@ -468,7 +468,7 @@ impl<'a> Scanner<'a> {
         self.at += 1;
         let start = self.at;
         // The common case: no escape before the closing quote.
-        self.to_special();
+        self.skip_plain();
         match self.peek() {
             Some(b'"') => {
                 let text = &self.text[start..self.at];
@@ -489,7 +489,7 @@ impl<'a> Scanner<'a> {
         }
         let mut run = self.at;
         loop {
-            self.to_special();
+            self.skip_plain();
             match self.peek() {
                 Some(b'"') => {
                     if decode {
@@ -516,7 +516,7 @@ impl<'a> Scanner<'a> {
 
     /// Moves to the next byte inside a string that ends a plain run: a quote, a backslash or
     /// a control character (or to the end of the body). See [`special_at`].
-    fn to_special(&mut self) {
+    fn skip_plain(&mut self) {
         self.at += special_at(&self.bytes[self.at..]);
     }
 
