@@ -22,7 +22,7 @@ use awc::http::Method;
 use crate::audit::{AuditActor, AuditEvent, AuditOutcome};
 use crate::metrics::METRICS;
 use crate::rate_limiter::{self, RateLimit, RateLimiterActor, Throttle};
-use crate::retry;
+use crate::retry::{self, RetryPolicy};
 use crate::settings::CxoneSettings;
 use crate::text::truncate;
 use crate::token::{AccessToken, GetToken, TokenActor, TokenCache, TokenError};
@@ -104,48 +104,6 @@ pub struct ApiCall {
     /// Redirects followed at most (re-sending the same request to `Location`); 0: a 3xx is
     /// a final answer.
     pub max_redirects: u8,
-}
-
-/// How a call is retried on 429, 5xx and transport errors.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RetryPolicy {
-    /// Attempts in all, the first included.
-    pub max_attempts: u32,
-    /// First delay; doubles per attempt.
-    pub initial: Duration,
-    /// Longest delay.
-    pub max: Duration,
-    /// Whether delays get random jitter.
-    pub jitter: bool,
-}
-
-impl RetryPolicy {
-    /// The tenant's policy: `cxone.max_attempts`, `cxone.backoff_initial_ms` and
-    /// `cxone.backoff_max_ms`, with jitter.
-    pub fn tenant(s: &CxoneSettings) -> Self {
-        RetryPolicy {
-            max_attempts: s.max_attempts,
-            initial: Duration::from_millis(s.backoff_initial_ms),
-            max: Duration::from_millis(s.backoff_max_ms),
-            jitter: true,
-        }
-    }
-
-    /// How long to wait before the next attempt, given the backoff's `delay` and the
-    /// server's `Retry-After`: with jitter the longer of the two (the server's wait is a
-    /// floor), without it the server's wait when given (a fixed schedule yields to it).
-    pub fn wait(&self, retry_after: Option<Duration>, delay: Duration) -> Duration {
-        match retry_after {
-            Some(ra) if self.jitter => ra.max(delay),
-            Some(ra) => ra,
-            None => delay,
-        }
-    }
-
-    /// The delays between attempts.
-    pub fn delays(&self) -> impl Iterator<Item = Duration> {
-        retry::backoff(self.initial, self.max, self.max_attempts, self.jitter)
-    }
 }
 
 impl ApiCall {
@@ -561,24 +519,5 @@ mod tests {
             }
         ));
         assert!(!is_local(&SendRequestError::Timeout));
-    }
-
-    #[test]
-    fn a_fixed_policy_doubles_without_jitter_up_to_its_cap() {
-        let p = RetryPolicy {
-            max_attempts: 4,
-            initial: Duration::from_secs(1),
-            max: Duration::from_secs(3),
-            jitter: false,
-        };
-        let d: Vec<_> = p.delays().collect();
-        assert_eq!(
-            d,
-            vec![
-                Duration::from_secs(1),
-                Duration::from_secs(2),
-                Duration::from_secs(3)
-            ]
-        );
     }
 }

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 
+use crate::settings::CxoneSettings;
+
 /// Delays between attempts: at most `max_attempts - 1` of them, starting at `initial`
 /// (taken as `max` when above it), doubling up to `max`. With `jitter`, each delay gets a
 /// random extra of up to 100% of itself (backon's jitter), so callers that failed together
@@ -47,6 +49,48 @@ pub fn retry_after(headers: &awc::http::header::HeaderMap) -> Option<Duration> {
 /// Whether an HTTP status is worth another attempt (429 and 5xx).
 pub fn is_retryable(status: u16) -> bool {
     status == 429 || (500..600).contains(&status)
+}
+
+/// How a call is retried on 429, 5xx and transport errors.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub max_attempts: u32,
+    /// First delay; doubles per attempt.
+    pub initial: Duration,
+    /// Longest delay.
+    pub max: Duration,
+    /// Whether delays get random jitter.
+    pub jitter: bool,
+}
+
+impl RetryPolicy {
+    /// The tenant's policy: `cxone.max_attempts`, `cxone.backoff_initial_ms` and
+    /// `cxone.backoff_max_ms`, with jitter.
+    pub fn tenant(s: &CxoneSettings) -> Self {
+        RetryPolicy {
+            max_attempts: s.max_attempts,
+            initial: Duration::from_millis(s.backoff_initial_ms),
+            max: Duration::from_millis(s.backoff_max_ms),
+            jitter: true,
+        }
+    }
+
+    /// How long to wait before the next attempt, given the backoff's `delay` and the
+    /// server's `Retry-After`: with jitter the longer of the two (the server's wait is a
+    /// floor), without it the server's wait when given (a fixed schedule yields to it).
+    pub fn wait(&self, retry_after: Option<Duration>, delay: Duration) -> Duration {
+        match retry_after {
+            Some(ra) if self.jitter => ra.max(delay),
+            Some(ra) => ra,
+            None => delay,
+        }
+    }
+
+    /// The delays between attempts.
+    pub fn delays(&self) -> impl Iterator<Item = Duration> {
+        backoff(self.initial, self.max, self.max_attempts, self.jitter)
+    }
 }
 
 #[cfg(test)]
@@ -97,5 +141,24 @@ mod tests {
     fn only_429_and_5xx_are_retryable() {
         assert!(is_retryable(429) && is_retryable(503) && is_retryable(500));
         assert!(!is_retryable(409) && !is_retryable(404) && !is_retryable(302));
+    }
+
+    #[test]
+    fn a_fixed_policy_doubles_without_jitter_up_to_its_cap() {
+        let p = RetryPolicy {
+            max_attempts: 4,
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(3),
+            jitter: false,
+        };
+        let d: Vec<_> = p.delays().collect();
+        assert_eq!(
+            d,
+            vec![
+                Duration::from_secs(1),
+                Duration::from_secs(2),
+                Duration::from_secs(3)
+            ]
+        );
     }
 }
