@@ -4,6 +4,7 @@
 //!
 //! - [`config`]: typed settings, loaded in layers and validated at start-up;
 //! - [`startup`]: `Application::build`, the actor graph and the HTTP server;
+//! - [`state`]: what the routes share (`AppState`, the actors' addresses);
 //! - [`routes`]: the HTTP API (thin: parse, validate, message, map);
 //! - [`error`]: the JSON error contract;
 //! - [`logging`]: the service's logger (client framing errors at DEBUG, not ERROR);
@@ -23,3 +24,4 @@ pub mod routes;
 pub mod sandbox;
 pub mod signature;
 pub mod startup;
+pub mod state;

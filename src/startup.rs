@@ -24,45 +24,7 @@ use switchboard_actors::{
 use crate::config::{Settings, DEFAULT_ROUTES, DEFAULT_ROUTES_PATH};
 use crate::sandbox::{Sandbox, SandboxOptions};
 use crate::signature::{SignatureVerifier, StandardWebhooks};
-
-/// What routes share.
-pub struct AppState {
-    /// The loaded settings.
-    pub settings: Arc<Settings>,
-    /// The long-lived actors.
-    pub actors: Actors,
-    /// What export streams share.
-    pub exports: ExportOptions,
-    /// Webhook signature verifier, when `routing.signing_secret` or `routing.signing_secrets`
-    /// holds a secret.
-    pub verifier: Option<Arc<dyn SignatureVerifier>>,
-    /// The routing rules (`routing.rules_file`), matched on the HTTP worker that received
-    /// the event.
-    pub rules: Arc<RuleSet>,
-}
-
-/// Addresses of the long-lived actors (each under a supervisor).
-#[derive(Clone)]
-pub struct Actors {
-    /// Kafka router.
-    pub router: Addr<KafkaRouterActor>,
-    /// Acknowledgements to CXone.
-    pub acknowledger: Addr<AcknowledgementActor>,
-    /// Token cache.
-    pub token: Addr<TokenActor>,
-    /// Definition creation.
-    pub definitions: Addr<DefinitionActor>,
-    /// Delta batches.
-    pub deltas: Addr<DeltaBatchActor>,
-    /// Orchestration runs.
-    pub runs: Addr<RunsActor>,
-    /// Completion webhooks → sub-flows.
-    pub completions: Addr<CompletionRouter>,
-    /// Client-side rate limiter.
-    pub limiter: Addr<RateLimiterActor>,
-    /// Audit log.
-    pub audit: Addr<AuditActor>,
-}
+use crate::state::{Actors, AppState};
 
 /// The CXone side of the actor graph: audit log, token cache, rate limiter, and the handle
 /// CXone callers use. The service builds it, and so do CLI commands that call CXone

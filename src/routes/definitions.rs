@@ -17,7 +17,7 @@ use switchboard_actors::definitions::{CreateDefinition, Created, DefinitionError
 
 use super::body::{parse_json, read_json_body};
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Query of `POST /data-actions`.
 #[derive(Debug, Deserialize)]

@@ -14,7 +14,7 @@ use switchboard_actors::deltas::{validate_set, ApplyDelta, BatchStatus, DeltaRep
 
 use super::body::{parse_json, read_json_body};
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The HTTP status and, when the run stopped, the error code and message of a report.
 pub fn report_status(report: &DeltaReport) -> (StatusCode, Option<(&'static str, String)>) {

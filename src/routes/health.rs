@@ -9,7 +9,7 @@ use serde_json::json;
 use switchboard_actors::{CheckBroker, GetToken};
 
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Longest a readiness probe waits for each dependency.
 pub const READINESS_TIMEOUT: Duration = Duration::from_secs(5);

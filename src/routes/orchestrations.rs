@@ -15,7 +15,7 @@ use switchboard_actors::problem::FieldProblem;
 
 use super::body::{parse_json, read_json_body};
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 fn restarting() -> ApiError {
     ApiError::unavailable(

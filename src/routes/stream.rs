@@ -7,7 +7,7 @@ use actix_web_actors::ws;
 use futures::StreamExt;
 use switchboard_actors::exports::{ExportStreamActor, Flushed};
 
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The handler: WebSocket handshake, then the actor.
 pub async fn stream(

@@ -21,7 +21,7 @@ use super::body::read_json_body;
 use super::event::{dedupe_key, parse_event, EventLimits};
 use crate::error::ApiError;
 use crate::signature::SignedHeaders;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())

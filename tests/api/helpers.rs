@@ -11,7 +11,8 @@ use rskafka::record::RecordAndOffset;
 use serde_json::{json, Value};
 use switchboard::config::Settings;
 use switchboard::sandbox::{Sandbox, SandboxOptions};
-use switchboard::startup::{Actors, Application, BuildOptions};
+use switchboard::startup::{Application, BuildOptions};
+use switchboard::state::Actors;
 
 /// The broker the tests use.
 pub fn brokers() -> String {
