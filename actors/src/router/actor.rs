@@ -9,18 +9,17 @@
 //! `kafka.queue_capacity` are refused ([`RouteError::QueueFull`]) so memory stays bounded
 //! and the webhook can answer 503 with `Retry-After`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use rskafka::client::partition::Compression;
 use rskafka::record::Record;
-use tokio::sync::oneshot;
 
 use super::batch::{BatchLimits, Next, PartitionQueue, Pending};
 use super::dedupe::{DedupeKey, DedupeStore, Seen};
-use super::intake::RouteEvents;
+use super::event::{event_record, RouteError, RouteEvent, RouteOutcome, Routed};
 use super::kafka::KafkaConnection;
 use super::replies::{Outbox, ReplyChannel, ReplyTo};
 use super::rules::Route;
@@ -29,129 +28,23 @@ use crate::lifecycle;
 use crate::metrics::METRICS;
 use crate::settings::KafkaSettings;
 
-/// Encoding overhead of one record in a record batch (length, attributes, deltas, varints),
-/// added to its key, value and headers so batches are sized by the request they make.
-pub const RECORD_OVERHEAD_BYTES: usize = 16;
-/// Overhead of one produce request (request and record batch headers, topic name), kept out
-/// of `kafka.max_batch_bytes` so the whole request stays under it.
-pub const REQUEST_OVERHEAD_BYTES: usize = 256;
+/// Capacity of the router's mailbox, in messages.
+pub const ROUTER_MAILBOX_MESSAGES: usize = 256;
 
-/// The Kafka record of an event (seed 004): key = `dataActionId`, value = the compact
-/// payload, headers `eventType` and `timestamp`, stamped now; with its size in a produce
-/// request (bytes, [`RECORD_OVERHEAD_BYTES`] included), which batches are limited by.
-pub fn event_record(
-    data_action_id: String,
-    event_type: String,
-    timestamp: String,
-    compact: String,
-) -> (Record, usize) {
-    let record = Record {
-        key: Some(data_action_id.into_bytes()),
-        value: Some(compact.into_bytes()),
-        headers: BTreeMap::from([
-            ("eventType".to_string(), event_type.into_bytes()),
-            ("timestamp".to_string(), timestamp.into_bytes()),
-        ]),
-        timestamp: chrono::Utc::now(),
-    };
-    let size = record.approximate_size() + RECORD_OVERHEAD_BYTES;
-    (record, size)
+/// Events for the router, sent together by one HTTP worker (see the module doc). Each event
+/// is admitted as if sent alone, in order; each outcome goes to its own reply sender, by way
+/// of `replies`.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct RouteEvents {
+    /// The events, in the order they were submitted.
+    pub events: Vec<RouteEvent>,
+    /// The sending worker's reply channel.
+    pub replies: ReplyChannel,
 }
 
 /// How often queues are swept for records that can no longer be answered in time.
 pub const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
-
-/// A Data Action event to route; the outcome comes through `reply` once decided (at once for
-/// a duplicate or a refusal, when the broker answers otherwise). Build it with
-/// [`RouteEvent::new`], which also returns the receiving end, and send it in a
-/// [`RouteEvents`] (through a [`RouterIntake`](super::RouterIntake)).
-#[derive(Debug)]
-pub struct RouteEvent {
-    /// Dedupe key: of the `webhook-id` header, or of `dataActionId` + `eventType` +
-    /// `timestamp` ([`DedupeKey`]).
-    pub dedupe_key: DedupeKey,
-    /// `dataActionId`: the record key.
-    pub data_action_id: String,
-    /// `eventType`: a record header.
-    pub event_type: String,
-    /// `timestamp`: a record header.
-    pub timestamp: String,
-    /// The payload serialised compactly: the record value.
-    pub compact: String,
-    /// Where the first matching rule sends it ([`RuleSet::route`](super::RuleSet::route), decided by the sender so
-    /// the router's one thread does not match every payload); `None`: no rule matched.
-    pub route: Option<Route>,
-    /// Where the outcome goes.
-    pub reply: oneshot::Sender<Reply>,
-}
-
-impl RouteEvent {
-    /// An event and the receiver of its outcome (a dropped sender means the router stopped).
-    pub fn new(
-        dedupe_key: DedupeKey,
-        data_action_id: String,
-        event_type: String,
-        timestamp: String,
-        compact: String,
-        route: Option<Route>,
-    ) -> (Self, oneshot::Receiver<Reply>) {
-        let (reply, rx) = oneshot::channel();
-        let event = RouteEvent {
-            dedupe_key,
-            data_action_id,
-            event_type,
-            timestamp,
-            compact,
-            route,
-            reply,
-        };
-        (event, rx)
-    }
-}
-
-/// Where a record landed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Routed {
-    /// Topic.
-    pub topic: Arc<str>,
-    /// Partition.
-    pub partition: i32,
-    /// Offset the broker assigned.
-    pub offset: i64,
-}
-
-/// The result of routing one event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RouteOutcome {
-    /// The broker acknowledged the record.
-    Routed(Routed),
-    /// The event was routed before, within the dedupe window; nothing produced.
-    Duplicate,
-}
-
-/// Why an event was not routed. Nothing of it is in Kafka (or, for a timeout, may be:
-/// the event is redelivered and produced at least once).
-#[derive(Debug, Clone, PartialEq, Eq, derive_more::Display, derive_more::Error)]
-pub enum RouteError {
-    /// No rule matched the payload.
-    #[display("no routing rule matches the event")]
-    NoRoute,
-    /// The router's queue is full (backpressure).
-    #[display("the router's queue is full")]
-    QueueFull,
-    /// The broker did not acknowledge in time.
-    #[display("the broker did not acknowledge within the produce timeout")]
-    Timeout,
-    /// The broker refused or failed.
-    #[display("the broker failed: {_0}")]
-    Broker(#[error(not(source))] String),
-    /// The router stopped (it is being restarted).
-    #[display("the router restarted before the record was produced")]
-    Stopped,
-}
-
-/// The outcome of routing one event.
-pub type Reply = Result<RouteOutcome, RouteError>;
 
 /// Asks whether the broker answers metadata requests (readiness).
 #[derive(Message, Debug, Clone, Copy)]
@@ -429,7 +322,7 @@ impl Actor for KafkaRouterActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(super::intake::ROUTER_MAILBOX_MESSAGES);
+        ctx.set_mailbox_capacity(ROUTER_MAILBOX_MESSAGES);
         ctx.run_interval(SWEEP_INTERVAL, |act, _| act.sweep());
         lifecycle::started("KafkaRouterActor", self.restarts);
     }
@@ -494,27 +387,3 @@ impl Handler<CheckBroker> for KafkaRouterActor {
 }
 
 crate::handle_stop_actor!(KafkaRouterActor);
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_event_record_is_keyed_by_its_id_with_the_payload_as_value_and_two_headers() {
-        let (record, size) = event_record(
-            "da-1".into(),
-            "created".into(),
-            "2026-01-01T00:00:00Z".into(),
-            r#"{"priority":"high"}"#.into(),
-        );
-        assert_eq!(record.key.as_deref(), Some(&b"da-1"[..]));
-        assert_eq!(
-            record.value.as_deref(),
-            Some(&br#"{"priority":"high"}"#[..])
-        );
-        assert_eq!(record.headers["eventType"], b"created");
-        assert_eq!(record.headers["timestamp"], b"2026-01-01T00:00:00Z");
-        assert_eq!(record.headers.len(), 2);
-        assert_eq!(size, record.approximate_size() + RECORD_OVERHEAD_BYTES);
-    }
-}

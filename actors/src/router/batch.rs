@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use super::actor::REQUEST_OVERHEAD_BYTES;
+use super::event::REQUEST_OVERHEAD_BYTES;
 use crate::settings::KafkaSettings;
 
 /// Batch limits of a partition.

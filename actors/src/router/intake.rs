@@ -17,30 +17,16 @@ use std::rc::Rc;
 
 use actix::prelude::*;
 
-use super::actor::{RouteError, RouteEvent};
+use super::actor::RouteEvents;
+use super::event::{RouteError, RouteEvent};
 use super::replies::ReplyChannel;
 use crate::metrics::METRICS;
 
 /// Events per [`RouteEvents`] message at most; a fuller buffer is sent at once.
 ///
-/// With the router's mailbox of [`ROUTER_MAILBOX_MESSAGES`] this bounds the events waiting
+/// With the router's mailbox of 256 messages (`ROUTER_MAILBOX_MESSAGES`, beside the actor) this bounds the events waiting
 /// in the mailbox to 4 096, as one message per event did before.
 pub const MAX_EVENTS_PER_MESSAGE: usize = 16;
-
-/// Capacity of the router's mailbox, in messages.
-pub const ROUTER_MAILBOX_MESSAGES: usize = 256;
-
-/// Events for the router, sent together by one HTTP worker (see the module doc). Each event
-/// is admitted as if sent alone, in order; each outcome goes to its own reply sender, by way
-/// of `replies`.
-#[derive(Message, Debug)]
-#[rtype(result = "()")]
-pub struct RouteEvents {
-    /// The events, in the order they were submitted.
-    pub events: Vec<RouteEvent>,
-    /// The sending worker's reply channel.
-    pub replies: ReplyChannel,
-}
 
 /// An HTTP worker's buffer of events for the router, and the channel of its replies.
 pub struct RouterIntake {

@@ -15,7 +15,7 @@
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::actor::Reply;
+use super::event::Reply;
 
 /// Outcomes for one HTTP worker, each with the sender its request waits on.
 type Batch = Vec<(oneshot::Sender<Reply>, Reply)>;
