@@ -3,7 +3,6 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::common::procfs::{stat_ticks, CLK_TCK};
-use crate::stack::Stack;
 
 /// CPU ticks of this process (exited threads included), and of each live thread by tid with
 /// the nanoseconds it waited on a run queue (`/proc/.../schedstat`: runnable, no core free).
@@ -48,7 +47,14 @@ impl Cpu {
         Cpu::now().threads.into_keys().collect()
     }
 
-    pub(crate) fn since(&self, before: &Cpu, stack: &Stack) -> CpuUse {
+    /// CPU used since `before`, by thread group: the bench's main thread, the service's
+    /// threads (`service`), the sandbox's (`sandbox`), the rest of the process, other threads.
+    pub(crate) fn since(
+        &self,
+        before: &Cpu,
+        service: &HashSet<u32>,
+        sandbox: &HashSet<u32>,
+    ) -> CpuUse {
         let main = std::process::id();
         let (mut cpu, mut wait) = ([0.0; 5], [0.0; 3]);
         let mut live = 0;
@@ -58,9 +64,9 @@ impl Cpu {
             live += d;
             let slot = if *tid == main {
                 0
-            } else if stack.service_threads.contains(tid) {
+            } else if service.contains(tid) {
                 1
-            } else if stack.sandbox_threads.contains(tid) {
+            } else if sandbox.contains(tid) {
                 2
             } else {
                 4

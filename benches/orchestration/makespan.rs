@@ -55,7 +55,7 @@ pub(crate) async fn makespan(cfg: &Config, stack: &Stack) -> anyhow::Result<()> 
         let load = load_average();
         let cpu_before = Cpu::now();
         let polled = run_plan(&stack.base, body.clone(), cfg.poll).await?;
-        let cpu = Cpu::now().since(&cpu_before, stack);
+        let cpu = Cpu::now().since(&cpu_before, &stack.service_threads, &stack.sandbox_threads);
         last_run = polled.report["run_id"].as_str().map(String::from);
         let state = stack.sandbox_state().await?;
         let a = analyse(&polled.report, &state, l, cfg.cap, n)?;
