@@ -7,6 +7,8 @@
 //! - [`state`]: what the routes share (`AppState`, the actors' addresses);
 //! - [`routes`]: the HTTP API (thin: parse, validate, message, map);
 //! - [`error`]: the JSON error contract;
+//! - [`answers`]: each outcome of the actors mapped to its HTTP answer (shared with the CLI);
+//! - [`body`]: request bodies: content type, size limit, JSON;
 //! - [`logging`]: the service's logger (client framing errors at DEBUG, not ERROR);
 //! - [`signature`]: webhook signature verification;
 //! - [`sandbox`]: the embedded CXone emulator;
@@ -14,6 +16,8 @@
 //! - [`commands`]: CLI commands that call CXone in-process;
 //! - [`cli`]: the command line.
 
+pub mod answers;
+pub mod body;
 pub mod cli;
 pub mod commands;
 pub mod config;

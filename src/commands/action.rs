@@ -10,8 +10,8 @@ use anyhow::Context as _;
 use switchboard_actors::definitions::{CreateDefinition, DefinitionActor};
 
 use super::{cxone_runtime, eprint_json, flush_audit, print_json, read_json, start_supervised};
+use crate::answers::{created_json, definition_error};
 use crate::config::Settings;
-use crate::routes::definitions::{created_json, definition_error};
 
 /// Parses `NAME:VALUE`.
 ///

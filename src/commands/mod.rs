@@ -16,8 +16,8 @@ use std::path::Path;
 use actix::prelude::*;
 use anyhow::Context as _;
 
+use crate::body::parse_json;
 use crate::config::Settings;
-use crate::routes::body::parse_json;
 use crate::startup::CxoneRuntime;
 
 /// Starts the CXone actors for a command; `cxone.base_url` must be set.

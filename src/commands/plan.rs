@@ -13,8 +13,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use switchboard_actors::orchestration::{validate_plan, GetRun, Plan, StartRun};
 
 use super::{cxone_runtime, eprint_json, flush_audit, print_json, read_json};
+use crate::answers::plan_error;
 use crate::config::Settings;
-use crate::routes::orchestrations::plan_error;
 use crate::startup::start_orchestration;
 
 /// How often the progress bar is refreshed.

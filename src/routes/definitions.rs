@@ -9,13 +9,12 @@
 //! 415, 413; 502 `upstream_error` (with the API's body in `upstream`), 502
 //! `too_many_redirects`, 429 `rate_limited`, 502 `upstream_unavailable`.
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
-use serde_json::{json, Value};
-use switchboard_actors::definitions::{CreateDefinition, Created, DefinitionError};
+use switchboard_actors::definitions::{CreateDefinition, Created};
 
-use super::body::{parse_json, read_json_body};
+use crate::answers::{created_json, definition_error};
+use crate::body::{parse_json, read_json_body};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -25,31 +24,6 @@ pub struct CreateQuery {
     /// Validate only.
     #[serde(default)]
     pub dry_run: bool,
-}
-
-/// Maps a definition error to the HTTP contract.
-pub fn definition_error(e: DefinitionError) -> ApiError {
-    let message = e.to_string();
-    match e {
-        DefinitionError::Invalid(details) => ApiError::validation("invalid_definition", details),
-        DefinitionError::HeaderMatrixTooLarge(_) => {
-            ApiError::new(StatusCode::BAD_REQUEST, "header_matrix_too_large", message)
-        }
-        DefinitionError::TooManyRedirects(_) => {
-            ApiError::new(StatusCode::BAD_GATEWAY, "too_many_redirects", message)
-        }
-        DefinitionError::RateLimited(_) => ApiError {
-            retry_after_secs: Some(1),
-            ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
-        },
-        DefinitionError::Upstream { status, body, .. } => ApiError {
-            upstream: Some(Box::new(json!({"status": status, "body": body}))),
-            ..ApiError::new(StatusCode::BAD_GATEWAY, "upstream_error", message)
-        },
-        DefinitionError::Unavailable(_) => {
-            ApiError::new(StatusCode::BAD_GATEWAY, "upstream_unavailable", message)
-        }
-    }
 }
 
 /// The handler.
@@ -89,31 +63,4 @@ pub async fn create(
                 .json(created_json(created))
         }
     })
-}
-
-/// The JSON answer for a created definition, shared by `POST /data-actions` and
-/// `switchboard action create`: for a dry run `{"definition", "header_matrix_bytes",
-/// "correlation_id"}`; otherwise the definition as CXone returned it plus `"audit"` (when it
-/// is an object).
-pub fn created_json(created: Created) -> Value {
-    match created {
-        Created::DryRun {
-            definition,
-            header_matrix_bytes,
-            correlation_id,
-        } => json!({
-            "definition": definition,
-            "header_matrix_bytes": header_matrix_bytes,
-            "correlation_id": correlation_id,
-        }),
-        Created::Created {
-            mut definition,
-            audit,
-        } => {
-            if let Some(obj) = definition.as_object_mut() {
-                obj.insert("audit".into(), json!(audit));
-            }
-            definition
-        }
-    }
 }

@@ -12,7 +12,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 use switchboard_actors::deltas::{validate_set, ApplyDelta, BatchStatus, DeltaReport};
 
-use super::body::{parse_json, read_json_body};
+use crate::body::{parse_json, read_json_body};
 use crate::error::ApiError;
 use crate::state::AppState;
 

@@ -2,14 +2,12 @@
 //!
 //! - `webhook`: `POST /webhook/cxone/data-actions` (routing to Kafka);
 //! - `event`: the webhook event's validation and dedupe key;
-//! - `body`: JSON request bodies (content type, size, parse);
 //! - `definitions`: `POST /data-actions`;
 //! - `deltas`: `POST /deltas`;
 //! - `orchestrations`: `POST /orchestrations`, `GET /orchestrations/{run_id}`, `POST /cxone/webhook`;
 //! - `stream`: `GET /stream` (WebSocket exports);
 //! - `health`: `/healthz`, `/readyz`, `/metrics`.
 
-pub mod body;
 pub mod definitions;
 pub mod deltas;
 pub mod event;

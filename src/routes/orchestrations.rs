@@ -9,11 +9,12 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 use switchboard_actors::orchestration::{
-    validate_plan, Completion, Delivery, ExecutionStatus, GetRun, PlanProblem, StartRun,
+    validate_plan, Completion, Delivery, ExecutionStatus, GetRun, StartRun,
 };
 use switchboard_actors::problem::FieldProblem;
 
-use super::body::{parse_json, read_json_body};
+use crate::answers::plan_error;
+use crate::body::{parse_json, read_json_body};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -22,17 +23,6 @@ fn restarting() -> ApiError {
         "actor_unavailable",
         "the orchestration actors are restarting",
         1,
-    )
-}
-
-/// The 400 `invalid_plan` answer for a plan's problems (shared with `switchboard plan
-/// validate`).
-pub fn plan_error(problems: Vec<PlanProblem>) -> ApiError {
-    let kinds: Vec<&str> = problems.iter().map(|p| p.kind).collect();
-    ApiError::problems(
-        "invalid_plan",
-        format!("the plan is invalid: {}", kinds.join(", ")),
-        &problems,
     )
 }
 

@@ -17,8 +17,9 @@ use switchboard_actors::metrics::METRICS;
 use switchboard_actors::router::RouterIntake;
 use switchboard_actors::{RouteError, RouteEvent, RouteOutcome};
 
-use super::body::read_json_body;
 use super::event::{dedupe_key, parse_event, EventLimits};
+use crate::answers::route_error;
+use crate::body::read_json_body;
 use crate::error::ApiError;
 use crate::signature::SignedHeaders;
 use crate::state::AppState;
@@ -108,16 +109,4 @@ async fn route(
     }
     .map_err(route_error)?;
     Ok(outcome)
-}
-
-fn route_error(e: RouteError) -> ApiError {
-    match e {
-        RouteError::NoRoute => {
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "no_route", e.to_string())
-        }
-        RouteError::QueueFull => ApiError::unavailable("queue_full", e.to_string(), 1),
-        RouteError::Timeout => ApiError::unavailable("broker_timeout", e.to_string(), 1),
-        RouteError::Broker(_) => ApiError::unavailable("broker_unavailable", e.to_string(), 1),
-        RouteError::Stopped => ApiError::unavailable("router_unavailable", e.to_string(), 1),
-    }
 }
