@@ -22,7 +22,7 @@ use actix::prelude::*;
 use awc::http::Method;
 
 use crate::cxone::{ApiCall, CxoneClient, CxoneError, CxoneHandle};
-use crate::lifecycle;
+use crate::lifecycle::Lifecycle;
 use crate::metrics::METRICS;
 use crate::text;
 
@@ -126,7 +126,8 @@ pub struct AcknowledgementActor {
     /// flight twice); requeued if the actor restarts meanwhile.
     in_flight: Vec<String>,
     drops: DropLog,
-    restarts: u32,
+    /// Its lifecycle log lines and restart count.
+    lifecycle: Lifecycle,
 }
 
 impl AcknowledgementActor {
@@ -140,7 +141,7 @@ impl AcknowledgementActor {
             concurrency: concurrency.max(1),
             in_flight: Vec::new(),
             drops: DropLog::default(),
-            restarts: 0,
+            lifecycle: Lifecycle::new("AcknowledgementActor"),
         }
     }
 
@@ -221,19 +222,19 @@ impl Actor for AcknowledgementActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(4096);
-        lifecycle::started("AcknowledgementActor", self.restarts);
+        self.lifecycle.started();
         self.pump(ctx);
     }
 
     fn stopping(&mut self, _: &mut Self::Context) -> Running {
-        lifecycle::stopping("AcknowledgementActor", self.restarts);
+        self.lifecycle.stopping();
         Running::Stop
     }
 }
 
 impl Supervised for AcknowledgementActor {
     fn restarting(&mut self, _: &mut Self::Context) {
-        self.restarts = lifecycle::restarted("AcknowledgementActor", self.restarts);
+        self.lifecycle.restarted();
         // Calls in flight died with the old context: their ids go back to the front of the
         // queue (at-least-once); the queue itself is kept.
         for id in self.in_flight.drain(..) {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use serde::Serialize;
 
-use crate::lifecycle;
+use crate::lifecycle::Lifecycle;
 
 /// How often buffered records are written out.
 pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
@@ -93,7 +93,8 @@ pub struct Flush;
 /// The audit log writer. One per process.
 pub struct AuditActor {
     out: BufWriter<File>,
-    restarts: u32,
+    /// Its lifecycle log lines and restart count.
+    lifecycle: Lifecycle,
 }
 
 impl AuditActor {
@@ -107,7 +108,7 @@ impl AuditActor {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         Ok(AuditActor {
             out: BufWriter::new(file),
-            restarts: 0,
+            lifecycle: Lifecycle::new("AuditActor"),
         })
     }
 
@@ -126,11 +127,11 @@ impl Actor for AuditActor {
                 log::error!("actor=AuditActor event=flush_failed error={e}");
             }
         });
-        lifecycle::started("AuditActor", self.restarts);
+        self.lifecycle.started();
     }
 
     fn stopping(&mut self, _: &mut Self::Context) -> Running {
-        lifecycle::stopping("AuditActor", self.restarts);
+        self.lifecycle.stopping();
         if let Err(e) = self.flush_now() {
             log::error!("actor=AuditActor event=flush_failed error={e}");
         }
@@ -140,7 +141,7 @@ impl Actor for AuditActor {
 
 impl Supervised for AuditActor {
     fn restarting(&mut self, _: &mut Self::Context) {
-        self.restarts = lifecycle::restarted("AuditActor", self.restarts);
+        self.lifecycle.restarted();
     }
 }
 

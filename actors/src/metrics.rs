@@ -14,11 +14,12 @@ pub struct Metrics {
     pub registry: Registry,
     /// Webhook events by `outcome`: routed, duplicate, rejected, unavailable.
     pub events: IntCounterVec,
-    /// `events{outcome}` children, resolved once for the hot path: routed, duplicate,
-    /// rejected, unavailable.
-    pub event_outcomes: [IntCounter; 4],
-    /// `produce_seconds{outcome="ok"}` and `{outcome="failed"}`, resolved once.
-    pub produce_outcomes: [Histogram; 2],
+    /// `events{outcome}` children, resolved once for the hot path, in [`EventOutcome`]'s
+    /// order (read through [`Metrics::event`]).
+    event_outcomes: [IntCounter; 4],
+    /// `produce_seconds{outcome="ok"}` and `{outcome="failed"}`, resolved once (read through
+    /// [`Metrics::produce`]).
+    produce_outcomes: [Histogram; 2],
     /// Records acknowledged by the broker, by `topic` and `partition`.
     pub routed: IntCounterVec,
     /// Records per produce request.
@@ -60,6 +61,51 @@ pub struct Metrics {
     pub export_streams: IntGauge,
 }
 
+/// How the ingestion endpoint answered an event: the `outcome` label of `events`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventOutcome {
+    /// 200 `routed`: the broker acknowledged the record.
+    Routed,
+    /// 200 `duplicate`: seen within the dedupe window.
+    Duplicate,
+    /// Refused for the request itself (4xx): bad input, bad signature, no route.
+    Rejected,
+    /// 503: the broker or the router could not take it now.
+    Unavailable,
+}
+
+impl EventOutcome {
+    /// Every outcome, in the order of the resolved counters.
+    pub const ALL: [EventOutcome; 4] = [
+        EventOutcome::Routed,
+        EventOutcome::Duplicate,
+        EventOutcome::Rejected,
+        EventOutcome::Unavailable,
+    ];
+
+    /// The label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            EventOutcome::Routed => "routed",
+            EventOutcome::Duplicate => "duplicate",
+            EventOutcome::Rejected => "rejected",
+            EventOutcome::Unavailable => "unavailable",
+        }
+    }
+}
+
+impl Metrics {
+    /// The `events{outcome}` counter of `outcome`.
+    pub fn event(&self, outcome: EventOutcome) -> &IntCounter {
+        &self.event_outcomes[outcome as usize]
+    }
+
+    /// The `produce_seconds` histogram of a produce that succeeded (`ok`) or not (`failed`).
+    pub fn produce(&self, succeeded: bool) -> &Histogram {
+        &self.produce_outcomes[usize::from(!succeeded)]
+    }
+}
+
 fn histogram(name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
     Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets)).expect("valid histogram")
 }
@@ -93,8 +139,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     .expect("valid histogram");
     let registry = Registry::new();
     Metrics {
-        event_outcomes: ["routed", "duplicate", "rejected", "unavailable"]
-            .map(|o| events.with_label_values(&[o])),
+        event_outcomes: EventOutcome::ALL.map(|o| events.with_label_values(&[o.label()])),
         produce_outcomes: ["ok", "failed"].map(|o| produce_seconds.with_label_values(&[o])),
         events: registered(&registry, events),
         produce_seconds: registered(&registry, produce_seconds),

@@ -16,7 +16,7 @@ use actix::prelude::*;
 use governor::clock::Clock;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
-use crate::lifecycle;
+use crate::lifecycle::Lifecycle;
 
 /// Answer to [`RateLimit::grant`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,7 +98,8 @@ pub async fn acquire_from(limit: &RateLimit) {
 /// The tenant's limiter.
 pub struct RateLimiterActor {
     limit: Arc<RateLimit>,
-    restarts: u32,
+    /// Its lifecycle log lines and restart count.
+    lifecycle: Lifecycle,
 }
 
 impl RateLimiterActor {
@@ -106,7 +107,7 @@ impl RateLimiterActor {
     pub fn new(per_minute: u32, burst: u32) -> Self {
         RateLimiterActor {
             limit: Arc::new(RateLimit::new(per_minute, burst)),
-            restarts: 0,
+            lifecycle: Lifecycle::new("RateLimiterActor"),
         }
     }
 
@@ -121,18 +122,18 @@ impl Actor for RateLimiterActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(1024);
-        lifecycle::started("RateLimiterActor", self.restarts);
+        self.lifecycle.started();
     }
 
     fn stopping(&mut self, _: &mut Self::Context) -> Running {
-        lifecycle::stopping("RateLimiterActor", self.restarts);
+        self.lifecycle.stopping();
         Running::Stop
     }
 }
 
 impl Supervised for RateLimiterActor {
     fn restarting(&mut self, _: &mut Self::Context) {
-        self.restarts = lifecycle::restarted("RateLimiterActor", self.restarts);
+        self.lifecycle.restarted();
     }
 }
 

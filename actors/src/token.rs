@@ -15,7 +15,7 @@ use base64::Engine;
 use serde::Deserialize;
 use tokio::sync::oneshot;
 
-use crate::lifecycle;
+use crate::lifecycle::Lifecycle;
 use crate::metrics::METRICS;
 use crate::retry;
 use crate::retry::RetryPolicy;
@@ -105,7 +105,8 @@ pub struct TokenActor {
     cache: Arc<TokenCache>,
     refreshing: bool,
     waiters: Vec<Waiter>,
-    restarts: u32,
+    /// Its lifecycle log lines and restart count.
+    lifecycle: Lifecycle,
 }
 
 impl TokenActor {
@@ -117,7 +118,7 @@ impl TokenActor {
             cache: Arc::default(),
             refreshing: false,
             waiters: Vec::new(),
-            restarts: 0,
+            lifecycle: Lifecycle::new("TokenActor"),
         }
     }
 
@@ -260,18 +261,18 @@ impl Actor for TokenActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(1024);
-        lifecycle::started("TokenActor", self.restarts);
+        self.lifecycle.started();
     }
 
     fn stopping(&mut self, _: &mut Self::Context) -> Running {
-        lifecycle::stopping("TokenActor", self.restarts);
+        self.lifecycle.stopping();
         Running::Stop
     }
 }
 
 impl Supervised for TokenActor {
     fn restarting(&mut self, _: &mut Self::Context) {
-        self.restarts = lifecycle::restarted("TokenActor", self.restarts);
+        self.lifecycle.restarted();
         // The refresh future died with the old context; let the next caller start another.
         self.refreshing = false;
         self.waiters.clear();

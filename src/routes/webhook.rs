@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use switchboard_actors::metrics::METRICS;
+use switchboard_actors::metrics::{EventOutcome, METRICS};
 use switchboard_actors::router::RouterIntake;
 use switchboard_actors::{RouteError, RouteEvent, RouteOutcome};
 
@@ -44,12 +44,12 @@ pub async fn ingest(
 ) -> Result<HttpResponse, ApiError> {
     let result = route(&req, payload, &state).await;
     let outcome = match &result {
-        Ok(RouteOutcome::Routed(_)) => 0,
-        Ok(RouteOutcome::Duplicate) => 1,
-        Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE => 3,
-        Err(_) => 2,
+        Ok(RouteOutcome::Routed(_)) => EventOutcome::Routed,
+        Ok(RouteOutcome::Duplicate) => EventOutcome::Duplicate,
+        Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE => EventOutcome::Unavailable,
+        Err(_) => EventOutcome::Rejected,
     };
-    METRICS.event_outcomes[outcome].inc();
+    METRICS.event(outcome).inc();
     Ok(match result? {
         RouteOutcome::Routed(r) => HttpResponse::Ok().json(RoutedBody {
             status: "routed",

@@ -15,7 +15,7 @@ use super::validate::validate;
 use super::webhook;
 use crate::audit::{AuditActor, AuditEvent, AuditOutcome};
 use crate::cxone::{ApiCall, CxoneClient, CxoneError, CxoneHandle};
-use crate::lifecycle;
+use crate::lifecycle::Lifecycle;
 use crate::problem::FieldProblem;
 use crate::retry::RetryPolicy;
 use crate::settings::DefinitionSettings;
@@ -110,7 +110,8 @@ pub struct DefinitionActor {
     http: awc::Client,
     settings: DefinitionSettings,
     audit: Option<Addr<AuditActor>>,
-    restarts: u32,
+    /// Its lifecycle log lines and restart count.
+    lifecycle: Lifecycle,
 }
 
 impl DefinitionActor {
@@ -126,7 +127,7 @@ impl DefinitionActor {
             cxone,
             settings,
             audit,
-            restarts: 0,
+            lifecycle: Lifecycle::new("DefinitionActor"),
         }
     }
 }
@@ -136,11 +137,11 @@ impl Actor for DefinitionActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(256);
-        lifecycle::started("DefinitionActor", self.restarts);
+        self.lifecycle.started();
     }
 
     fn stopping(&mut self, _: &mut Self::Context) -> Running {
-        lifecycle::stopping("DefinitionActor", self.restarts);
+        self.lifecycle.stopping();
         Running::Stop
     }
 }
@@ -150,7 +151,7 @@ impl Supervised for DefinitionActor {
         // A restarted actor gets new clients.
         self.client = self.cxone.client();
         self.http = webhook::client();
-        self.restarts = lifecycle::restarted("DefinitionActor", self.restarts);
+        self.lifecycle.restarted();
     }
 }
 

@@ -19,7 +19,7 @@ use super::set::DeltaSet;
 use crate::audit::{AuditActor, AuditEvent, AuditOutcome};
 use crate::cxone::{ApiCall, CxoneClient, CxoneError, CxoneHandle};
 use crate::definitions::webhook;
-use crate::lifecycle;
+use crate::lifecycle::Lifecycle;
 use crate::metrics::METRICS;
 use crate::settings::DeltaSettings;
 
@@ -55,7 +55,8 @@ struct Sender {
 /// The delta sender. One per process (batches of one run go in order).
 pub struct DeltaBatchActor {
     sender: Sender,
-    restarts: u32,
+    /// Its lifecycle log lines and restart count.
+    lifecycle: Lifecycle,
 }
 
 impl DeltaBatchActor {
@@ -73,7 +74,7 @@ impl DeltaBatchActor {
                 settings,
                 audit,
             },
-            restarts: 0,
+            lifecycle: Lifecycle::new("DeltaBatchActor"),
         }
     }
 
@@ -87,18 +88,18 @@ impl Actor for DeltaBatchActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(256);
-        lifecycle::started("DeltaBatchActor", self.restarts);
+        self.lifecycle.started();
     }
 
     fn stopping(&mut self, _: &mut Self::Context) -> Running {
-        lifecycle::stopping("DeltaBatchActor", self.restarts);
+        self.lifecycle.stopping();
         Running::Stop
     }
 }
 
 impl Supervised for DeltaBatchActor {
     fn restarting(&mut self, _: &mut Self::Context) {
-        self.restarts = lifecycle::restarted("DeltaBatchActor", self.restarts);
+        self.lifecycle.restarted();
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
-use crate::lifecycle;
+use crate::lifecycle::Lifecycle;
 
 /// Early events buffered at most.
 pub const EARLY_CAPACITY: usize = 100_000;
@@ -115,14 +115,27 @@ impl Recent {
 }
 
 /// The router. One per process.
-#[derive(Default)]
 pub struct CompletionRouter {
     waiting: HashMap<String, Recipient<ExecutionCompleted>>,
     early: HashMap<String, (ExecutionStatus, Instant)>,
     early_order: VecDeque<String>,
     events: Recent,
     completed: Recent,
-    restarts: u32,
+    /// Its lifecycle log lines and restart count.
+    lifecycle: Lifecycle,
+}
+
+impl Default for CompletionRouter {
+    fn default() -> Self {
+        CompletionRouter {
+            waiting: HashMap::new(),
+            early: HashMap::new(),
+            early_order: VecDeque::new(),
+            events: Recent::default(),
+            completed: Recent::default(),
+            lifecycle: Lifecycle::new("CompletionRouter"),
+        }
+    }
 }
 
 impl CompletionRouter {
@@ -150,18 +163,18 @@ impl Actor for CompletionRouter {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(4096);
-        lifecycle::started("CompletionRouter", self.restarts);
+        self.lifecycle.started();
     }
 
     fn stopping(&mut self, _: &mut Self::Context) -> Running {
-        lifecycle::stopping("CompletionRouter", self.restarts);
+        self.lifecycle.stopping();
         Running::Stop
     }
 }
 
 impl Supervised for CompletionRouter {
     fn restarting(&mut self, _: &mut Self::Context) {
-        self.restarts = lifecycle::restarted("CompletionRouter", self.restarts);
+        self.lifecycle.restarted();
     }
 }
 

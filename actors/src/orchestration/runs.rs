@@ -8,7 +8,7 @@ use actix::prelude::*;
 
 use super::plan::Plan;
 use super::run::{GetRunReport, OrchestrationActor, RunContext, RunReport, RunSettled};
-use crate::lifecycle;
+use crate::lifecycle::Lifecycle;
 
 /// Where settled runs' reports are kept.
 pub trait RunStore: Send {
@@ -67,7 +67,8 @@ pub struct RunsActor {
     make_context: Box<dyn Fn(Recipient<RunSettled>) -> RunContext>,
     active: HashMap<String, Addr<OrchestrationActor>>,
     store: Box<dyn RunStore>,
-    restarts: u32,
+    /// Its lifecycle log lines and restart count.
+    lifecycle: Lifecycle,
 }
 
 impl RunsActor {
@@ -80,7 +81,7 @@ impl RunsActor {
             make_context: Box::new(make_context),
             active: HashMap::new(),
             store,
-            restarts: 0,
+            lifecycle: Lifecycle::new("RunsActor"),
         }
     }
 }
@@ -90,18 +91,18 @@ impl Actor for RunsActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(1024);
-        lifecycle::started("RunsActor", self.restarts);
+        self.lifecycle.started();
     }
 
     fn stopping(&mut self, _: &mut Self::Context) -> Running {
-        lifecycle::stopping("RunsActor", self.restarts);
+        self.lifecycle.stopping();
         Running::Stop
     }
 }
 
 impl Supervised for RunsActor {
     fn restarting(&mut self, _: &mut Self::Context) {
-        self.restarts = lifecycle::restarted("RunsActor", self.restarts);
+        self.lifecycle.restarted();
     }
 }
 

@@ -24,7 +24,7 @@ use super::kafka::KafkaConnection;
 use super::replies::{Outbox, ReplyChannel, ReplyTo};
 use super::rules::Route;
 use crate::acknowledger::Acknowledge;
-use crate::lifecycle;
+use crate::lifecycle::Lifecycle;
 use crate::metrics::METRICS;
 use crate::settings::KafkaSettings;
 
@@ -73,7 +73,8 @@ pub struct KafkaRouterActor {
     duplicates: HashMap<DedupeKey, Vec<(ReplyTo, String)>>,
     /// Where acknowledgements of routed events (and of duplicates) are queued.
     acknowledger: Option<Recipient<Acknowledge>>,
-    restarts: u32,
+    /// Its lifecycle log lines and restart count.
+    lifecycle: Lifecycle,
 }
 
 impl KafkaRouterActor {
@@ -93,7 +94,7 @@ impl KafkaRouterActor {
             queues: HashMap::new(),
             duplicates: HashMap::new(),
             acknowledger: None,
-            restarts: 0,
+            lifecycle: Lifecycle::new("KafkaRouterActor"),
         }
     }
 
@@ -248,7 +249,7 @@ impl KafkaRouterActor {
     ) {
         self.pending = self.pending.saturating_sub(waiters.len());
         METRICS.router_queue.set(self.pending as i64);
-        let latency = &METRICS.produce_outcomes[usize::from(result.is_err())];
+        let latency = METRICS.produce(result.is_ok());
         let mut acks = Vec::with_capacity(waiters.len());
         let mut outbox = Outbox::default();
         let mut routed = 0;
@@ -324,18 +325,18 @@ impl Actor for KafkaRouterActor {
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(ROUTER_MAILBOX_MESSAGES);
         ctx.run_interval(SWEEP_INTERVAL, |act, _| act.sweep());
-        lifecycle::started("KafkaRouterActor", self.restarts);
+        self.lifecycle.started();
     }
 
     fn stopping(&mut self, _: &mut Self::Context) -> Running {
-        lifecycle::stopping("KafkaRouterActor", self.restarts);
+        self.lifecycle.stopping();
         Running::Stop
     }
 }
 
 impl Supervised for KafkaRouterActor {
     fn restarting(&mut self, _: &mut Self::Context) {
-        self.restarts = lifecycle::restarted("KafkaRouterActor", self.restarts);
+        self.lifecycle.restarted();
         // In-flight produce futures died with the old context (their senders see Stopped);
         // queued records are failed now. Their keys are released so redeliveries produce.
         let mut outbox = Outbox::default();
