@@ -7,9 +7,9 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 use switchboard_actors::deltas::{ConflictResolution, UpdateType};
+use switchboard_sandbox::Sandbox;
 
 use crate::config::Settings;
-use crate::sandbox::Sandbox;
 use crate::startup::{sandbox_options, Application, BuildOptions};
 
 /// switchboard: NICE CXone Data Actions to Kafka, and more.

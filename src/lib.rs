@@ -11,7 +11,6 @@
 //! - [`body`]: request bodies: content type, size limit, JSON;
 //! - [`logging`]: the service's logger (client framing errors at DEBUG, not ERROR);
 //! - [`signature`]: webhook signature verification;
-//! - [`sandbox`]: the embedded CXone emulator;
 //! - [`demo`]: `switchboard demo`, traffic from the sandbox and a summary;
 //! - [`commands`]: CLI commands that call CXone in-process;
 //! - [`cli`]: the command line.
@@ -25,7 +24,6 @@ pub mod demo;
 pub mod error;
 pub mod logging;
 pub mod routes;
-pub mod sandbox;
 pub mod signature;
 pub mod startup;
 pub mod state;

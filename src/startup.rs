@@ -20,9 +20,9 @@ use switchboard_actors::{
     AcknowledgementActor, AuditActor, CxoneHandle, Flush, KafkaConnection, KafkaRouterActor,
     RateLimiterActor, RuleSet, TokenActor,
 };
+use switchboard_sandbox::{Sandbox, SandboxOptions};
 
 use crate::config::{Settings, DEFAULT_ROUTES, DEFAULT_ROUTES_PATH};
-use crate::sandbox::{Sandbox, SandboxOptions};
 use crate::signature::{SignatureVerifier, StandardWebhooks};
 use crate::state::{Actors, AppState};
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use switchboard::sandbox::{Sandbox, SandboxOptions};
+use switchboard_sandbox::{Sandbox, SandboxOptions};
 
 use crate::common::service::{service_settings, start_app, RunningApp};
 use crate::config::BenchConfig;

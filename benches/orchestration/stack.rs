@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use actix_web::web::Bytes;
 use anyhow::{ensure, Context as _};
 use serde_json::{json, Value};
-use switchboard::sandbox::{Sandbox, SandboxOptions};
+use switchboard_sandbox::{Sandbox, SandboxOptions};
 
 use crate::common::http;
 use crate::common::service::{service_settings, start_app, RunningApp};

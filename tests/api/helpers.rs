@@ -10,9 +10,9 @@ use rskafka::client::{Client, ClientBuilder};
 use rskafka::record::RecordAndOffset;
 use serde_json::{json, Value};
 use switchboard::config::Settings;
-use switchboard::sandbox::{Sandbox, SandboxOptions};
 use switchboard::startup::{Application, BuildOptions};
 use switchboard::state::Actors;
+use switchboard_sandbox::{Sandbox, SandboxOptions};
 
 /// The broker the tests use.
 pub fn brokers() -> String {
@@ -413,8 +413,8 @@ impl TestApp {
             .post(format!("{}/oauth/token", self.sandbox_url))
             .send_form(&[
                 ("grant_type", "client_credentials"),
-                ("client_id", switchboard::sandbox::DEFAULT_CLIENT_ID),
-                ("client_secret", switchboard::sandbox::DEFAULT_CLIENT_SECRET),
+                ("client_id", switchboard_sandbox::DEFAULT_CLIENT_ID),
+                ("client_secret", switchboard_sandbox::DEFAULT_CLIENT_SECRET),
             ])
             .await
             .expect("token");

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use super::{spawn_sandbox, Reply, TestSandbox};
-use crate::sandbox::SandboxOptions;
+use crate::SandboxOptions;
 
 impl TestSandbox {
     async fn report(&self, body: Value) -> (u16, Value) {

@@ -4,32 +4,19 @@
 use actix_web::http::{header, Method};
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{SecondsFormat, Utc};
-use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::body::{read_body, MAX_API_BODY_BYTES};
 use super::definition_rules::validate_definition;
 use super::error::ApiError;
 use super::limits::admit;
-use super::state::Shared;
+use super::state::{DefinitionRecord, Shared};
 
 /// Path of the definition endpoint (as counted in `requests`, `?hop=` redirects included).
 pub const DEFINITIONS_PATH: &str = "/api/v2/data-actions";
 
 /// Header whose value is recorded with each created definition.
 pub const CORRELATION_HEADER: &str = "x-correlation-id";
-
-/// A created definition as `GET /sandbox/state` lists it in `definitions`:
-/// `{"id": uuid, "correlation_id": string or null, "definition": <the body as received>}`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DefinitionRecord {
-    /// The id given to the definition (UUID v4).
-    pub id: String,
-    /// The request's `X-Correlation-ID`, if any.
-    pub correlation_id: Option<String>,
-    /// The request body, as JSON.
-    pub definition: Value,
-}
 
 /// The 201 body for a valid definition `body`: `{"id", "name", "description" (null when
 /// left out), "type", "configuration", "enabled" (default true), "tags" (default []),

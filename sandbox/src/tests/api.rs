@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use super::spawn_sandbox;
-use crate::sandbox::{SandboxOptions, DEFAULT_CLIENT_SECRET};
+use crate::{SandboxOptions, DEFAULT_CLIENT_SECRET};
 
 #[actix_rt::test]
 async fn acknowledge_answers_200_then_409_and_state_counts_one_per_id() {

@@ -9,10 +9,8 @@ use actix_web::{HttpResponse, ResponseError};
 use derive_more::Display;
 use serde_json::json;
 
-/// One problem found in a request body: the field as a dotted path (`configuration.url`,
-/// `tags[2]`; `body` for the body as a whole) and what is wrong with it. The same type the
-/// service's validators report, serialised as `{"field", "message"}`.
-pub use switchboard_actors::problem::FieldProblem;
+/// One problem found in a request body (see [`crate::problem`]).
+pub use crate::problem::FieldProblem;
 
 /// An error answer of the sandbox (token endpoint, API or admin API).
 #[derive(Debug, Display, PartialEq)]

@@ -3,8 +3,8 @@
 use serde_json::{json, Value};
 
 use super::{spawn_sandbox, Reply, TestSandbox};
-use crate::sandbox::checksum::sha256_hex;
-use crate::sandbox::SandboxOptions;
+use crate::checksum::sha256_hex;
+use crate::SandboxOptions;
 
 const RECORDS: &str = "/api/v2/dataactions/records";
 

@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::error::ApiError;
-use super::state::Shared;
+use super::state::{ReportSpec, Shared};
 
 /// Most records a report may have.
 pub const MAX_REPORT_RECORDS: u64 = 10_000_000;
@@ -29,21 +29,6 @@ const FIRST_CREATED_AT_SECS: i64 = 1_704_067_200;
 
 /// Odd constant spreading offsets over the seed space (2^64 / golden ratio).
 const OFFSET_MIX: u64 = 0x9E37_79B9_7F4A_7C15;
-
-/// A registered report. JSON (the 201 answer): `{"id": string, "records": u64,
-/// "drift_at": u64 or null, "seed": u64}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ReportSpec {
-    /// The report id, used as `report_id` when starting an export.
-    pub id: String,
-    /// Records in the report, 0..=10 000 000 (offsets `0..records`).
-    pub records: u64,
-    /// First offset whose records have the drifted shape (`channel` instead of `region`);
-    /// `None`: no drift.
-    pub drift_at: Option<u64>,
-    /// Seed of the generated values.
-    pub seed: u64,
-}
 
 /// One generated record. JSON: `{"id": "<report>-<offset>", "seq": offset, "customer":
 /// "CUST-nnnnnn", "amount": f64 (two decimals, 1.00..=9999.99), "region": string,

@@ -1,5 +1,4 @@
-//! Data Action webhook events as CXone sends them (seed 004), and their Standard Webhooks
-//! signature.
+//! Data Action webhook events as CXone sends them (seed 004); [`crate::signing`] signs them.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rand::rngs::StdRng;
@@ -98,19 +97,6 @@ impl EventGenerator {
     }
 }
 
-/// The Standard Webhooks signature header value for one delivery:
-/// `v1,<base64(HMAC-SHA256(key, "{webhook_id}.{timestamp}.{body}"))>`, with `timestamp` in
-/// unix seconds (the `webhook-timestamp` header) and the key derived from the secret as a
-/// Standard Webhooks sender does ([`crate::signature::SigningKey::from_secret`]).
-pub fn sign(
-    key: &crate::signature::SigningKey,
-    webhook_id: &str,
-    timestamp: i64,
-    body: &[u8],
-) -> String {
-    crate::signature::sign(key, webhook_id, &timestamp.to_string(), body)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,29 +162,5 @@ mod tests {
         let a = EventGenerator::new(None).next_event(stamp());
         let b = EventGenerator::new(None).next_event(stamp());
         assert_ne!(a.event["dataActionId"], b.event["dataActionId"]);
-    }
-
-    #[test]
-    fn signature_is_v1_and_base64_hmac_sha256_of_id_timestamp_and_body() {
-        let key = |s| crate::signature::SigningKey::from_secret(s).expect("key");
-        let signature = sign(&key("secret"), "msg_1", 1_700_000_000, b"{}");
-        let encoded = signature.strip_prefix("v1,").expect("v1 prefix");
-        use base64::Engine as _;
-        let digest = base64::engine::general_purpose::STANDARD
-            .decode(encoded)
-            .expect("base64");
-        assert_eq!(digest.len(), 32);
-        use hmac::{Hmac, Mac};
-        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"secret").expect("key");
-        mac.update(b"msg_1.1700000000.{}");
-        assert!(mac.verify_slice(&digest).is_ok());
-        assert_ne!(
-            signature,
-            sign(&key("other"), "msg_1", 1_700_000_000, b"{}")
-        );
-        assert_ne!(
-            signature,
-            sign(&key("secret"), "msg_1", 1_700_000_001, b"{}")
-        );
     }
 }

@@ -1,12 +1,24 @@
 //! The payload checksum of delta requests (seed 001): `X-Payload-Checksum` carries the
 //! lowercase SHA-256 hex of the raw body bytes.
 
+use std::fmt::Write as _;
+
 use actix_web::http::header::HeaderMap;
+use sha2::{Digest, Sha256};
 
 use super::error::ApiError;
 
-/// The lowercase SHA-256 hex of a body: the checksum the service's delta batches carry.
-pub use switchboard_actors::deltas::batch::sha256_hex;
+/// The lowercase SHA-256 hex of `bytes` (64 characters): the checksum a delta request
+/// carries in `X-Payload-Checksum` (seed 001).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .fold(String::with_capacity(64), |mut hex, byte| {
+            // Writing to a String cannot fail.
+            let _ = write!(hex, "{byte:02x}");
+            hex
+        })
+}
 
 /// Header carrying the lowercase SHA-256 hex of the body (required).
 pub const CHECKSUM_HEADER: &str = "x-payload-checksum";
@@ -31,6 +43,14 @@ pub fn verify_checksum(headers: &HeaderMap, body: &[u8]) -> Result<String, ApiEr
 mod tests {
     use super::*;
     use actix_web::http::header;
+
+    #[test]
+    fn the_checksum_of_nothing_is_the_known_empty_digest() {
+        assert_eq!(
+            sha256_hex(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
 
     #[test]
     fn the_checksum_is_the_lowercase_sha256_hex_of_the_body() {

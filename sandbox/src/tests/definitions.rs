@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use super::spawn_sandbox;
-use crate::sandbox::SandboxOptions;
+use crate::SandboxOptions;
 
 const DEFINITIONS: &str = "/api/v2/data-actions";
 

@@ -10,12 +10,11 @@ use serde_json::{json, Map, Value};
 
 use super::body::{read_body, MAX_API_BODY_BYTES};
 use super::checksum::verify_checksum;
-use super::datastore::{DataStore, DataStores, StoredRecord};
 use super::delta_request::{ConflictResolution, DeltaRequest, UpdateType};
 use super::error::ApiError;
 use super::idempotency::StoredAnswer;
 use super::limits::admit;
-use super::state::Shared;
+use super::state::{DataStore, DataStores, Shared, StoredRecord};
 
 /// Path of the delta endpoint (as counted in `requests`).
 pub const DELTA_PATH: &str = "/api/v2/dataactions/records";
@@ -212,7 +211,7 @@ pub async fn apply_records(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::delta_request::RecordDelta;
+    use crate::delta_request::RecordDelta;
 
     fn fields(value: Value) -> Map<String, Value> {
         match value {

@@ -11,8 +11,7 @@ use super::auth::parse_form;
 use super::body::read_body;
 use super::error::ApiError;
 use super::limits::admit;
-use super::reports::ReportSpec;
-use super::state::Shared;
+use super::state::{ReportSpec, Shared};
 
 /// Path of the start-export endpoint (as counted in `requests`).
 pub const EXPORTS_PATH: &str = "/api/v2/data-actions/exports";

@@ -10,8 +10,8 @@ use futures::stream::{self, StreamExt};
 use serde_json::{json, Map, Value};
 
 use super::error::ApiError;
-use super::events::{sign, EventGenerator, GeneratedEvent};
-use crate::signature::SigningKey;
+use super::events::{EventGenerator, GeneratedEvent};
+use super::signing::{sign, SigningKey};
 
 /// Largest `count` one emit call accepts.
 pub const MAX_EMIT_COUNT: u32 = 1_000_000;
@@ -35,7 +35,7 @@ pub struct EmitRequest {
     pub count: u32,
     /// Most POSTs in flight at once, 1..=512 (default 1).
     pub concurrency: u32,
-    /// Standard Webhooks signing secret, read as the service reads `routing.signing_secret`
+    /// Standard Webhooks signing secret, read as a Standard Webhooks sender reads it
     /// (`whsec_<base64>` decoded into the key, any other text as its UTF-8 bytes; see
     /// [`SigningKey::from_secret`]); without it no `webhook-signature` is sent.
     pub secret: Option<String>,

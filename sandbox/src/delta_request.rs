@@ -1,27 +1,94 @@
 //! The body of `PATCH /api/v2/dataactions/records` (seed 001) and its validation.
 
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use super::error::ApiError;
 
-/// Most records one delta request may carry (seed 001: "a maximum batch size of 1000"): the
-/// API's largest batch, as the service batches.
-pub use switchboard_actors::deltas::batch::API_MAX_BATCH as MAX_BATCH_RECORDS;
-
-/// `updateType` (`UPSERT`: create missing records, update existing ones; `UPDATE`: update
-/// existing records only, missing ones are reported in `not_found`) and `conflictResolution`
-/// (`OVERWRITE`: apply a conflicting record anyway, still listed in `conflicts`; `FAIL`: any
-/// conflict rejects the whole batch with 409; `IGNORE`: skip it, apply the rest), parsed from
-/// exactly those strings.
-pub use switchboard_actors::deltas::set::{ConflictResolution, UpdateType};
+/// Most records one delta request may carry (seed 001: "a maximum batch size of 1000").
+pub const MAX_BATCH_RECORDS: usize = 1000;
 
 /// Most problems spelled out in one `invalid_payload` message; the rest are counted.
 const MAX_LISTED_PROBLEMS: usize = 20;
 
-/// One record change: `{"id": string (non-empty), "version"?: u64, "fields": object}`; the
-/// service's own record type (`version` is the one the client last saw, `None` never
-/// conflicts; a `null` field value removes the field).
-pub use switchboard_actors::deltas::set::DeltaRecord as RecordDelta;
+/// `updateType` on the wire: `"UPSERT"` or `"UPDATE"`, exactly (seed 001).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UpdateType {
+    /// `UPSERT`: create missing records, update existing ones.
+    #[serde(rename = "UPSERT")]
+    Upsert,
+    /// `UPDATE`: update existing records only; missing ones are reported in `not_found`.
+    #[serde(rename = "UPDATE")]
+    Update,
+}
+
+impl UpdateType {
+    /// The value for its wire spelling; `None` for anything else (case matters).
+    pub fn parse(text: &str) -> Option<UpdateType> {
+        [UpdateType::Upsert, UpdateType::Update]
+            .into_iter()
+            .find(|kind| kind.wire_name() == text)
+    }
+
+    /// The wire spelling: `UPSERT` or `UPDATE`.
+    pub fn wire_name(self) -> &'static str {
+        match self {
+            UpdateType::Upsert => "UPSERT",
+            UpdateType::Update => "UPDATE",
+        }
+    }
+}
+
+/// `conflictResolution` on the wire: `"OVERWRITE"`, `"FAIL"` or `"IGNORE"`, exactly
+/// (seed 001). A conflict is a record whose given `version` differs from the stored one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConflictResolution {
+    /// `OVERWRITE`: apply a conflicting record anyway (it is still listed in `conflicts`).
+    #[serde(rename = "OVERWRITE")]
+    Overwrite,
+    /// `FAIL`: any conflict rejects the whole batch with 409.
+    #[serde(rename = "FAIL")]
+    Fail,
+    /// `IGNORE`: skip a conflicting record, apply the rest.
+    #[serde(rename = "IGNORE")]
+    Ignore,
+}
+
+impl ConflictResolution {
+    /// The value for its wire spelling; `None` for anything else (case matters).
+    pub fn parse(text: &str) -> Option<ConflictResolution> {
+        [
+            ConflictResolution::Overwrite,
+            ConflictResolution::Fail,
+            ConflictResolution::Ignore,
+        ]
+        .into_iter()
+        .find(|resolution| resolution.wire_name() == text)
+    }
+
+    /// The wire spelling: `OVERWRITE`, `FAIL` or `IGNORE`.
+    pub fn wire_name(self) -> &'static str {
+        match self {
+            ConflictResolution::Overwrite => "OVERWRITE",
+            ConflictResolution::Fail => "FAIL",
+            ConflictResolution::Ignore => "IGNORE",
+        }
+    }
+}
+
+/// One record change on the wire: `{"id": string (non-empty), "version"?: u64, "fields":
+/// object}`. `version` is the one the client last saw (absent or `null`: never conflicts);
+/// a `null` field value removes the field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordDelta {
+    /// The record's id.
+    pub id: String,
+    /// The version the client expects stored; `None` skips the check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
+    /// The fields to set (`null` removes one).
+    pub fields: Map<String, Value>,
+}
 
 /// A validated delta request:
 /// `{"dataStoreId": string, "records": [RecordDelta], "updateType": "UPSERT"|"UPDATE",
@@ -219,6 +286,33 @@ mod tests {
             Err(ApiError::InvalidPayload(message)) => message,
             other => panic!("expected invalid_payload, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn the_wire_types_keep_the_seed_spellings() {
+        let record = RecordDelta {
+            id: "rec_a1b2c3".into(),
+            version: None,
+            fields: Map::new(),
+        };
+        assert_eq!(
+            serde_json::to_value(&record).expect("serialisable"),
+            json!({"id": "rec_a1b2c3", "fields": {}})
+        );
+        assert_eq!(json!(UpdateType::Upsert), json!("UPSERT"));
+        assert_eq!(json!(ConflictResolution::Ignore), json!("IGNORE"));
+        for text in ["UPSERT", "UPDATE"] {
+            assert_eq!(
+                UpdateType::parse(text).map(UpdateType::wire_name),
+                Some(text)
+            );
+        }
+        for text in ["OVERWRITE", "FAIL", "IGNORE"] {
+            let parsed = ConflictResolution::parse(text);
+            assert_eq!(parsed.map(ConflictResolution::wire_name), Some(text));
+        }
+        assert_eq!(UpdateType::parse("upsert"), None);
+        assert_eq!(ConflictResolution::parse("Fail"), None);
     }
 
     #[test]

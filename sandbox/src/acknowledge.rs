@@ -43,7 +43,7 @@ pub async fn acknowledge(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::SandboxOptions;
+    use crate::SandboxOptions;
 
     #[test]
     fn the_first_acknowledgement_counts_and_later_ones_conflict() {

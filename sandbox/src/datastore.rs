@@ -2,30 +2,12 @@
 //! batches ([`deltas`](super::deltas)) and inspected or seeded through the admin API
 //! `GET`/`POST /sandbox/datastores/{id}`.
 
-use std::collections::BTreeMap;
-
 use actix_web::{web, HttpResponse};
-use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use super::body::{read_body, MAX_API_BODY_BYTES};
 use super::error::ApiError;
-use super::state::Shared;
-
-/// One record of a data store. JSON: `{"version": u64, "fields": {...}}`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct StoredRecord {
-    /// Optimistic-locking version: 1 when created, + 1 on every applied change.
-    pub version: u64,
-    /// The record's fields.
-    pub fields: Map<String, Value>,
-}
-
-/// The records of one data store by record id.
-pub type DataStore = BTreeMap<String, StoredRecord>;
-
-/// Every data store by data store id (one namespace for all tenants).
-pub type DataStores = BTreeMap<String, DataStore>;
+use super::state::{DataStore, Shared, StoredRecord};
 
 /// The admin view of a data store: `{"records": {record id: {"version", "fields"}}}`.
 pub fn store_json(store: Option<&DataStore>) -> Value {

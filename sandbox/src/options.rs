@@ -23,7 +23,7 @@ pub const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 6000;
 #[derive(Debug, Clone)]
 pub struct SandboxOptions {
     /// Address to bind, `host:port`; port `0` picks a free port (read it with
-    /// [`Sandbox::port`](super::Sandbox::port)). Default `127.0.0.1:8090`.
+    /// [`Sandbox::port`](crate::Sandbox::port)). Default `127.0.0.1:8090`.
     pub bind: String,
     /// Client id accepted by `POST /oauth/token`; it is also the tenant of the tokens issued.
     pub client_id: String,

@@ -7,8 +7,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::{serve_on_port_0, spawn_sandbox};
-use crate::sandbox::events::sign;
-use crate::sandbox::SandboxOptions;
+use crate::signing::sign;
+use crate::SandboxOptions;
 
 /// What the test receiver saw: webhook headers and the raw body.
 #[derive(Debug, Clone)]
@@ -75,7 +75,7 @@ async fn emit_posts_unique_signed_events_and_reports_their_statuses() {
     for delivery in &received {
         assert_eq!(delivery.content_type, "application/json");
         let timestamp: i64 = delivery.timestamp.parse().expect("unix seconds");
-        let key = crate::signature::SigningKey::from_secret("s3cret").expect("key");
+        let key = crate::signing::SigningKey::from_secret("s3cret").expect("key");
         let expected = sign(&key, &delivery.id, timestamp, delivery.body.as_bytes());
         assert_eq!(delivery.signature.as_deref(), Some(expected.as_str()));
         let event: Value = serde_json::from_str(&delivery.body).expect("JSON event");

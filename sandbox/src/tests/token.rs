@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use super::{eventually, spawn_sandbox};
-use crate::sandbox::{SandboxOptions, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET};
+use crate::{SandboxOptions, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET};
 
 #[actix_rt::test]
 async fn token_endpoint_issues_tokens_for_form_basic_and_password_credentials() {

@@ -8,7 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Value;
 
 use super::{eventually, serve_on_port_0};
-use crate::sandbox::executions::now_ms;
+use crate::executions::now_ms;
 
 /// One POST the receiver got.
 #[derive(Debug, Clone)]

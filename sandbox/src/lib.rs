@@ -1,5 +1,8 @@
-//! The embedded CXone emulator: an in-memory actix-web server implementing the CXone API
-//! profile (ARCHITECTURE.md, "CXone API profile" and "Sandbox") for tests and demos.
+//! The CXone emulator: an in-memory actix-web server implementing the CXone API profile
+//! (ARCHITECTURE.md, "CXone API profile" and "Sandbox") for tests and demos;
+//! `switchboard serve --sandbox` embeds it. It depends on nothing of the product: its wire
+//! types, checksum, definition rules and webhook signing are its own, written from the API
+//! profile and the seeds, so a mistake in the service is not mirrored here.
 //!
 //! - [`options`]: start-up options and default credentials;
 //! - [`state`]: the shared in-memory state and what `GET /sandbox/state` shows;
@@ -20,9 +23,10 @@
 //!   `GET /api/v2/data-actions/exports/{id}/records`, and `POST /sandbox/reports`;
 //! - [`body`]: reading a request body with a size limit;
 //! - [`admin`]: `/sandbox/faults`, `/sandbox/state`, `/sandbox/reset`, `/sandbox/revoke-tokens`;
-//! - [`events`], [`emit`]: `POST /sandbox/emit`, CXone-style signed webhook events;
-//! - [`error`]: the JSON error contract `{"error": "<code>", "message": "<text>"}` (plus
-//!   `details` for `invalid_definition`).
+//! - [`events`], [`emit`] (with [`signing`]): `POST /sandbox/emit`, CXone-style webhook
+//!   events signed as Standard Webhooks;
+//! - [`error`] (with [`problem`]): the JSON error contract `{"error": "<code>", "message":
+//!   "<text>"}` (plus `details` for `invalid_definition`).
 //!
 //! Every token-endpoint and API request (not `/sandbox/*`) is counted in `requests` under
 //! `"METHOD path-template status"`, including 401/429/503 answers.
@@ -48,7 +52,9 @@ pub mod faults;
 pub mod idempotency;
 pub mod limits;
 pub mod options;
+pub mod problem;
 pub mod reports;
+pub mod signing;
 pub mod state;
 pub mod webhooks;
 

@@ -1,7 +1,15 @@
 //! The sandbox's in-memory state, shared by all handlers behind one mutex.
 //!
 //! [`Records`] is what `GET /sandbox/state` shows and `POST /sandbox/reset` clears; adding a
-//! resource in a later part is one more field there (with `Default` + `Serialize`).
+//! resource in a later part is one more field there (with `Default` + `Serialize`). The types
+//! kept here live in submodules, apart from the handlers that change them, so this module
+//! imports no handler.
+
+pub mod data_stores;
+pub mod definition_record;
+pub mod report_spec;
+pub mod token_bucket;
+pub mod webhook_registry;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
@@ -9,15 +17,16 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::datastore::DataStores;
-use super::definitions::DefinitionRecord;
-use super::execution_log::ExecutionLog;
-use super::faults::Faults;
-use super::idempotency::IdempotencyCache;
-use super::limits::TokenBucket;
-use super::options::SandboxOptions;
-use super::reports::ReportSpec;
-use super::webhooks::Webhooks;
+use crate::execution_log::ExecutionLog;
+use crate::faults::Faults;
+use crate::idempotency::IdempotencyCache;
+use crate::options::SandboxOptions;
+
+pub use data_stores::{DataStore, DataStores, StoredRecord};
+pub use definition_record::DefinitionRecord;
+pub use report_spec::ReportSpec;
+pub use token_bucket::TokenBucket;
+pub use webhook_registry::{WebhookRegistration, Webhooks, MAX_WEBHOOKS};
 
 /// An access token the sandbox issued.
 #[derive(Debug, Clone)]
@@ -143,8 +152,7 @@ impl Shared {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::execution_log::{ExecutionRecord, ExecutionStatus};
-    use crate::sandbox::webhooks::WebhookRegistration;
+    use crate::execution_log::{ExecutionRecord, ExecutionStatus};
 
     #[test]
     fn records_serialise_to_the_documented_state_shape() {
@@ -203,7 +211,7 @@ mod tests {
             state.records.exports.insert("j".into(), 5);
             state.idempotency.insert(
                 "key",
-                crate::sandbox::idempotency::StoredAnswer {
+                crate::idempotency::StoredAnswer {
                     status: 200,
                     body: actix_web::web::Bytes::from_static(b"{}"),
                 },

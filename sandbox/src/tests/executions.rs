@@ -9,8 +9,8 @@ use uuid::Uuid;
 
 use super::receiver::Receiver;
 use super::{eventually, spawn_sandbox, Reply, TestSandbox};
-use crate::sandbox::executions::now_ms;
-use crate::sandbox::SandboxOptions;
+use crate::executions::now_ms;
+use crate::SandboxOptions;
 
 impl TestSandbox {
     async fn post_json(&self, token: &str, path: &str, body: Value) -> Reply {
