@@ -11,10 +11,28 @@
 //!  every CXone call ──▶ AuditActor (JSON lines)
 //! ```
 //!
-//! Every long-lived actor runs under `actix::Supervisor` and logs its lifecycle
-//! (`actor=<Name> event=started|stopping|restarted restarts=<n>`); [`StopActor`] forces a
-//! restart. Logic lives in plain types that unit tests call without a running system
-//! (rules, dedupe window, batching, retry policy); handlers are thin.
+//! Every actor and the messages it handles (each message is declared beside its handler):
+//!
+//! | actor | instances | handles |
+//! |---|---|---|
+//! | [`KafkaRouterActor`] | 1 | [`RouteEvents`](router::RouteEvents) (from each HTTP worker's [`RouterIntake`](router::RouterIntake)), [`CheckBroker`] |
+//! | [`AcknowledgementActor`] | 1 | [`Acknowledge`] |
+//! | [`TokenActor`] | 1 per tenant | [`GetToken`] |
+//! | [`RateLimiterActor`] | 1 per tenant | [`Throttle`] |
+//! | [`AuditActor`] | 1 | [`AuditEvent`], [`Flush`] |
+//! | [`DefinitionActor`](definitions::DefinitionActor) | 1 | [`CreateDefinition`](definitions::CreateDefinition) |
+//! | [`DeltaBatchActor`](deltas::DeltaBatchActor) | 1 | [`ApplyDelta`](deltas::ApplyDelta), [`ApplyBatch`](deltas::ApplyBatch) |
+//! | [`RunsActor`](orchestration::RunsActor) | 1 | [`StartRun`](orchestration::StartRun), [`GetRun`](orchestration::GetRun), [`RunSettled`](orchestration::RunSettled) |
+//! | [`OrchestrationActor`](orchestration::OrchestrationActor) | 1 per run | [`SubFlowFinished`](orchestration::SubFlowFinished), [`GetRunReport`](orchestration::GetRunReport) |
+//! | [`SubFlowActor`](orchestration::SubFlowActor) | 1 per execution | `ExecutionCompleted` (from the completion router) |
+//! | [`CompletionRouter`](orchestration::CompletionRouter) | 1 | [`Completion`](orchestration::Completion), `Watch`, `Unwatch` |
+//! | [`ExportStreamActor`](exports::ExportStreamActor) | 1 per WebSocket | WebSocket frames, `Flushed` |
+//!
+//! Every long-lived actor runs under `actix::Supervisor`, keeps a [`Lifecycle`] that logs
+//! `actor=<Name> event=started|stopping|restarted restarts=<n>`, and handles [`StopActor`],
+//! which forces a restart. Logic lives in plain types that unit tests call without a running
+//! system (rules, dedupe window, batching, retry policy); handlers are thin. The CXone API is
+//! called through one client ([`CxoneClient`]).
 
 pub mod acknowledger;
 pub mod audit;
@@ -37,7 +55,7 @@ pub mod token;
 pub use acknowledger::{Acknowledge, AcknowledgementActor};
 pub use audit::{AuditActor, AuditEvent, AuditOutcome, Flush};
 pub use cxone::{ApiCall, ApiResponse, CxoneClient, CxoneError, CxoneHandle};
-pub use lifecycle::StopActor;
+pub use lifecycle::{Lifecycle, StopActor};
 pub use rate_limiter::{Grant, RateLimiterActor, Throttle};
 pub use router::{
     CheckBroker, DedupeKey, KafkaConnection, KafkaRouterActor, KafkaSetupError, RouteError,
