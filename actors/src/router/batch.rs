@@ -93,11 +93,13 @@ impl<R, W> PartitionQueue<R, W> {
     }
 
     /// Records queued.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.queue.len()
     }
 
     /// Whether nothing is queued.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.queue.is_empty()
     }

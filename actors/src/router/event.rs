@@ -8,6 +8,7 @@ use std::sync::Arc;
 use rskafka::record::Record;
 use tokio::sync::oneshot;
 
+use super::core::Incoming;
 use super::dedupe::DedupeKey;
 use super::rules::Route;
 
@@ -86,6 +87,28 @@ impl RouteEvent {
         };
         (event, rx)
     }
+
+    /// The event as the router's core admits it, and its reply sender.
+    pub fn split(self) -> (Incoming, oneshot::Sender<Reply>) {
+        let RouteEvent {
+            dedupe_key,
+            data_action_id,
+            event_type,
+            timestamp,
+            compact,
+            route,
+            reply,
+        } = self;
+        let incoming = Incoming {
+            dedupe_key,
+            data_action_id,
+            event_type,
+            timestamp,
+            compact,
+            route,
+        };
+        (incoming, reply)
+    }
 }
 
 /// Where a record landed.
@@ -121,12 +144,60 @@ pub enum RouteError {
     /// The broker did not acknowledge in time.
     #[display("the broker did not acknowledge within the produce timeout")]
     Timeout,
-    /// The broker refused or failed.
+    /// The broker refused or failed; the client's error, when there is one, is the source.
     #[display("the broker failed: {_0}")]
-    Broker(#[error(not(source))] String),
+    Broker(BrokerFailure),
     /// The router stopped (it is being restarted).
     #[display("the router restarted before the record was produced")]
     Stopped,
+}
+
+/// How the broker failed a produce request ([`RouteError::Broker`]).
+#[derive(Debug, Clone, derive_more::Display)]
+pub enum BrokerFailure {
+    /// The Kafka client's error (connection, protocol, or the broker's error code), shown
+    /// as the client shows it and kept as [`source`](std::error::Error::source).
+    #[display("{_0}")]
+    Client(Arc<rskafka::client::error::Error>),
+    /// The router has no partition client for the route: the rules and the connection's
+    /// partitions diverged, so the records fail rather than vanish.
+    #[display("no partition client")]
+    NoPartitionClient,
+    /// The broker returned fewer offsets than the request had records.
+    #[display("the broker returned fewer offsets than records")]
+    MissingOffset,
+}
+
+impl std::error::Error for BrokerFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BrokerFailure::Client(e) => Some(e.as_ref()),
+            BrokerFailure::NoPartitionClient | BrokerFailure::MissingOffset => None,
+        }
+    }
+}
+
+/// Equal when of the same kind; client errors when their texts are equal (the client's
+/// error type has no equality of its own).
+impl PartialEq for BrokerFailure {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (BrokerFailure::Client(a), BrokerFailure::Client(b)) => {
+                Arc::ptr_eq(a, b) || a.to_string() == b.to_string()
+            }
+            (BrokerFailure::NoPartitionClient, BrokerFailure::NoPartitionClient)
+            | (BrokerFailure::MissingOffset, BrokerFailure::MissingOffset) => true,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for BrokerFailure {}
+
+impl From<rskafka::client::error::Error> for BrokerFailure {
+    fn from(e: rskafka::client::error::Error) -> Self {
+        BrokerFailure::Client(Arc::new(e))
+    }
 }
 
 /// The outcome of routing one event.
@@ -153,5 +224,21 @@ mod tests {
         assert_eq!(record.headers["timestamp"], b"2026-01-01T00:00:00Z");
         assert_eq!(record.headers.len(), 2);
         assert_eq!(size, record.approximate_size() + RECORD_OVERHEAD_BYTES);
+    }
+
+    #[test]
+    fn a_broker_error_keeps_the_clients_error_as_its_source() {
+        use std::error::Error as _;
+        let client = rskafka::client::error::Error::InvalidResponse("truncated".into());
+        let text = client.to_string();
+        let e = RouteError::Broker(client.into());
+        assert_eq!(e.to_string(), format!("the broker failed: {text}"));
+        let failure = e.source().expect("the failure");
+        let cause = failure.source().expect("the client's error");
+        assert_eq!(cause.to_string(), text);
+        assert!(RouteError::Broker(BrokerFailure::MissingOffset)
+            .source()
+            .and_then(|f| f.source())
+            .is_none());
     }
 }

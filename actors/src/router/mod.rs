@@ -6,26 +6,36 @@
 //! - `batch`: per-partition queues, linger, batch limits, in-flight limit;
 //! - `kafka`: rskafka connection, topic creation, partition checks;
 //! - `event`: an event to route, its outcome, the record it becomes and its size;
+//! - `core`: the bookkeeping of admission, batching and answers, as a plain type
+//!   ([`RouterCore`]) the actor drives;
 //! - `intake`: an HTTP worker's buffer of events, sent to the router once per turn;
 //! - `replies`: outcomes going back to the HTTP workers, one message per worker per step;
 //! - `actor`: the actor and its messages.
+//!
+//! `batch` is public only with the `bench` feature, for the ingest bench's lean pipeline,
+//! which batches the router's way.
 
 mod actor;
+#[cfg(feature = "bench")]
 pub mod batch;
+#[cfg(not(feature = "bench"))]
+mod batch;
+mod core;
 pub mod dedupe;
 mod event;
-pub mod intake;
+mod intake;
 mod kafka;
-pub mod replies;
+mod replies;
 pub mod rules;
 
 pub use actor::{CheckBroker, KafkaRouterActor, RouteEvents};
+pub use core::{Batch, Effects, Incoming, RouterCore, Step, Waiter, Waiting};
 pub use dedupe::{DedupeKey, DedupeStore, MemoryDedupe};
 pub use event::{
-    event_record, Reply, RouteError, RouteEvent, RouteOutcome, Routed, RECORD_OVERHEAD_BYTES,
-    REQUEST_OVERHEAD_BYTES,
+    event_record, BrokerFailure, Reply, RouteError, RouteEvent, RouteOutcome, Routed,
+    RECORD_OVERHEAD_BYTES, REQUEST_OVERHEAD_BYTES,
 };
-pub use intake::RouterIntake;
+pub use intake::{RouterIntake, MAX_EVENTS_PER_MESSAGE};
 pub use kafka::{KafkaConnection, KafkaSetupError};
-pub use replies::{Outbox, ReplyChannel, ReplyTo};
+pub use replies::ReplyChannel;
 pub use rules::{Route, RuleConfig, RuleError, RuleSet};
