@@ -10,7 +10,7 @@ use switchboard_actors::deltas::{ConflictResolution, UpdateType};
 use switchboard_sandbox::Sandbox;
 
 use crate::config::Settings;
-use crate::startup::{sandbox_options, Application, BuildOptions};
+use crate::startup::{Application, BuildOptions};
 
 /// switchboard: NICE CXone Data Actions to Kafka, and more.
 #[derive(Debug, Parser)]
@@ -264,7 +264,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         },
         Command::Sandbox { config } => {
             let settings = Settings::load(config.as_deref())?;
-            let sandbox = Sandbox::start(sandbox_options(&settings))
+            let sandbox = Sandbox::start(settings.sandbox.options(&settings.cxone))
                 .await
                 .with_context(|| format!("sandbox.bind: cannot bind {}", settings.sandbox.bind))?;
             log::info!(

@@ -9,10 +9,12 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::Deserialize;
 use switchboard_actors::deltas::batch::API_MAX_BATCH;
+use switchboard_actors::router::{RuleSet, RulesFileError};
 use switchboard_actors::settings::{
     AuditSettings, CxoneSettings, DefinitionSettings, DeltaSettings, ExportSettings, GrantType,
     KafkaSettings, OrchestrationSettings, RoutingSettings,
 };
+use switchboard_sandbox::SandboxOptions;
 
 /// The compiled-in defaults, every key commented.
 pub const DEFAULT_CONFIG: &str = include_str!("../config/default.toml");
@@ -135,7 +137,47 @@ pub struct SandboxSettings {
     pub rate_limit_per_minute: u32,
 }
 
+impl SandboxSettings {
+    /// The options of a sandbox that accepts `cxone`'s client credentials, so the service's
+    /// defaults work against it.
+    pub fn options(&self, cxone: &CxoneSettings) -> SandboxOptions {
+        SandboxOptions {
+            bind: self.bind.clone(),
+            client_id: cxone.client_id.clone(),
+            client_secret: cxone.client_secret.clone(),
+            token_ttl_secs: self.token_ttl_secs,
+            rate_limit_per_minute: self.rate_limit_per_minute,
+        }
+    }
+}
+
 impl Settings {
+    /// The routing rules: `routing.rules_file`, or the built-in rules ([`DEFAULT_ROUTES`])
+    /// when the file is the default one and absent.
+    ///
+    /// Errors: the file cannot be read, or a rule is invalid (named by index and key).
+    pub fn rules(&self) -> Result<RuleSet, RulesFileError> {
+        let path = &self.routing.rules_file;
+        RuleSet::load(
+            path,
+            (path == DEFAULT_ROUTES_PATH).then_some(DEFAULT_ROUTES),
+        )
+    }
+
+    /// The completion webhook URL registered with CXone: `orchestration.callback_url`, or
+    /// `http://<server.bind's host>:<port>/cxone/webhook` (`port`: the bound one).
+    pub fn callback_url(&self, port: u16) -> String {
+        if !self.orchestration.callback_url.is_empty() {
+            return self.orchestration.callback_url.clone();
+        }
+        let host = self
+            .server
+            .bind
+            .rsplit_once(':')
+            .map_or("127.0.0.1", |(h, _)| h);
+        format!("http://{host}:{port}/cxone/webhook")
+    }
+
     /// Loads the layers (defaults → `file` → environment) and validates the result.
     ///
     /// Errors: [`ConfigError`] naming the offending key or file.
@@ -337,6 +379,40 @@ mod tests {
             .expect_err("invalid")
             .to_string()
             .starts_with("server.bind"));
+    }
+
+    #[test]
+    fn the_callback_url_is_the_configured_one_or_derived_from_the_bound_port() {
+        let mut s = defaults();
+        s.server.bind = "10.0.0.5:8080".into();
+        assert_eq!(s.callback_url(41234), "http://10.0.0.5:41234/cxone/webhook");
+        s.orchestration.callback_url = "https://hooks.example/cb".into();
+        assert_eq!(s.callback_url(41234), "https://hooks.example/cb");
+    }
+
+    #[test]
+    fn the_default_rules_file_falls_back_to_the_builtin_rules_and_another_does_not() {
+        figment::Jail::expect_with(|jail| {
+            // The jail's directory has no config/routes.toml.
+            let mut s = defaults();
+            assert_eq!(s.routing.rules_file, DEFAULT_ROUTES_PATH);
+            let builtin = s.rules().expect("built-in rules");
+            assert!(builtin.route(r#"{"priority":"high"}"#).is_some());
+            s.routing.rules_file = "elsewhere.toml".into();
+            let e = s
+                .rules()
+                .expect_err("a missing file that is not the default");
+            assert_eq!(
+                e.to_string(),
+                "routing.rules_file: cannot read elsewhere.toml"
+            );
+            jail.create_file(
+                "elsewhere.toml",
+                "[[rules]]\npattern = '.*'\ntopic = 'x'\npartition = 0\n",
+            )?;
+            assert!(s.rules().is_ok());
+            Ok(())
+        });
     }
 
     #[test]

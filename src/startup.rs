@@ -11,18 +11,16 @@ use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
 use switchboard_actors::definitions::DefinitionActor;
 use switchboard_actors::deltas::DeltaBatchActor;
-use switchboard_actors::exports::{ExportOptions, FileCheckpointStore};
-use switchboard_actors::orchestration::{
-    CompletionRouter, MemoryRunStore, RunContext, RunsActor, Timing,
-};
+use switchboard_actors::exports::ExportOptions;
+use switchboard_actors::orchestration;
 use switchboard_actors::router::{MemoryDedupe, RouterIntake};
 use switchboard_actors::{
     AcknowledgementActor, AuditActor, CxoneHandle, Flush, KafkaConnection, KafkaRouterActor,
-    RateLimiterActor, RuleSet, TokenActor,
+    RateLimiterActor, TokenActor,
 };
-use switchboard_sandbox::{Sandbox, SandboxOptions};
+use switchboard_sandbox::Sandbox;
 
-use crate::config::{Settings, DEFAULT_ROUTES, DEFAULT_ROUTES_PATH};
+use crate::config::{ServerSettings, Settings};
 use crate::signature::{SignatureVerifier, StandardWebhooks};
 use crate::state::{Actors, AppState};
 
@@ -75,77 +73,6 @@ impl CxoneRuntime {
     }
 }
 
-/// What export streams share: checkpoints under `export.checkpoint_dir`, the optional sink,
-/// heartbeat and client timeout.
-///
-/// Errors: the checkpoint directory cannot be created.
-pub fn export_options(
-    settings: &Settings,
-    handle: &CxoneHandle,
-    audit: &Addr<AuditActor>,
-) -> anyhow::Result<ExportOptions> {
-    let e = &settings.export;
-    let store = FileCheckpointStore::new(&e.checkpoint_dir)
-        .with_context(|| format!("export.checkpoint_dir: cannot create {}", e.checkpoint_dir))?;
-    Ok(ExportOptions {
-        cxone: handle.clone(),
-        store: Arc::new(store),
-        sink_dir: (!e.sink_dir.is_empty()).then(|| e.sink_dir.clone().into()),
-        heartbeat: std::time::Duration::from_secs(e.heartbeat_interval_secs),
-        client_timeout: std::time::Duration::from_secs(e.client_timeout_secs),
-        audit: Some(audit.clone()),
-    })
-}
-
-/// Polling and timeout of sub-flow executions, from the settings.
-pub fn execution_timing(settings: &Settings) -> Timing {
-    let o = &settings.orchestration;
-    Timing {
-        poll_after: std::time::Duration::from_millis(o.poll_after_ms),
-        poll_interval: std::time::Duration::from_millis(o.poll_interval_ms),
-        timeout: std::time::Duration::from_secs(o.execution_timeout_secs),
-    }
-}
-
-/// Starts the supervised completion router and runs registry.
-pub fn start_orchestration(
-    settings: &Settings,
-    handle: &CxoneHandle,
-    audit: &Addr<AuditActor>,
-) -> (Addr<RunsActor>, Addr<CompletionRouter>) {
-    let completions = Supervisor::start(|_| CompletionRouter::default());
-    let timing = execution_timing(settings);
-    let keep = settings.orchestration.keep_finished_runs;
-    let (handle, router, audit) = (handle.clone(), completions.clone(), audit.clone());
-    let runs = Supervisor::start(move |_| {
-        RunsActor::new(
-            move |settled| RunContext {
-                cxone: handle.clone(),
-                router: router.clone(),
-                settled,
-                audit: Some(audit.clone()),
-                timing,
-            },
-            Box::new(MemoryRunStore::new(keep)),
-        )
-    });
-    (runs, completions)
-}
-
-/// The completion webhook URL: `orchestration.callback_url`, or `http://<bind host>:<bound
-/// port>/cxone/webhook`.
-pub fn callback_url(settings: &Settings, port: u16) -> String {
-    if !settings.orchestration.callback_url.is_empty() {
-        return settings.orchestration.callback_url.clone();
-    }
-    let host = settings
-        .server
-        .bind
-        .rsplit_once(':')
-        .map_or("127.0.0.1", |(h, _)| h);
-    format!("http://{host}:{port}/cxone/webhook")
-}
-
 /// Registers the completion webhook with CXone in the background; on failure sub-flows fall
 /// back to polling (logged).
 pub fn register_callback(handle: &CxoneHandle, url: String) {
@@ -185,31 +112,112 @@ pub struct Application {
     settings: Arc<Settings>,
 }
 
-/// The sandbox options that match the settings: it accepts the configured client
-/// credentials, so the service's defaults work against it.
-pub fn sandbox_options(settings: &Settings) -> SandboxOptions {
-    SandboxOptions {
-        bind: settings.sandbox.bind.clone(),
-        client_id: settings.cxone.client_id.clone(),
-        client_secret: settings.cxone.client_secret.clone(),
-        token_ttl_secs: settings.sandbox.token_ttl_secs,
-        rate_limit_per_minute: settings.sandbox.rate_limit_per_minute,
+/// The webhook signature verifier of `routing.signing_secret(s)`, or `None` when no secret is
+/// set (signatures are not checked).
+///
+/// Errors: a secret gives no key (named by its key, never shown).
+fn signature_verifier(settings: &Settings) -> anyhow::Result<Option<Arc<dyn SignatureVerifier>>> {
+    let Some(verifier) = StandardWebhooks::from_settings(&settings.routing)? else {
+        return Ok(None);
+    };
+    log::info!(
+        "component=startup event=signatures_checked keys={} tolerance_secs={}",
+        verifier.key_count(),
+        settings.routing.signature_tolerance_secs
+    );
+    Ok(Some(Arc::new(verifier)))
+}
+
+/// Starts the sandbox on `sandbox.bind` and points `cxone.base_url` and the client's rate
+/// limit at it.
+///
+/// Errors: the sandbox cannot bind.
+async fn embed_sandbox(settings: &mut Settings) -> anyhow::Result<Sandbox> {
+    let sandbox = Sandbox::start(settings.sandbox.options(&settings.cxone))
+        .await
+        .with_context(|| format!("sandbox.bind: cannot bind {}", settings.sandbox.bind))?;
+    settings.cxone.base_url = sandbox.base_url();
+    settings.cxone.requests_per_minute = settings.sandbox.rate_limit_per_minute;
+    settings.cxone.burst = settings.sandbox.rate_limit_per_minute;
+    log::info!(
+        "component=startup event=sandbox_started url={}",
+        sandbox.base_url()
+    );
+    Ok(sandbox)
+}
+
+/// Starts the supervised actors behind the routes: definitions, deltas, orchestration, the
+/// acknowledger and the router (over `kafka`), beside `runtime`'s token, rate limiter and
+/// audit.
+fn start_actors(settings: &Settings, runtime: CxoneRuntime, kafka: Arc<KafkaConnection>) -> Actors {
+    let CxoneRuntime {
+        handle,
+        token,
+        limiter,
+        audit,
+    } = runtime;
+    let definitions = {
+        let (handle, settings, audit) =
+            (handle.clone(), settings.definitions.clone(), audit.clone());
+        Supervisor::start(move |_| DefinitionActor::new(handle, settings, Some(audit)))
+    };
+    let deltas = {
+        let (handle, settings, audit) = (handle.clone(), settings.deltas.clone(), audit.clone());
+        Supervisor::start(move |_| DeltaBatchActor::new(handle, settings, Some(audit)))
+    };
+    let (runs, completions) = orchestration::start(&settings.orchestration, &handle, Some(&audit));
+    let acknowledger = {
+        let r = &settings.routing;
+        let (capacity, concurrency) = (r.ack_queue_capacity, r.ack_concurrency);
+        Supervisor::start(move |_| AcknowledgementActor::new(handle, capacity, concurrency))
+    };
+    let router = {
+        let kafka_settings = settings.kafka.clone();
+        let window = Duration::from_secs(settings.routing.dedupe_window_secs);
+        let capacity = settings.routing.dedupe_capacity;
+        let acks = acknowledger.clone().recipient();
+        Supervisor::start(move |_| {
+            let dedupe = Box::new(MemoryDedupe::new(window, capacity));
+            KafkaRouterActor::new(&kafka_settings, kafka, dedupe).with_acknowledger(acks)
+        })
+    };
+    Actors {
+        router,
+        acknowledger,
+        token,
+        limiter,
+        audit,
+        definitions,
+        deltas,
+        runs,
+        completions,
     }
 }
 
-/// Reads and compiles the routing rules; the default path falls back to the built-in rules.
+/// Binds the HTTP server on `server.bind` with `server.workers` workers (0: one per core),
+/// each with its own router intake; the server and the port it bound.
 ///
-/// Errors: the file cannot be read, or a rule is invalid (named by index and key).
-pub fn load_rules(path: &str) -> anyhow::Result<RuleSet> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && path == DEFAULT_ROUTES_PATH => {
-            log::info!("component=startup event=builtin_rules reason=\"{path} not found\"");
-            DEFAULT_ROUTES.to_string()
-        }
-        Err(e) => return Err(e).with_context(|| format!("routing.rules_file: cannot read {path}")),
-    };
-    RuleSet::from_toml(&text).with_context(|| format!("routing.rules_file: {path}"))
+/// Errors: the address cannot be bound.
+fn serve(settings: &ServerSettings, state: web::Data<AppState>) -> anyhow::Result<(Server, u16)> {
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(RouterIntake::new(state.actors.router.clone().recipient()))
+            .configure(crate::routes::configure)
+    })
+    .shutdown_timeout(10);
+    if settings.workers > 0 {
+        server = server.workers(settings.workers);
+    }
+    let server = server
+        .bind(&settings.bind)
+        .with_context(|| format!("server.bind: cannot bind {}", settings.bind))?;
+    let port = server.addrs().first().map(|a| a.port()).unwrap_or_default();
+    log::info!(
+        "component=startup event=listening bind={} port={port}",
+        settings.bind
+    );
+    Ok((server.run(), port))
 }
 
 impl Application {
@@ -221,96 +229,33 @@ impl Application {
     /// unreachable / a rule names a partition its topic lacks — each naming the key or
     /// resource.
     pub async fn build(mut settings: Settings, options: BuildOptions) -> anyhow::Result<Self> {
-        // First, so a bad secret stops start-up before anything runs.
-        let verifier: Option<Arc<dyn SignatureVerifier>> =
-            match StandardWebhooks::from_settings(&settings.routing)? {
-                Some(verifier) => {
-                    log::info!(
-                        "component=startup event=signatures_checked keys={} tolerance_secs={}",
-                        verifier.key_count(),
-                        settings.routing.signature_tolerance_secs
-                    );
-                    Some(Arc::new(verifier))
-                }
-                None => None,
-            };
-        let sandbox = if options.with_sandbox {
-            let sandbox = Sandbox::start(sandbox_options(&settings))
-                .await
-                .with_context(|| format!("sandbox.bind: cannot bind {}", settings.sandbox.bind))?;
-            settings.cxone.base_url = sandbox.base_url();
-            settings.cxone.requests_per_minute = settings.sandbox.rate_limit_per_minute;
-            settings.cxone.burst = settings.sandbox.rate_limit_per_minute;
-            log::info!(
-                "component=startup event=sandbox_started url={}",
-                sandbox.base_url()
-            );
-            Some(sandbox)
-        } else {
-            None
+        // First, so a bad secret or rule stops start-up before anything runs.
+        let verifier = signature_verifier(&settings)?;
+        let rules = Arc::new(settings.rules()?);
+        let sandbox = match options.with_sandbox {
+            true => Some(embed_sandbox(&mut settings).await?),
+            false => None,
         };
         if settings.cxone.base_url.is_empty() {
             anyhow::bail!("cxone.base_url: required (set it, or use --sandbox)");
         }
         let settings = Arc::new(settings);
-        let CxoneRuntime {
-            handle,
-            token,
-            limiter,
-            audit,
-        } = CxoneRuntime::start(&settings)?;
-        let definitions = {
-            let (handle, settings, audit) =
-                (handle.clone(), settings.definitions.clone(), audit.clone());
-            Supervisor::start(move |_| DefinitionActor::new(handle, settings, Some(audit)))
-        };
-        let deltas = {
-            let (handle, settings, audit) =
-                (handle.clone(), settings.deltas.clone(), audit.clone());
-            Supervisor::start(move |_| DeltaBatchActor::new(handle, settings, Some(audit)))
-        };
-        let (runs, completions) = start_orchestration(&settings, &handle, &audit);
-        let actors_handle = handle.clone(); // for the callback registration after binding
-        let exports = export_options(&settings, &handle, &audit)?;
-        let rules = Arc::new(load_rules(&settings.routing.rules_file)?);
+        let runtime = CxoneRuntime::start(&settings)?;
+        let exports =
+            ExportOptions::from_settings(&settings.export, &runtime.handle, Some(&runtime.audit))
+                .with_context(|| {
+                format!(
+                    "export.checkpoint_dir: cannot create {}",
+                    settings.export.checkpoint_dir
+                )
+            })?;
         let kafka = Arc::new(
             KafkaConnection::connect(&settings.kafka, &rules)
                 .await
                 .context("kafka: cannot start the router")?,
         );
-        let acknowledger = {
-            let (capacity, concurrency) = (
-                settings.routing.ack_queue_capacity,
-                settings.routing.ack_concurrency,
-            );
-            Supervisor::start(move |_| AcknowledgementActor::new(handle, capacity, concurrency))
-        };
-        let router = {
-            let (settings, kafka) = (settings.clone(), kafka.clone());
-            let window = Duration::from_secs(settings.routing.dedupe_window_secs);
-            let capacity = settings.routing.dedupe_capacity;
-            let acks = acknowledger.clone().recipient();
-            Supervisor::start(move |_| {
-                KafkaRouterActor::new(
-                    &settings.kafka,
-                    kafka,
-                    Box::new(MemoryDedupe::new(window, capacity)),
-                )
-                .with_acknowledger(acks)
-            })
-        };
-        let actors = Actors {
-            router,
-            acknowledger,
-            token,
-            limiter,
-            audit,
-            definitions,
-            deltas,
-            runs,
-            completions,
-        };
-
+        let cxone = runtime.handle.clone();
+        let actors = start_actors(&settings, runtime, kafka);
         let state = web::Data::new(AppState {
             settings: settings.clone(),
             actors: actors.clone(),
@@ -318,28 +263,11 @@ impl Application {
             verifier,
             rules,
         });
-        let mut server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .app_data(RouterIntake::new(state.actors.router.clone().recipient()))
-                .configure(crate::routes::configure)
-        })
-        .shutdown_timeout(10);
-        if settings.server.workers > 0 {
-            server = server.workers(settings.server.workers);
-        }
-        let server = server
-            .bind(&settings.server.bind)
-            .with_context(|| format!("server.bind: cannot bind {}", settings.server.bind))?;
-        let port = server.addrs().first().map(|a| a.port()).unwrap_or_default();
-        log::info!(
-            "component=startup event=listening bind={} port={port}",
-            settings.server.bind
-        );
-        register_callback(&actors_handle, callback_url(&settings, port));
+        let (server, port) = serve(&settings.server, state)?;
+        register_callback(&cxone, settings.callback_url(port));
         Ok(Application {
             port,
-            server: server.run(),
+            server,
             actors,
             sandbox,
             settings,

@@ -28,7 +28,6 @@ use anyhow::Context as _;
 use rskafka::client::partition::Compression;
 use rskafka::record::Record;
 use switchboard::routes::event::{parse_event, EventLimits};
-use switchboard::startup::load_rules;
 use switchboard_actors::router::batch::{BatchLimits, Next, PartitionQueue, Pending};
 use switchboard_actors::router::{event_record, KafkaConnection, Route, RuleSet};
 use switchboard_actors::settings::KafkaSettings;
@@ -176,7 +175,7 @@ async fn ingest(req: HttpRequest, body: web::Bytes) -> HttpResponse {
 pub(crate) async fn lean_pipeline(cfg: &BenchConfig) -> anyhow::Result<ServedTarget> {
     let (dir, mut s) = service_settings(&cfg.brokers, String::new())?;
     cfg.apply_batching(&mut s.kafka);
-    let rules = Arc::new(load_rules(&s.routing.rules_file)?);
+    let rules = Arc::new(s.rules()?);
     // Creates the topics and checks the partitions; each worker opens its own connection.
     KafkaConnection::connect(&s.kafka, &rules)
         .await

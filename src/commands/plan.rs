@@ -15,7 +15,7 @@ use switchboard_actors::orchestration::{validate_plan, GetRun, Plan, StartRun};
 use super::{cxone_runtime, eprint_json, flush_audit, print_json, read_json};
 use crate::answers::plan_error;
 use crate::config::Settings;
-use crate::startup::start_orchestration;
+use switchboard_actors::orchestration;
 
 /// How often the progress bar is refreshed.
 pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(200);
@@ -64,7 +64,11 @@ pub async fn orchestrate(
     };
     settings.orchestration.poll_after_ms = settings.orchestration.poll_interval_ms;
     let runtime = cxone_runtime(&settings)?;
-    let (runs, _completions) = start_orchestration(&settings, &runtime.handle, &runtime.audit);
+    let (runs, _completions) = orchestration::start(
+        &settings.orchestration,
+        &runtime.handle,
+        Some(&runtime.audit),
+    );
     let total = plan.sub_flows.len() as u64;
     let run_id = runs.send(StartRun(plan)).await.context("runs actor")?;
     let bar = ProgressBar::new(total);

@@ -21,3 +21,50 @@ pub use run::{GetRunReport, OrchestrationActor, RunContext, RunReport, RunSettle
 pub use runs::{GetRun, MemoryRunStore, RunStore, RunsActor, StartRun};
 pub use scheduler::{decide, Scheduler, SubFlowState};
 pub use subflow::{SubFlowActor, SubFlowFinished, Timing};
+
+use std::time::Duration;
+
+use actix::{Addr, Supervisor};
+
+use crate::audit::AuditActor;
+use crate::cxone::CxoneHandle;
+use crate::settings::OrchestrationSettings;
+
+/// Polling and timeout of sub-flow executions: `orchestration.poll_after_ms`,
+/// `poll_interval_ms` and `execution_timeout_secs`.
+impl From<&OrchestrationSettings> for Timing {
+    fn from(o: &OrchestrationSettings) -> Self {
+        Timing {
+            poll_after: Duration::from_millis(o.poll_after_ms),
+            poll_interval: Duration::from_millis(o.poll_interval_ms),
+            timeout: Duration::from_secs(o.execution_timeout_secs),
+        }
+    }
+}
+
+/// Starts the supervised completion router and runs registry for `settings`: runs call CXone
+/// through `cxone`, audit to `audit`, and the last `orchestration.keep_finished_runs`
+/// reports are kept in memory.
+pub fn start(
+    settings: &OrchestrationSettings,
+    cxone: &CxoneHandle,
+    audit: Option<&Addr<AuditActor>>,
+) -> (Addr<RunsActor>, Addr<CompletionRouter>) {
+    let completions = Supervisor::start(|_| CompletionRouter::default());
+    let timing = Timing::from(settings);
+    let keep = settings.keep_finished_runs;
+    let (cxone, router, audit) = (cxone.clone(), completions.clone(), audit.cloned());
+    let runs = Supervisor::start(move |_| {
+        RunsActor::new(
+            move |settled| RunContext {
+                cxone: cxone.clone(),
+                router: router.clone(),
+                settled,
+                audit: audit.clone(),
+                timing,
+            },
+            Box::new(MemoryRunStore::new(keep)),
+        )
+    });
+    (runs, completions)
+}

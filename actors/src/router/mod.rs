@@ -38,4 +38,4 @@ pub use event::{
 pub use intake::{RouterIntake, MAX_EVENTS_PER_MESSAGE};
 pub use kafka::{KafkaConnection, KafkaSetupError};
 pub use replies::ReplyChannel;
-pub use rules::{Route, RuleConfig, RuleError, RuleSet};
+pub use rules::{Route, RuleConfig, RuleError, RuleSet, RulesFileError};

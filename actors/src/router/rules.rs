@@ -56,6 +56,30 @@ pub struct RuleError {
     pub message: String,
 }
 
+/// Why the rules file could not be loaded ([`RuleSet::load`]); the cause is the source.
+#[derive(Debug, derive_more::Display, derive_more::Error)]
+pub enum RulesFileError {
+    /// The file could not be read.
+    #[display("routing.rules_file: cannot read {path}")]
+    Read {
+        /// The file.
+        #[error(not(source))]
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A rule is invalid (or the TOML is).
+    #[display("routing.rules_file: {path}")]
+    Invalid {
+        /// The file.
+        #[error(not(source))]
+        path: String,
+        /// Which rule, which key, what is wrong.
+        source: RuleError,
+    },
+}
+
+#[derive(Debug)]
 struct CompiledRule {
     regex: Regex,
     field: Option<String>,
@@ -90,11 +114,38 @@ pub fn pointer_text<'a>(json: &'a str, pointer: &str) -> Option<Cow<'a, str>> {
 }
 
 /// The compiled rules, in order.
+#[derive(Debug)]
 pub struct RuleSet {
     rules: Vec<CompiledRule>,
 }
 
 impl RuleSet {
+    /// Reads and compiles the rules file at `path`. When it does not exist and `builtin` is
+    /// given (the service's built-in rules, for the default path), those are compiled instead
+    /// and a line says so.
+    ///
+    /// Errors: the file cannot be read ([`RulesFileError::Read`]) or a rule is invalid
+    /// ([`RulesFileError::Invalid`], naming the rule's index and key).
+    pub fn load(path: &str, builtin: Option<&str>) -> Result<Self, RulesFileError> {
+        let text = match (std::fs::read_to_string(path), builtin) {
+            (Ok(text), _) => Cow::Owned(text),
+            (Err(e), Some(builtin)) if e.kind() == std::io::ErrorKind::NotFound => {
+                log::info!("component=startup event=builtin_rules reason=\"{path} not found\"");
+                Cow::Borrowed(builtin)
+            }
+            (Err(source), _) => {
+                return Err(RulesFileError::Read {
+                    path: path.into(),
+                    source,
+                })
+            }
+        };
+        RuleSet::from_toml(&text).map_err(|source| RulesFileError::Invalid {
+            path: path.into(),
+            source,
+        })
+    }
+
     /// Parses and compiles a TOML rules file.
     ///
     /// Errors: TOML syntax or shape (reported as rule 0, field `rules`), or any [`RuleError`].
@@ -196,6 +247,41 @@ topic = "cxone.data.actions.default"
 partition = 2
 "#;
 
+    #[test]
+    fn a_rules_file_is_loaded_or_the_builtin_rules_stand_in_only_when_it_is_missing() {
+        let dir = std::env::temp_dir().join(format!("sb-rules-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("routes.toml");
+        std::fs::write(&file, SEED_RULES).expect("write");
+        let path = file.display().to_string();
+        let rules = RuleSet::load(&path, None).expect("loaded");
+        assert_eq!(route_of(&rules, r#"{"region":"eu-west"}"#).1, 1);
+
+        let missing = dir.join("missing.toml").display().to_string();
+        let builtin = "[[rules]]\npattern = '.*'\ntopic = \"builtin\"\npartition = 0\n";
+        let rules = RuleSet::load(&missing, Some(builtin)).expect("builtin");
+        assert_eq!(route_of(&rules, "{}").0, "builtin");
+        let e = RuleSet::load(&missing, None).expect_err("missing");
+        assert!(matches!(e, RulesFileError::Read { .. }));
+        assert_eq!(
+            e.to_string(),
+            format!("routing.rules_file: cannot read {missing}")
+        );
+        assert!(std::error::Error::source(&e).is_some(), "the io error");
+
+        std::fs::write(
+            &file,
+            "[[rules]]\npattern = '('\ntopic = 't'\npartition = 0\n",
+        )
+        .expect("write");
+        let e = RuleSet::load(&path, Some(builtin)).expect_err("a broken file is not replaced");
+        let RulesFileError::Invalid { source, .. } = &e else {
+            panic!("expected Invalid, got {e:?}");
+        };
+        assert_eq!((source.index, source.field), (0, "pattern"));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
     fn route_of(rules: &RuleSet, payload: &str) -> (String, i32) {
         let v: serde_json::Value = serde_json::from_str(payload).expect("json");
         let compact = serde_json::to_string(&v).expect("json");
@@ -259,7 +345,7 @@ partition = 2
 
     #[test]
     fn bad_rules_are_refused_naming_the_rule_and_key() {
-        let bad = |rule: RuleConfig| RuleSet::compile(vec![rule]).err().expect("refused");
+        let bad = |rule: RuleConfig| RuleSet::compile(vec![rule]).expect_err("refused");
         let base = RuleConfig {
             pattern: ".*".into(),
             topic: "t".into(),
@@ -296,7 +382,7 @@ partition = 2
             "field"
         );
         assert_eq!(
-            RuleSet::compile(vec![]).err().expect("refused").field,
+            RuleSet::compile(vec![]).expect_err("refused").field,
             "rules"
         );
     }

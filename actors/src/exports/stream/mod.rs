@@ -30,12 +30,13 @@ use actix::prelude::*;
 use actix_web_actors::ws::{self, CloseCode, CloseReason};
 use serde_json::{json, Value};
 
-use super::checkpoint::{Checkpoint, CheckpointStore};
+use super::checkpoint::{Checkpoint, CheckpointStore, FileCheckpointStore};
 use super::frame::{schema_fingerprint, Chunk};
 use super::request::StreamRequest;
 use crate::audit::{AuditActor, AuditEvent, AuditOutcome};
 use crate::cxone::{CxoneClient, CxoneHandle};
 use crate::metrics::METRICS;
+use crate::settings::ExportSettings;
 
 mod outbox;
 mod paging;
@@ -69,6 +70,28 @@ pub struct ExportOptions {
     pub client_timeout: Duration,
     /// Audit log.
     pub audit: Option<Addr<AuditActor>>,
+}
+
+impl ExportOptions {
+    /// The options `export.*` sets: checkpoints under `checkpoint_dir` (created when
+    /// missing), the sink under `sink_dir` (empty: none), `heartbeat_interval_secs`,
+    /// `client_timeout_secs`; CXone through `cxone`, auditing to `audit`.
+    ///
+    /// Errors: the checkpoint directory cannot be created.
+    pub fn from_settings(
+        settings: &ExportSettings,
+        cxone: &CxoneHandle,
+        audit: Option<&Addr<AuditActor>>,
+    ) -> std::io::Result<Self> {
+        Ok(ExportOptions {
+            cxone: cxone.clone(),
+            store: Arc::new(FileCheckpointStore::new(&settings.checkpoint_dir)?),
+            sink_dir: (!settings.sink_dir.is_empty()).then(|| settings.sink_dir.clone().into()),
+            heartbeat: Duration::from_secs(settings.heartbeat_interval_secs),
+            client_timeout: Duration::from_secs(settings.client_timeout_secs),
+            audit: audit.cloned(),
+        })
+    }
 }
 
 /// The socket has taken this many bytes of the stream so far (sent by the route's wrapper of
