@@ -89,7 +89,7 @@ impl RouteEvent {
     }
 
     /// The event as the router's core admits it, and its reply sender.
-    pub fn split(self) -> (Incoming, oneshot::Sender<Reply>) {
+    pub(crate) fn split(self) -> (Incoming, oneshot::Sender<Reply>) {
         let RouteEvent {
             dedupe_key,
             data_action_id,

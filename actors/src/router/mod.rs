@@ -7,7 +7,7 @@
 //! - `kafka`: rskafka connection, topic creation, partition checks;
 //! - `event`: an event to route, its outcome, the record it becomes and its size;
 //! - `core`: the bookkeeping of admission, batching and answers, as a plain type
-//!   ([`RouterCore`]) the actor drives;
+//!   (`RouterCore`) the actor drives, unit-tested on its own;
 //! - `intake`: an HTTP worker's buffer of events, sent to the router once per turn;
 //! - `replies`: outcomes going back to the HTTP workers, one message per worker per step;
 //! - `actor`: the actor and its messages.
@@ -29,7 +29,6 @@ mod replies;
 pub mod rules;
 
 pub use actor::{CheckBroker, KafkaRouterActor, RouteEvents};
-pub use core::{Batch, Effects, Incoming, RouterCore, Step, Waiter, Waiting};
 pub use dedupe::{DedupeKey, DedupeStore, MemoryDedupe};
 pub use event::{
     event_record, BrokerFailure, Reply, RouteError, RouteEvent, RouteOutcome, Routed,
