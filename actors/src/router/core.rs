@@ -18,27 +18,11 @@ use rskafka::record::Record;
 
 use super::batch::{BatchLimits, Next, PartitionQueue, Pending};
 use super::dedupe::{DedupeKey, DedupeStore, Seen};
-use super::event::{event_record, BrokerFailure, Reply, RouteError, RouteOutcome, Routed};
+use super::event::{
+    event_record, BrokerFailure, Incoming, Reply, RouteError, RouteOutcome, Routed,
+};
 use super::rules::Route;
 use crate::settings::KafkaSettings;
-
-/// An event as the core admits it: a [`RouteEvent`](super::RouteEvent) without its reply
-/// sender (see [`RouteEvent::split`](super::RouteEvent::split)).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Incoming {
-    /// Dedupe key ([`DedupeKey`]).
-    pub dedupe_key: DedupeKey,
-    /// `dataActionId`: the record key, and the id acknowledged once routed.
-    pub data_action_id: String,
-    /// `eventType`: a record header.
-    pub event_type: String,
-    /// `timestamp`: a record header.
-    pub timestamp: String,
-    /// The payload as written minus whitespace: the record value.
-    pub compact: String,
-    /// The route the sender matched; `None`: no rule matched.
-    pub route: Option<Route>,
-}
 
 /// A queued or in-flight record's sender: its dedupe key, its id (acknowledged once routed)
 /// and where its outcome goes.

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use rskafka::record::Record;
 use tokio::sync::oneshot;
 
-use super::core::Incoming;
 use super::dedupe::DedupeKey;
 use super::rules::Route;
 
@@ -109,6 +108,23 @@ impl RouteEvent {
         };
         (incoming, reply)
     }
+}
+
+/// An event as the router's core admits it: a [`RouteEvent`] without its reply sender.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incoming {
+    /// Dedupe key ([`DedupeKey`]).
+    pub dedupe_key: DedupeKey,
+    /// `dataActionId`: the record key, and the id acknowledged once routed.
+    pub data_action_id: String,
+    /// `eventType`: a record header.
+    pub event_type: String,
+    /// `timestamp`: a record header.
+    pub timestamp: String,
+    /// The payload as written minus whitespace: the record value.
+    pub compact: String,
+    /// The route the sender matched; `None`: no rule matched.
+    pub route: Option<Route>,
 }
 
 /// Where a record landed.
