@@ -71,9 +71,11 @@ fn is_text_variable(name: &str) -> bool {
 /// A configuration problem, naming the key.
 #[derive(Debug, derive_more::Display, derive_more::Error)]
 pub enum ConfigError {
-    /// The layers could not be read or do not fit the settings' types.
+    /// The layers could not be read or do not fit the settings' types: figment's error,
+    /// kept whole (its kind, the key's path and the layer it came from), shown as figment
+    /// shows it.
     #[display("{_0}")]
-    Load(#[error(not(source))] String),
+    Load(#[error(not(source))] Box<figment::Error>),
     /// `--config FILE` does not exist.
     #[display("config file {_0} does not exist")]
     MissingFile(#[error(not(source))] String),
@@ -202,7 +204,7 @@ impl Settings {
         }
         let settings: Settings = figment
             .extract()
-            .map_err(|e| ConfigError::Load(e.to_string()))?;
+            .map_err(|e| ConfigError::Load(Box::new(e)))?;
         settings.validate()?;
         Ok(settings)
     }
