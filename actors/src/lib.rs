@@ -45,20 +45,17 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod orchestration;
 pub mod problem;
-pub mod rate_limiter;
-pub mod retry;
 pub mod router;
 pub mod settings;
 pub mod text;
-pub mod token;
 
 pub use acknowledger::{Acknowledge, AcknowledgementActor};
 pub use audit::{AuditActor, AuditEvent, AuditOutcome, Flush};
+pub use cxone::rate_limiter::{Grant, RateLimiterActor, Throttle};
+pub use cxone::token::{AccessToken, GetToken, TokenActor, TokenError};
 pub use cxone::{ApiCall, ApiResponse, CxoneClient, CxoneError, CxoneHandle};
 pub use lifecycle::{Lifecycle, StopActor};
-pub use rate_limiter::{Grant, RateLimiterActor, Throttle};
 pub use router::{
     CheckBroker, DedupeKey, KafkaConnection, KafkaRouterActor, KafkaSetupError, RouteError,
     RouteEvent, RouteOutcome, Routed, RuleSet,
 };
-pub use token::{AccessToken, GetToken, TokenActor, TokenError};

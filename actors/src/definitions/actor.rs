@@ -14,10 +14,10 @@ use super::headers::HeaderMatrix;
 use super::validate::validate;
 use super::webhook;
 use crate::audit::{AuditActor, AuditEvent, AuditOutcome};
+use crate::cxone::retry::RetryPolicy;
 use crate::cxone::{ApiCall, CxoneClient, CxoneError, CxoneHandle};
 use crate::lifecycle::Lifecycle;
 use crate::problem::FieldProblem;
-use crate::retry::RetryPolicy;
 use crate::settings::DefinitionSettings;
 
 /// Attempts of a callback POST.

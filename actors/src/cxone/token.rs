@@ -15,10 +15,10 @@ use base64::Engine;
 use serde::Deserialize;
 use tokio::sync::oneshot;
 
+use super::retry;
+use super::retry::RetryPolicy;
 use crate::lifecycle::Lifecycle;
 use crate::metrics::METRICS;
-use crate::retry;
-use crate::retry::RetryPolicy;
 use crate::settings::{CxoneSettings, GrantType};
 
 /// An access token. Its `Debug` never shows the value.

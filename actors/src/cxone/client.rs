@@ -19,13 +19,13 @@ use actix_rt::time::sleep;
 use awc::error::{ConnectError, SendRequestError};
 use awc::http::Method;
 
+use super::rate_limiter::{self, RateLimit, RateLimiterActor, Throttle};
+use super::retry::{self, RetryPolicy};
+use super::token::{AccessToken, GetToken, TokenActor, TokenCache, TokenError};
 use crate::audit::{AuditActor, AuditEvent, AuditOutcome};
 use crate::metrics::METRICS;
-use crate::rate_limiter::{self, RateLimit, RateLimiterActor, Throttle};
-use crate::retry::{self, RetryPolicy};
 use crate::settings::CxoneSettings;
 use crate::text::truncate;
-use crate::token::{AccessToken, GetToken, TokenActor, TokenCache, TokenError};
 
 /// Largest error or response body kept, in bytes.
 pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
