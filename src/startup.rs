@@ -9,6 +9,7 @@ use actix::prelude::*;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
+use switchboard_actors::cxone::api;
 use switchboard_actors::definitions::DefinitionActor;
 use switchboard_actors::deltas::DeltaBatchActor;
 use switchboard_actors::exports::{ExportOptions, FileCheckpointStore};
@@ -150,19 +151,8 @@ pub fn callback_url(settings: &Settings, port: u16) -> String {
 /// back to polling (logged).
 pub fn register_callback(handle: &CxoneHandle, url: String) {
     let client = handle.client();
-    let path = client.handle().settings().paths.register_webhook.clone();
     actix_rt::spawn(async move {
-        let mut call = switchboard_actors::ApiCall::new(
-            "register_webhook",
-            awc::http::Method::POST,
-            path,
-            url.clone(),
-        );
-        call.json = serde_json::to_vec(
-            &serde_json::json!({"url": url, "events": ["execution.completed", "execution.failed"]}),
-        )
-        .ok();
-        match client.send(&call).await {
+        match api::register_webhook(&client, &url).await {
             Ok(_) => log::info!("component=startup event=webhook_registered url={url}"),
             Err(e) => log::warn!("component=startup event=webhook_registration_failed url={url} error={e}; sub-flows will poll"),
         }

@@ -5,21 +5,21 @@
 //! Grants (seed 004, seed 001 with its escaping defect fixed, seed 002 with its content-type
 //! defect fixed): `client_credentials` with the client id and secret in a form-encoded,
 //! URL-escaped body, or `password` with the access key id/secret as username/password and
-//! the client credentials as HTTP Basic (each part URL-escaped first, RFC 6749 §2.3.1).
+//! the client credentials as HTTP Basic (each part URL-escaped first, RFC 6749 §2.3.1). The
+//! request itself is [`api::request_token`].
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use base64::Engine;
 use serde::Deserialize;
 use tokio::sync::oneshot;
 
-use super::retry;
-use super::retry::RetryPolicy;
+use super::api;
+use super::retry::{self, RetryPolicy};
 use crate::lifecycle::Lifecycle;
 use crate::metrics::METRICS;
-use crate::settings::{CxoneSettings, GrantType};
+use crate::settings::CxoneSettings;
 
 /// An access token. Its `Debug` never shows the value.
 #[derive(Clone, PartialEq, Eq)]
@@ -184,57 +184,19 @@ fn schedule(ttl: Duration, margin_secs: u64) -> (Duration, Duration) {
     (ttl - margin, ttl - skew)
 }
 
-/// One token request, retried on 429/5xx/transport errors.
+/// One token ([`api::request_token`]), retried on 429/5xx/transport errors.
 async fn fetch_token(
     http: awc::Client,
     s: Arc<CxoneSettings>,
 ) -> Result<(AccessToken, Duration), TokenError> {
-    let url = format!("{}{}", s.base_url, s.paths.token);
-    let scope = s.scopes.join(" ");
-    let (form, basic) = match s.grant_type {
-        GrantType::ClientCredentials => (
-            vec![
-                ("grant_type", "client_credentials"),
-                ("client_id", s.client_id.as_str()),
-                ("client_secret", s.client_secret.as_str()),
-                ("scope", scope.as_str()),
-            ],
-            None,
-        ),
-        GrantType::Password => {
-            let enc = |v: &str| {
-                serde_urlencoded::to_string([("", v)]).unwrap_or_default()[1..].to_string()
-            };
-            let pair = format!("{}:{}", enc(&s.client_id), enc(&s.client_secret));
-            (
-                vec![
-                    ("grant_type", "password"),
-                    ("username", s.access_key_id.as_str()),
-                    ("password", s.access_key_secret.as_str()),
-                    ("scope", scope.as_str()),
-                ],
-                Some(format!(
-                    "Basic {}",
-                    base64::engine::general_purpose::STANDARD.encode(pair)
-                )),
-            )
-        }
-    };
     let policy = RetryPolicy::tenant(&s);
     let mut delays = policy.delays();
     loop {
-        let mut req = http
-            .post(&url)
-            .insert_header(("Accept", "application/json"));
-        if let Some(basic) = &basic {
-            req = req.insert_header(("Authorization", basic.as_str()));
-        }
-        let (retry_after, last_error) = match req.send_form(&form).await {
-            Ok(mut resp) => {
-                let status = resp.status().as_u16();
-                let body = resp.body().limit(64 * 1024).await.unwrap_or_default();
-                if resp.status().is_success() {
-                    let parsed: TokenResponse = serde_json::from_slice(&body)
+        let (retry_after, last_error) = match api::request_token(&http, &s).await {
+            Ok(answer) => {
+                let status = answer.status;
+                if (200..300).contains(&status) {
+                    let parsed: TokenResponse = serde_json::from_slice(&answer.body)
                         .map_err(|e| TokenError::InvalidResponse(e.to_string()))?;
                     if parsed.access_token.is_empty() {
                         return Err(TokenError::InvalidResponse("empty access_token".into()));
@@ -245,7 +207,7 @@ async fn fetch_token(
                 if !retry::is_retryable(status) {
                     return Err(TokenError::Refused(status));
                 }
-                (retry::retry_after(resp.headers()), format!("HTTP {status}"))
+                (answer.retry_after, format!("HTTP {status}"))
             }
             Err(e) => (None, e.to_string()),
         };
