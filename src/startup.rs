@@ -9,7 +9,7 @@ use actix::prelude::*;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
-use switchboard_actors::cxone::api;
+use switchboard_actors::cxone::{api, CxoneRuntime};
 use switchboard_actors::definitions::DefinitionActor;
 use switchboard_actors::deltas::DeltaBatchActor;
 use switchboard_actors::exports::{ExportOptions, FileCheckpointStore};
@@ -19,62 +19,13 @@ use switchboard_actors::orchestration::{
 use switchboard_actors::router::{MemoryDedupe, RouterIntake};
 use switchboard_actors::{
     AcknowledgementActor, AuditActor, CxoneHandle, Flush, KafkaConnection, KafkaRouterActor,
-    RateLimiterActor, RuleSet, TokenActor,
+    RuleSet,
 };
 use switchboard_sandbox::{Sandbox, SandboxOptions};
 
 use crate::config::{Settings, DEFAULT_ROUTES, DEFAULT_ROUTES_PATH};
 use crate::signature::{SignatureVerifier, StandardWebhooks};
 use crate::state::{Actors, AppState};
-
-/// The CXone side of the actor graph: audit log, token cache, rate limiter, and the handle
-/// CXone callers use. The service builds it, and so do CLI commands that call CXone
-/// in-process.
-pub struct CxoneRuntime {
-    /// What CXone callers keep.
-    pub handle: CxoneHandle,
-    /// Token cache.
-    pub token: Addr<TokenActor>,
-    /// Client-side rate limiter.
-    pub limiter: Addr<RateLimiterActor>,
-    /// Audit log.
-    pub audit: Addr<AuditActor>,
-}
-
-impl CxoneRuntime {
-    /// Starts the supervised audit, token and rate limiter actors for `settings.cxone`.
-    ///
-    /// Errors: `cxone.ca_file` unusable, or `audit.path` cannot be opened.
-    pub fn start(settings: &Settings) -> anyhow::Result<Self> {
-        let cxone = Arc::new(settings.cxone.clone());
-        let ca_file = (!cxone.ca_file.is_empty()).then(|| std::path::PathBuf::from(&cxone.ca_file));
-        let tls = switchboard_actors::http::tls_config(ca_file.as_deref())?;
-        let audit = AuditActor::open(settings.audit.path.as_ref())
-            .with_context(|| format!("audit.path: cannot open {}", settings.audit.path))?;
-        let audit = Supervisor::start(move |_| audit);
-        let token_actor = TokenActor::new(cxone.clone(), tls.clone());
-        let token_cache = token_actor.cache();
-        let token = Supervisor::start(move |_| token_actor);
-        let limiter_actor = RateLimiterActor::new(cxone.requests_per_minute, cxone.burst);
-        let limit = limiter_actor.shared();
-        let limiter = Supervisor::start(move |_| limiter_actor);
-        let handle = CxoneHandle::new(
-            cxone,
-            tls,
-            token.clone(),
-            token_cache,
-            limiter.clone(),
-            limit,
-            Some(audit.clone()),
-        );
-        Ok(CxoneRuntime {
-            handle,
-            token,
-            limiter,
-            audit,
-        })
-    }
-}
 
 /// What export streams share: checkpoints under `export.checkpoint_dir`, the optional sink,
 /// heartbeat and client timeout.
@@ -248,7 +199,7 @@ impl Application {
             token,
             limiter,
             audit,
-        } = CxoneRuntime::start(&settings)?;
+        } = CxoneRuntime::start(&settings.cxone, &settings.audit)?;
         let definitions = {
             let (handle, settings, audit) =
                 (handle.clone(), settings.definitions.clone(), audit.clone());

@@ -53,7 +53,7 @@ pub use acknowledger::{Acknowledge, AcknowledgementActor};
 pub use audit::{AuditActor, AuditEvent, AuditOutcome, Flush};
 pub use cxone::rate_limiter::{Grant, RateLimiterActor, Throttle};
 pub use cxone::token::{AccessToken, GetToken, TokenActor, TokenError};
-pub use cxone::{ApiCall, ApiResponse, CxoneClient, CxoneError, CxoneHandle};
+pub use cxone::{ApiCall, ApiResponse, CxoneClient, CxoneError, CxoneHandle, CxoneRuntime};
 pub use lifecycle::{Lifecycle, StopActor};
 pub use router::{
     CheckBroker, DedupeKey, KafkaConnection, KafkaRouterActor, KafkaSetupError, RouteError,

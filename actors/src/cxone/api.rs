@@ -276,9 +276,7 @@ mod tests {
     use super::*;
 
     fn settings(grant_type: GrantType) -> CxoneSettings {
-        let toml = include_str!("../../../config/default.toml");
-        let value: toml::Value = toml::from_str(toml).expect("default.toml");
-        let mut s: CxoneSettings = value["cxone"].clone().try_into().expect("[cxone]");
+        let mut s = super::super::tests::default_settings();
         s.grant_type = grant_type;
         s.client_id = "id:1".into();
         s.client_secret = "s&2".into();

@@ -8,12 +8,28 @@
 //! - [`token`]: [`TokenActor`](token::TokenActor), the tenant's OAuth2 token;
 //! - [`rate_limiter`]: [`RateLimiterActor`](rate_limiter::RateLimiterActor), the tenant's
 //!   client-side rate limit and 429 pause;
-//! - [`retry`]: the backoff and `Retry-After` policy every call shares.
+//! - [`retry`]: the backoff and `Retry-After` policy every call shares;
+//! - [`runtime`]: [`CxoneRuntime`], which starts the audit, token and rate limiter actors and
+//!   makes the handle.
 
 pub mod api;
 pub mod client;
 pub mod rate_limiter;
 pub mod retry;
+pub mod runtime;
 pub mod token;
 
 pub use client::{ApiCall, ApiResponse, CxoneClient, CxoneError, CxoneHandle};
+pub use runtime::{CxoneRuntime, RuntimeError};
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use crate::settings::CxoneSettings;
+
+    /// `[cxone]` of `config/default.toml`.
+    pub(crate) fn default_settings() -> CxoneSettings {
+        let toml = include_str!("../../../config/default.toml");
+        let value: toml::Value = toml::from_str(toml).expect("default.toml");
+        value["cxone"].clone().try_into().expect("[cxone]")
+    }
+}
