@@ -254,6 +254,7 @@ crate::handle_stop_actor!(AcknowledgementActor);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cxone::{TransportCause, TransportKind};
 
     fn status(s: u16) -> Result<(), CxoneError> {
         Err(CxoneError::Status {
@@ -316,11 +317,17 @@ mod tests {
             assert_eq!(classify(&status(retried)), AckResult::Requeue, "{retried}");
         }
         assert_eq!(
-            classify(&Err(CxoneError::Transport("reset".into()))),
+            classify(&Err(CxoneError::Transport(TransportCause::new(
+                TransportKind::Send,
+                "reset"
+            )))),
             AckResult::Requeue
         );
         assert_eq!(
-            classify(&Err(CxoneError::Request("uri too long".into()))),
+            classify(&Err(CxoneError::Request(TransportCause::new(
+                TransportKind::Http,
+                "uri too long"
+            )))),
             AckResult::Failed
         );
     }

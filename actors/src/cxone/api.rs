@@ -27,12 +27,12 @@
 
 use std::time::Duration;
 
-use awc::error::SendRequestError;
 use awc::http::Method;
 use base64::Engine;
 use serde_json::{json, Value};
 
-use super::client::{ApiCall, ApiResponse, CxoneClient, CxoneError, CxoneHandle};
+use super::client::{ApiCall, ApiResponse, CxoneClient, CxoneHandle};
+use super::error::{CxoneError, TransportCause};
 use super::retry::{self, RetryPolicy};
 use crate::settings::{CxoneSettings, DefinitionSettings, GrantType};
 
@@ -52,11 +52,11 @@ pub const MAX_TOKEN_BODY_BYTES: usize = 64 * 1024;
 /// [`TokenActor`](super::token::TokenActor) retries it.
 ///
 /// Errors: awc could not send the request or read the answer's head (any status is an
-/// answer).
+/// answer): its failure, with awc's whole text.
 pub async fn request_token(
     http: &awc::Client,
     settings: &CxoneSettings,
-) -> Result<TokenAnswer, SendRequestError> {
+) -> Result<TokenAnswer, TransportCause> {
     let url = format!("{}{}", settings.base_url, settings.paths.token);
     let (form, basic) = token_form(settings);
     let mut req = http
@@ -65,7 +65,10 @@ pub async fn request_token(
     if let Some(basic) = &basic {
         req = req.insert_header(("Authorization", basic.as_str()));
     }
-    let mut resp = req.send_form(&form).await?;
+    let mut resp = req
+        .send_form(&form)
+        .await
+        .map_err(|e| TransportCause::from_send(e, usize::MAX))?;
     let status = resp.status().as_u16();
     let body = resp
         .body()

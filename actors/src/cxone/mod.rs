@@ -4,7 +4,8 @@
 //!   the only place a path of `[cxone.paths]` is named;
 //! - [`client`]: [`CxoneClient`], the one HTTP client of the API (rate slot, token,
 //!   correlation id, retries, redirects, audit), the [`CxoneHandle`] actors keep to build it,
-//!   and its [`ApiCall`], [`ApiResponse`] and [`CxoneError`];
+//!   and its [`ApiCall`] and [`ApiResponse`];
+//! - [`error`]: [`CxoneError`] and the [`TransportCause`] it keeps of a failure below HTTP;
 //! - [`token`]: [`TokenActor`](token::TokenActor), the tenant's OAuth2 token;
 //! - [`rate_limiter`]: [`RateLimiterActor`](rate_limiter::RateLimiterActor), the tenant's
 //!   client-side rate limit and 429 pause;
@@ -14,12 +15,14 @@
 
 pub mod api;
 pub mod client;
+pub mod error;
 pub mod rate_limiter;
 pub mod retry;
 pub mod runtime;
 pub mod token;
 
-pub use client::{ApiCall, ApiResponse, CxoneClient, CxoneError, CxoneHandle};
+pub use client::{ApiCall, ApiResponse, CxoneClient, CxoneHandle};
+pub use error::{CxoneError, TransportCause, TransportKind};
 pub use runtime::{CxoneRuntime, RuntimeError};
 
 #[cfg(test)]
