@@ -98,8 +98,8 @@ pub fn callback_url(settings: &Settings, port: u16) -> String {
     format!("http://{host}:{port}/cxone/webhook")
 }
 
-/// Registers the completion webhook with CXone in the background; on failure sub-flows fall
-/// back to polling (logged).
+/// Registers the completion webhook `url` with CXone ([`api::register_webhook`]) in the
+/// background; on failure sub-flows fall back to polling (logged).
 pub fn register_callback(handle: &CxoneHandle, url: String) {
     let client = handle.client();
     actix_rt::spawn(async move {

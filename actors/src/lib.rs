@@ -32,7 +32,9 @@
 //! `actor=<Name> event=started|stopping|restarted restarts=<n>`, and handles [`StopActor`],
 //! which forces a restart. Logic lives in plain types that unit tests call without a running
 //! system (rules, dedupe window, batching, retry policy); handlers are thin. The CXone API is
-//! called through one client ([`CxoneClient`]).
+//! called through one client ([`CxoneClient`]), and only by the functions of [`cxone::api`],
+//! one per call, which list the API the service uses; [`CxoneRuntime`] starts the token, rate
+//! limiter and audit actors those calls rely on.
 
 pub mod acknowledger;
 pub mod audit;

@@ -6,7 +6,8 @@
 //! `Retry-After`, and pausing every caller on 429) up to `cxone.max_attempts` attempts in all,
 //! and on 401 drops the token and retries once. Redirects and other 4xx are not retried, nor
 //! is a request that cannot be built (an over-long URL, an invalid header).
-//! Error bodies are kept for the caller; each call ends in one audit record.
+//! Error bodies are kept for the caller; each call ends in one audit record. The calls
+//! themselves are built by the functions of [`api`](super::api), one per call of the API.
 //!
 //! The HTTP client (awc) is bound to the thread that made it, so actors keep a Send
 //! [`CxoneHandle`] and build their [`CxoneClient`] in their own context.
@@ -154,7 +155,8 @@ impl CxoneHandle {
         out
     }
 
-    /// Builds a client bound to the current thread.
+    /// Builds a client bound to the current thread, whose requests time out after
+    /// `cxone.request_timeout_ms`.
     pub fn client(&self) -> CxoneClient {
         let http = crate::http::client(
             self.tls.clone(),
@@ -196,7 +198,8 @@ impl CxoneClient {
     /// Errors: [`CxoneError::Status`] for a non-2xx final answer (its body kept),
     /// [`CxoneError::Transport`] when every attempt failed in transport,
     /// [`CxoneError::Request`] at once when the request cannot be built (see [`is_local`]),
-    /// [`CxoneError::Token`] when no token could be had.
+    /// [`CxoneError::Token`] when no token could be had, [`CxoneError::TooManyRedirects`]
+    /// past `call.max_redirects`, [`CxoneError::Mailbox`] while the token actor restarts.
     pub async fn send(&self, call: &ApiCall) -> Result<ApiResponse, CxoneError> {
         let started = Instant::now();
         let result = self.send_with_retries(call).await;
