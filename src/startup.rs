@@ -9,14 +9,14 @@ use actix::prelude::*;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
+use switchboard_actors::cxone::{api, CxoneRuntime};
 use switchboard_actors::definitions::DefinitionActor;
 use switchboard_actors::deltas::DeltaBatchActor;
 use switchboard_actors::exports::ExportOptions;
 use switchboard_actors::orchestration;
 use switchboard_actors::router::{MemoryDedupe, RouterIntake};
 use switchboard_actors::{
-    AcknowledgementActor, AuditActor, CxoneHandle, Flush, KafkaConnection, KafkaRouterActor,
-    RateLimiterActor, TokenActor,
+    AcknowledgementActor, CxoneHandle, Flush, KafkaConnection, KafkaRouterActor,
 };
 use switchboard_sandbox::Sandbox;
 
@@ -24,72 +24,12 @@ use crate::config::{ServerSettings, Settings};
 use crate::signature::{SignatureVerifier, StandardWebhooks};
 use crate::state::{Actors, AppState};
 
-/// The CXone side of the actor graph: audit log, token cache, rate limiter, and the handle
-/// CXone callers use. The service builds it, and so do CLI commands that call CXone
-/// in-process.
-pub struct CxoneRuntime {
-    /// What CXone callers keep.
-    pub handle: CxoneHandle,
-    /// Token cache.
-    pub token: Addr<TokenActor>,
-    /// Client-side rate limiter.
-    pub limiter: Addr<RateLimiterActor>,
-    /// Audit log.
-    pub audit: Addr<AuditActor>,
-}
-
-impl CxoneRuntime {
-    /// Starts the supervised audit, token and rate limiter actors for `settings.cxone`.
-    ///
-    /// Errors: `cxone.ca_file` unusable, or `audit.path` cannot be opened.
-    pub fn start(settings: &Settings) -> anyhow::Result<Self> {
-        let cxone = Arc::new(settings.cxone.clone());
-        let ca_file = (!cxone.ca_file.is_empty()).then(|| std::path::PathBuf::from(&cxone.ca_file));
-        let tls = switchboard_actors::http::tls_config(ca_file.as_deref())?;
-        let audit = AuditActor::open(settings.audit.path.as_ref())
-            .with_context(|| format!("audit.path: cannot open {}", settings.audit.path))?;
-        let audit = Supervisor::start(move |_| audit);
-        let token_actor = TokenActor::new(cxone.clone(), tls.clone());
-        let token_cache = token_actor.cache();
-        let token = Supervisor::start(move |_| token_actor);
-        let limiter_actor = RateLimiterActor::new(cxone.requests_per_minute, cxone.burst);
-        let limit = limiter_actor.shared();
-        let limiter = Supervisor::start(move |_| limiter_actor);
-        let handle = CxoneHandle::new(
-            cxone,
-            tls,
-            token.clone(),
-            token_cache,
-            limiter.clone(),
-            limit,
-            Some(audit.clone()),
-        );
-        Ok(CxoneRuntime {
-            handle,
-            token,
-            limiter,
-            audit,
-        })
-    }
-}
-
-/// Registers the completion webhook with CXone in the background; on failure sub-flows fall
-/// back to polling (logged).
+/// Registers the completion webhook `url` with CXone ([`api::register_webhook`]) in the
+/// background; on failure sub-flows fall back to polling (logged).
 pub fn register_callback(handle: &CxoneHandle, url: String) {
     let client = handle.client();
-    let path = client.handle().settings().paths.register_webhook.clone();
     actix_rt::spawn(async move {
-        let mut call = switchboard_actors::ApiCall::new(
-            "register_webhook",
-            awc::http::Method::POST,
-            path,
-            url.clone(),
-        );
-        call.json = serde_json::to_vec(
-            &serde_json::json!({"url": url, "events": ["execution.completed", "execution.failed"]}),
-        )
-        .ok();
-        match client.send(&call).await {
+        match api::register_webhook(&client, &url).await {
             Ok(_) => log::info!("component=startup event=webhook_registered url={url}"),
             Err(e) => log::warn!("component=startup event=webhook_registration_failed url={url} error={e}; sub-flows will poll"),
         }
@@ -240,7 +180,7 @@ impl Application {
             anyhow::bail!("cxone.base_url: required (set it, or use --sandbox)");
         }
         let settings = Arc::new(settings);
-        let runtime = CxoneRuntime::start(&settings)?;
+        let runtime = CxoneRuntime::start(&settings.cxone, &settings.audit)?;
         let exports =
             ExportOptions::from_settings(&settings.export, &runtime.handle, Some(&runtime.audit))
                 .with_context(|| {

@@ -19,9 +19,8 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use awc::http::Method;
 
-use crate::cxone::{ApiCall, CxoneClient, CxoneError, CxoneHandle};
+use crate::cxone::{api, CxoneClient, CxoneError, CxoneHandle};
 use crate::lifecycle::Lifecycle;
 use crate::metrics::METRICS;
 use crate::text;
@@ -155,13 +154,8 @@ impl AcknowledgementActor {
                 .client
                 .get_or_insert_with(|| self.cxone.client())
                 .clone();
-            let path = CxoneHandle::path(
-                &client.handle().settings().paths.acknowledge,
-                &[("id", &id)],
-            );
             let fut = async move {
-                let call = ApiCall::new("acknowledge", Method::POST, path, id.clone());
-                let result = client.send(&call).await.map(|_| ());
+                let result = api::acknowledge(&client, &id).await.map(|_| ());
                 (id, result)
             };
             ctx.spawn(fut.into_actor(self).map(|(id, result), act, ctx| {
@@ -260,6 +254,7 @@ crate::handle_stop_actor!(AcknowledgementActor);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cxone::{TransportCause, TransportKind};
 
     fn status(s: u16) -> Result<(), CxoneError> {
         Err(CxoneError::Status {
@@ -322,11 +317,17 @@ mod tests {
             assert_eq!(classify(&status(retried)), AckResult::Requeue, "{retried}");
         }
         assert_eq!(
-            classify(&Err(CxoneError::Transport("reset".into()))),
+            classify(&Err(CxoneError::Transport(TransportCause::new(
+                TransportKind::Send,
+                "reset"
+            )))),
             AckResult::Requeue
         );
         assert_eq!(
-            classify(&Err(CxoneError::Request("uri too long".into()))),
+            classify(&Err(CxoneError::Request(TransportCause::new(
+                TransportKind::Http,
+                "uri too long"
+            )))),
             AckResult::Failed
         );
     }

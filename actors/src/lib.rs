@@ -32,7 +32,9 @@
 //! `actor=<Name> event=started|stopping|restarted restarts=<n>`, and handles [`StopActor`],
 //! which forces a restart. Logic lives in plain types that unit tests call without a running
 //! system (rules, dedupe window, batching, retry policy); handlers are thin. The CXone API is
-//! called through one client ([`CxoneClient`]).
+//! called through one client ([`CxoneClient`]), and only by the functions of [`cxone::api`],
+//! one per call, which list the API the service uses; [`CxoneRuntime`] starts the token, rate
+//! limiter and audit actors those calls rely on.
 
 pub mod acknowledger;
 pub mod audit;
@@ -45,20 +47,17 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod orchestration;
 pub mod problem;
-pub mod rate_limiter;
-pub mod retry;
 pub mod router;
 pub mod settings;
 pub mod text;
-pub mod token;
 
 pub use acknowledger::{Acknowledge, AcknowledgementActor};
 pub use audit::{AuditActor, AuditEvent, AuditOutcome, Flush};
-pub use cxone::{ApiCall, ApiResponse, CxoneClient, CxoneError, CxoneHandle};
+pub use cxone::rate_limiter::{Grant, RateLimiterActor, Throttle};
+pub use cxone::token::{AccessToken, GetToken, TokenActor, TokenError};
+pub use cxone::{ApiCall, ApiResponse, CxoneClient, CxoneError, CxoneHandle, CxoneRuntime};
 pub use lifecycle::{Lifecycle, StopActor};
-pub use rate_limiter::{Grant, RateLimiterActor, Throttle};
 pub use router::{
     CheckBroker, DedupeKey, KafkaConnection, KafkaRouterActor, KafkaSetupError, RouteError,
     RouteEvent, RouteOutcome, Routed, RuleSet,
 };
-pub use token::{AccessToken, GetToken, TokenActor, TokenError};

@@ -15,10 +15,10 @@ use std::path::Path;
 
 use actix::prelude::*;
 use anyhow::Context as _;
+use switchboard_actors::cxone::CxoneRuntime;
 
 use crate::body::parse_json;
 use crate::config::Settings;
-use crate::startup::CxoneRuntime;
 
 /// Starts the CXone actors for a command; `cxone.base_url` must be set.
 ///
@@ -27,7 +27,7 @@ pub fn cxone_runtime(settings: &Settings) -> anyhow::Result<CxoneRuntime> {
     if settings.cxone.base_url.is_empty() {
         anyhow::bail!("cxone.base_url: required (CXONE_BASE_URL or SWITCHBOARD__CXONE__BASE_URL)");
     }
-    CxoneRuntime::start(settings)
+    Ok(CxoneRuntime::start(&settings.cxone, &settings.audit)?)
 }
 
 /// Flushes the audit log before a command exits.

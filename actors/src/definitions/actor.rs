@@ -6,7 +6,6 @@
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use awc::http::Method;
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -14,10 +13,9 @@ use super::headers::HeaderMatrix;
 use super::validate::validate;
 use super::webhook;
 use crate::audit::{AuditActor, AuditEvent, AuditOutcome};
-use crate::cxone::{ApiCall, CxoneClient, CxoneError, CxoneHandle};
+use crate::cxone::{api, CxoneClient, CxoneError, CxoneHandle};
 use crate::lifecycle::Lifecycle;
 use crate::problem::FieldProblem;
-use crate::retry::RetryPolicy;
 use crate::settings::DefinitionSettings;
 
 /// Attempts of a callback POST.
@@ -211,24 +209,17 @@ async fn create(
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let mut call = ApiCall::new(
-        "create_definition",
-        Method::POST,
-        client.handle().settings().paths.create_definition.clone(),
-        name,
-    );
-    call.correlation_id = correlation_id.clone();
-    call.json = Some(body);
-    call.headers = matrix.extra_for_client();
-    call.max_redirects = settings.max_redirects;
-    call.retry = Some(RetryPolicy {
-        max_attempts: settings.rate_limit_retries + 1,
-        initial: Duration::from_secs(1),
-        max: Duration::from_secs(60),
-        jitter: false,
-    });
+    let headers = matrix.extra_for_client();
     let started = Instant::now();
-    let result = client.send(&call).await;
+    let result = api::create_definition(
+        &client,
+        &settings,
+        name,
+        correlation_id.clone(),
+        body,
+        headers,
+    )
+    .await;
     let latency_ms = started.elapsed().as_millis() as u64;
     let summary = |status: Option<u16>, outcome| CallSummary {
         correlation_id: correlation_id.clone(),

@@ -10,14 +10,13 @@
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use awc::http::Method;
 use serde_json::{json, Value};
 
 use super::batch::{batch_size, prepare, PreparedBatch};
 use super::report::{BatchResult, BatchStatus, DeltaReport, Replication};
 use super::set::DeltaSet;
 use crate::audit::{AuditActor, AuditEvent, AuditOutcome};
-use crate::cxone::{ApiCall, CxoneClient, CxoneError, CxoneHandle};
+use crate::cxone::{api, CxoneClient, CxoneError, CxoneHandle};
 use crate::definitions::webhook;
 use crate::lifecycle::Lifecycle;
 use crate::metrics::METRICS;
@@ -166,27 +165,14 @@ fn id_list(v: &Value, key: &str) -> Vec<String> {
 
 impl Sender {
     async fn apply(&self, data_store_id: &str, batch: PreparedBatch) -> BatchResult {
-        let mut call = ApiCall::new(
-            "delta_batch",
-            Method::PATCH,
-            self.client.handle().settings().paths.delta_records.clone(),
-            data_store_id,
-        );
-        call.headers = vec![
-            ("X-Payload-Checksum".into(), batch.checksum.clone()),
-            ("Idempotency-Key".into(), batch.checksum.clone()),
-            ("If-Match".into(), "*".into()),
-            ("X-CXone-Version-Stamp".into(), "true".into()),
-        ];
         let PreparedBatch {
             index,
             size,
             body,
             checksum,
         } = batch;
-        call.json = Some(body);
         let started = Instant::now();
-        let answer = self.client.send(&call).await;
+        let answer = api::apply_delta_batch(&self.client, data_store_id, &checksum, body).await;
         let latency = started.elapsed();
         let mut result = BatchResult::not_sent(index, size, checksum);
         result.latency_ms = latency.as_millis() as u64;

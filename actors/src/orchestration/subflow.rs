@@ -7,12 +7,11 @@
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use awc::http::Method;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::completions::{CompletionRouter, ExecutionCompleted, ExecutionStatus, Unwatch, Watch};
 use super::scheduler::SubFlowState;
-use crate::cxone::{ApiCall, CxoneClient, CxoneHandle};
+use crate::cxone::{api, CxoneClient};
 
 /// When to poll and give up.
 #[derive(Debug, Clone, Copy)]
@@ -125,15 +124,9 @@ impl SubFlowActor {
         let Some(id) = self.execution_id.clone() else {
             return;
         };
-        let path = CxoneHandle::path(
-            &self.client.handle().settings().paths.execution_status,
-            &[("execution_id", &id)],
-        );
-        let mut call = ApiCall::new("execution_status", Method::GET, path, id);
-        call.correlation_id = self.run_id.clone();
-        let client = self.client.clone();
+        let (client, run_id) = (self.client.clone(), self.run_id.clone());
         ctx.spawn(
-            async move { client.send(&call).await }
+            async move { api::execution_status(&client, &id, &run_id).await }
                 .into_actor(self)
                 .map(|result, act, ctx| {
                     let status = result
@@ -163,21 +156,11 @@ impl Actor for SubFlowActor {
                 ctx,
             );
         });
-        let path = CxoneHandle::path(
-            &self.client.handle().settings().paths.execute,
-            &[("id", &self.data_action_id)],
-        );
-        let mut call = ApiCall::new(
-            "execute_sub_flow",
-            Method::POST,
-            path,
-            self.data_action_id.clone(),
-        );
-        call.correlation_id = self.run_id.clone();
-        call.json = serde_json::to_vec(&json!({"input": self.input})).ok();
         let client = self.client.clone();
+        let (id, run_id) = (self.data_action_id.clone(), self.run_id.clone());
+        let input = self.input.clone();
         ctx.spawn(
-            async move { client.send(&call).await }
+            async move { api::start_execution(&client, &id, &run_id, &input).await }
                 .into_actor(self)
                 .map(|result, act, ctx| match result {
                     Ok(resp) => {

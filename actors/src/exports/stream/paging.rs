@@ -5,14 +5,13 @@ use std::time::Instant;
 
 use actix::prelude::*;
 use actix_web_actors::ws::{self, CloseCode};
-use awc::http::Method;
 use serde_json::{json, Value};
 
 use super::super::frame::{encode, encode_page, key_set, same_shape, Chunk};
 use super::super::request::OnDrift;
 use super::super::scan::scan_page;
 use super::{ExportStreamActor, Outgoing, Phase, PREFETCH_PAGES};
-use crate::cxone::{ApiCall, CxoneHandle};
+use crate::cxone::api;
 use crate::metrics::METRICS;
 
 impl ExportStreamActor {
@@ -81,17 +80,10 @@ impl ExportStreamActor {
         self.fetch_page += 1;
         self.in_flight += 1;
         let client = self.client();
-        let path = format!(
-            "{}?limit={limit}&offset={offset}",
-            CxoneHandle::path(
-                &client.handle().settings().paths.export_records,
-                &[("id", &self.job_id)]
-            )
-        );
-        let call = ApiCall::new("export_records", Method::GET, path, self.job_id.clone());
+        let job_id = self.job_id.clone();
         let fetched = Instant::now();
         ctx.spawn(
-            async move { client.send(&call).await }
+            async move { api::export_records(&client, &job_id, limit, offset).await }
                 .into_actor(self)
                 .map(move |result, act, ctx| {
                     if generation != act.generation || act.phase != Phase::Streaming {

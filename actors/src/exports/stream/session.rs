@@ -3,12 +3,11 @@
 
 use actix::prelude::*;
 use actix_web_actors::ws::{self, CloseCode};
-use awc::http::Method;
 use serde_json::{json, Value};
 
 use super::super::request::{validate_request, StreamRequest};
 use super::{ExportStreamActor, Phase};
-use crate::cxone::ApiCall;
+use crate::cxone::api;
 use crate::metrics::METRICS;
 
 impl ExportStreamActor {
@@ -37,16 +36,7 @@ impl ExportStreamActor {
             if let Some((id, checkpoint)) = resume {
                 return Ok((id, checkpoint));
             }
-            let mut call = ApiCall::new(
-                "start_export",
-                Method::POST,
-                client.handle().settings().paths.start_export.clone(),
-                req.report_id.clone(),
-            );
-            call.json =
-                serde_json::to_vec(&json!({"report_id": req.report_id, "format": "json"})).ok();
-            let resp = client
-                .send(&call)
+            let resp = api::start_export(&client, &req.report_id)
                 .await
                 .map_err(|e| format!("export could not start: {e}"))?;
             let body: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);

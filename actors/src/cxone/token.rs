@@ -5,21 +5,22 @@
 //! Grants (seed 004, seed 001 with its escaping defect fixed, seed 002 with its content-type
 //! defect fixed): `client_credentials` with the client id and secret in a form-encoded,
 //! URL-escaped body, or `password` with the access key id/secret as username/password and
-//! the client credentials as HTTP Basic (each part URL-escaped first, RFC 6749 §2.3.1).
+//! the client credentials as HTTP Basic (each part URL-escaped first, RFC 6749 §2.3.1). The
+//! request itself is [`api::request_token`].
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use base64::Engine;
 use serde::Deserialize;
 use tokio::sync::oneshot;
 
+use super::api;
+use super::error::TransportCause;
+use super::retry::{self, RetryPolicy};
 use crate::lifecycle::Lifecycle;
 use crate::metrics::METRICS;
-use crate::retry;
-use crate::retry::RetryPolicy;
-use crate::settings::{CxoneSettings, GrantType};
+use crate::settings::CxoneSettings;
 
 /// An access token. Its `Debug` never shows the value.
 #[derive(Clone, PartialEq, Eq)]
@@ -44,12 +45,48 @@ pub enum TokenError {
     /// The token endpoint refused the credentials (HTTP status given).
     #[display("token endpoint refused the credentials (HTTP {_0})")]
     Refused(#[error(not(source))] u16),
-    /// The token endpoint could not be reached or kept failing.
+    /// The token endpoint could not be reached or kept failing. Source: the last failure.
     #[display("token endpoint unavailable: {_0}")]
-    Unavailable(#[error(not(source))] String),
-    /// The token endpoint answered something that is not a token.
+    Unavailable(TokenFailure),
+    /// The token endpoint answered something that is not a token. Source: why.
     #[display("token endpoint answered an invalid body: {_0}")]
-    InvalidResponse(#[error(not(source))] String),
+    InvalidResponse(InvalidTokenBody),
+}
+
+/// The last failure of the token endpoint before the token actor gave up on it
+/// ([`TokenError::Unavailable`]).
+#[derive(Debug, Clone, derive_more::Display, derive_more::Error)]
+pub enum TokenFailure {
+    /// It kept answering 429 or 5xx; the last status.
+    #[display("HTTP {_0}")]
+    Status(#[error(not(source))] u16),
+    /// It could not be reached: awc's text, whole. Source: the [`TransportCause`].
+    #[display("{_0}")]
+    Transport(TransportCause),
+    /// The refresh ended before it had an answer (its actor restarted).
+    #[display("token refresh was cancelled")]
+    Cancelled,
+}
+
+/// Why a 2xx answer of the token endpoint is no token ([`TokenError::InvalidResponse`]).
+#[derive(Debug, Clone, derive_more::Display)]
+pub enum InvalidTokenBody {
+    /// The body is not the JSON of a token (`{"access_token", "expires_in"}`). Source: the
+    /// `serde_json` error.
+    #[display("{_0}")]
+    Json(Arc<serde_json::Error>),
+    /// `access_token` is empty.
+    #[display("empty access_token")]
+    EmptyToken,
+}
+
+impl std::error::Error for InvalidTokenBody {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            InvalidTokenBody::Json(e) => Some(&**e),
+            InvalidTokenBody::EmptyToken => None,
+        }
+    }
 }
 
 /// Asks for a valid token; waits for the refresh in flight when there is none.
@@ -184,60 +221,24 @@ fn schedule(ttl: Duration, margin_secs: u64) -> (Duration, Duration) {
     (ttl - margin, ttl - skew)
 }
 
-/// One token request, retried on 429/5xx/transport errors.
+/// One token ([`api::request_token`]), retried on 429/5xx/transport errors.
 async fn fetch_token(
     http: awc::Client,
     s: Arc<CxoneSettings>,
 ) -> Result<(AccessToken, Duration), TokenError> {
-    let url = format!("{}{}", s.base_url, s.paths.token);
-    let scope = s.scopes.join(" ");
-    let (form, basic) = match s.grant_type {
-        GrantType::ClientCredentials => (
-            vec![
-                ("grant_type", "client_credentials"),
-                ("client_id", s.client_id.as_str()),
-                ("client_secret", s.client_secret.as_str()),
-                ("scope", scope.as_str()),
-            ],
-            None,
-        ),
-        GrantType::Password => {
-            let enc = |v: &str| {
-                serde_urlencoded::to_string([("", v)]).unwrap_or_default()[1..].to_string()
-            };
-            let pair = format!("{}:{}", enc(&s.client_id), enc(&s.client_secret));
-            (
-                vec![
-                    ("grant_type", "password"),
-                    ("username", s.access_key_id.as_str()),
-                    ("password", s.access_key_secret.as_str()),
-                    ("scope", scope.as_str()),
-                ],
-                Some(format!(
-                    "Basic {}",
-                    base64::engine::general_purpose::STANDARD.encode(pair)
-                )),
-            )
-        }
-    };
     let policy = RetryPolicy::tenant(&s);
     let mut delays = policy.delays();
     loop {
-        let mut req = http
-            .post(&url)
-            .insert_header(("Accept", "application/json"));
-        if let Some(basic) = &basic {
-            req = req.insert_header(("Authorization", basic.as_str()));
-        }
-        let (retry_after, last_error) = match req.send_form(&form).await {
-            Ok(mut resp) => {
-                let status = resp.status().as_u16();
-                let body = resp.body().limit(64 * 1024).await.unwrap_or_default();
-                if resp.status().is_success() {
-                    let parsed: TokenResponse = serde_json::from_slice(&body)
-                        .map_err(|e| TokenError::InvalidResponse(e.to_string()))?;
+        let (retry_after, last_error) = match api::request_token(&http, &s).await {
+            Ok(answer) => {
+                let status = answer.status;
+                if (200..300).contains(&status) {
+                    let parsed: TokenResponse =
+                        serde_json::from_slice(&answer.body).map_err(|e| {
+                            TokenError::InvalidResponse(InvalidTokenBody::Json(Arc::new(e)))
+                        })?;
                     if parsed.access_token.is_empty() {
-                        return Err(TokenError::InvalidResponse("empty access_token".into()));
+                        return Err(TokenError::InvalidResponse(InvalidTokenBody::EmptyToken));
                     }
                     let ttl = Duration::from_secs(parsed.expires_in.unwrap_or(3600).max(1));
                     return Ok((AccessToken(parsed.access_token.into()), ttl));
@@ -245,9 +246,9 @@ async fn fetch_token(
                 if !retry::is_retryable(status) {
                     return Err(TokenError::Refused(status));
                 }
-                (retry::retry_after(resp.headers()), format!("HTTP {status}"))
+                (answer.retry_after, TokenFailure::Status(status))
             }
-            Err(e) => (None, e.to_string()),
+            Err(cause) => (None, TokenFailure::Transport(cause)),
         };
         match delays.next() {
             Some(d) => actix_rt::time::sleep(policy.wait(retry_after, d)).await,
@@ -291,11 +292,8 @@ impl Handler<GetToken> for TokenActor {
         self.waiters.push(tx);
         self.start_refresh(ctx);
         Box::pin(async move {
-            rx.await.unwrap_or_else(|_| {
-                Err(TokenError::Unavailable(
-                    "token refresh was cancelled".into(),
-                ))
-            })
+            rx.await
+                .unwrap_or(Err(TokenError::Unavailable(TokenFailure::Cancelled)))
         })
     }
 }
@@ -319,6 +317,84 @@ mod tests {
         assert_eq!(refresh, Duration::from_millis(1500));
         assert_eq!(usable, Duration::from_millis(1750));
         assert!(refresh < usable);
+    }
+
+    #[actix_rt::test]
+    async fn an_unreachable_token_endpoint_keeps_the_last_transport_failure_as_source() {
+        use std::error::Error as _;
+
+        // Nothing listens on a port just released.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut settings = super::super::tests::default_settings();
+        settings.base_url = format!("http://127.0.0.1:{port}");
+        settings.max_attempts = 1;
+        let Err(e) = fetch_token(awc::Client::default(), Arc::new(settings)).await else {
+            panic!("nothing listens")
+        };
+        let TokenError::Unavailable(TokenFailure::Transport(cause)) = &e else {
+            panic!("not a transport failure: {e:?}")
+        };
+        assert_eq!(
+            e.to_string(),
+            format!("token endpoint unavailable: {cause}")
+        );
+        let failure = e
+            .source()
+            .and_then(|s| s.downcast_ref::<TokenFailure>())
+            .expect("the last failure");
+        let cause = failure
+            .source()
+            .and_then(|s| s.downcast_ref::<TransportCause>())
+            .expect("the transport cause");
+        assert_eq!(cause.kind(), super::super::TransportKind::Connect);
+        let io = cause
+            .source()
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .expect("the io error");
+        assert_eq!(io.kind(), std::io::ErrorKind::ConnectionRefused);
+
+        // Seen by a CXone caller, the chain goes on below its token error.
+        let e = crate::cxone::CxoneError::Token(e);
+        assert!(e
+            .source()
+            .and_then(|s| s.downcast_ref::<TokenError>())
+            .is_some());
+    }
+
+    #[test]
+    fn texts_are_unchanged_and_causes_are_kept() {
+        use std::error::Error as _;
+
+        let e = TokenError::Unavailable(TokenFailure::Status(503));
+        assert_eq!(e.to_string(), "token endpoint unavailable: HTTP 503");
+        assert!(e.source().is_some_and(|s| s.source().is_none()));
+        let e = TokenError::Unavailable(TokenFailure::Cancelled);
+        assert_eq!(
+            e.to_string(),
+            "token endpoint unavailable: token refresh was cancelled"
+        );
+        let json = serde_json::from_slice::<TokenResponse>(b"{}")
+            .err()
+            .expect("no token");
+        let text = json.to_string();
+        let e = TokenError::InvalidResponse(InvalidTokenBody::Json(Arc::new(json)));
+        assert_eq!(
+            e.to_string(),
+            format!("token endpoint answered an invalid body: {text}")
+        );
+        assert!(e
+            .source()
+            .and_then(|s| s.source())
+            .and_then(|s| s.downcast_ref::<serde_json::Error>())
+            .is_some());
+        let e = TokenError::InvalidResponse(InvalidTokenBody::EmptyToken);
+        assert_eq!(
+            e.to_string(),
+            "token endpoint answered an invalid body: empty access_token"
+        );
     }
 
     #[test]

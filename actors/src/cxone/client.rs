@@ -6,7 +6,8 @@
 //! `Retry-After`, and pausing every caller on 429) up to `cxone.max_attempts` attempts in all,
 //! and on 401 drops the token and retries once. Redirects and other 4xx are not retried, nor
 //! is a request that cannot be built (an over-long URL, an invalid header).
-//! Error bodies are kept for the caller; each call ends in one audit record.
+//! Error bodies are kept for the caller; each call ends in one audit record. The calls
+//! themselves are built by the functions of [`api`](super::api), one per call of the API.
 //!
 //! The HTTP client (awc) is bound to the thread that made it, so actors keep a Send
 //! [`CxoneHandle`] and build their [`CxoneClient`] in their own context.
@@ -16,71 +17,20 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use actix_rt::time::sleep;
-use awc::error::{ConnectError, SendRequestError};
+use awc::error::SendRequestError;
 use awc::http::Method;
 
+use super::error::{is_local, CxoneError, TransportCause, TransportKind, MAX_ERROR_TEXT_BYTES};
+use super::rate_limiter::{self, RateLimit, RateLimiterActor, Throttle};
+use super::retry::{self, RetryPolicy};
+use super::token::{AccessToken, GetToken, TokenActor, TokenCache, TokenError};
 use crate::audit::{AuditActor, AuditEvent, AuditOutcome};
 use crate::metrics::METRICS;
-use crate::rate_limiter::{self, RateLimit, RateLimiterActor, Throttle};
-use crate::retry::{self, RetryPolicy};
 use crate::settings::CxoneSettings;
 use crate::text::truncate;
-use crate::token::{AccessToken, GetToken, TokenActor, TokenCache, TokenError};
 
 /// Largest error or response body kept, in bytes.
 pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
-
-/// Largest text of a [`CxoneError::Transport`] or [`CxoneError::Request`] kept, in bytes:
-/// awc's messages are short, but may quote what was sent.
-pub const MAX_ERROR_TEXT_BYTES: usize = 256;
-
-/// Why a CXone call failed.
-#[derive(Debug, Clone, derive_more::Display, derive_more::Error)]
-pub enum CxoneError {
-    /// The API answered a non-2xx status (after retries, when retryable); `body` is its text.
-    #[display("CXone answered HTTP {status}: {body}")]
-    Status {
-        /// HTTP status.
-        status: u16,
-        /// Response body (truncated to 2 KiB for display).
-        body: String,
-    },
-    /// Connection, timeout or protocol failure on every attempt (awc's text, cut to
-    /// [`MAX_ERROR_TEXT_BYTES`]).
-    #[display("CXone unreachable: {_0}")]
-    Transport(#[error(not(source))] String),
-    /// The request could not be built for a local reason no retry can change: an invalid or
-    /// over-long URL (e.g. a path made from a 70 KB id), an invalid header, an unsupported
-    /// scheme. Never retried. The text is awc's, cut to [`MAX_ERROR_TEXT_BYTES`].
-    #[display("the request could not be built: {_0}")]
-    Request(#[error(not(source))] String),
-    /// No token could be obtained.
-    #[display("{_0}")]
-    Token(TokenError),
-    /// More redirects than the call allows (a redirect loop is reported as such).
-    #[display(
-        "too many redirects: gave up after {hops} hops (last Location {location}); a redirect loop"
-    )]
-    TooManyRedirects {
-        /// Redirects followed.
-        hops: u8,
-        /// The last `Location`.
-        location: String,
-    },
-    /// An actor the client relies on is gone.
-    #[display("internal actor unavailable: {_0}")]
-    Mailbox(#[error(not(source))] String),
-}
-
-impl CxoneError {
-    /// The HTTP status, when the API answered.
-    pub fn status(&self) -> Option<u16> {
-        match self {
-            CxoneError::Status { status, .. } => Some(*status),
-            _ => None,
-        }
-    }
-}
 
 /// One API call.
 #[derive(Debug, Clone)]
@@ -205,7 +155,8 @@ impl CxoneHandle {
         out
     }
 
-    /// Builds a client bound to the current thread.
+    /// Builds a client bound to the current thread, whose requests time out after
+    /// `cxone.request_timeout_ms`.
     pub fn client(&self) -> CxoneClient {
         let http = crate::http::client(
             self.tls.clone(),
@@ -247,7 +198,8 @@ impl CxoneClient {
     /// Errors: [`CxoneError::Status`] for a non-2xx final answer (its body kept),
     /// [`CxoneError::Transport`] when every attempt failed in transport,
     /// [`CxoneError::Request`] at once when the request cannot be built (see [`is_local`]),
-    /// [`CxoneError::Token`] when no token could be had.
+    /// [`CxoneError::Token`] when no token could be had, [`CxoneError::TooManyRedirects`]
+    /// past `call.max_redirects`, [`CxoneError::Mailbox`] while the token actor restarts.
     pub async fn send(&self, call: &ApiCall) -> Result<ApiResponse, CxoneError> {
         let started = Instant::now();
         let result = self.send_with_retries(call).await;
@@ -307,9 +259,12 @@ impl CxoneClient {
                     url = match url::Url::parse(&url).and_then(|base| base.join(&location)) {
                         Ok(next) => next.to_string(),
                         Err(e) => {
-                            return Err(CxoneError::Transport(format!(
-                                "redirect to an invalid Location {location:?}: {e}"
-                            )))
+                            let text = format!("redirect to an invalid Location {location:?}: {e}");
+                            return Err(CxoneError::Transport(TransportCause::with_source(
+                                TransportKind::Redirect,
+                                text,
+                                e,
+                            )));
                         }
                     };
                     log::debug!(
@@ -347,7 +302,7 @@ impl CxoneClient {
         let token = match h.token().await {
             Ok(Ok(t)) => t,
             Ok(Err(e)) => return Attempt::Final(CxoneError::Token(e)),
-            Err(e) => return Attempt::Final(CxoneError::Mailbox(e.to_string())),
+            Err(e) => return Attempt::Final(CxoneError::Mailbox(e)),
         };
         let mut req = self
             .http
@@ -368,7 +323,7 @@ impl CxoneClient {
         };
         let mut resp = match sent {
             Ok(r) => r,
-            Err(e) => return send_failed(&e),
+            Err(e) => return send_failed(e),
         };
         let status = resp.status().as_u16();
         let location = resp
@@ -382,7 +337,11 @@ impl CxoneClient {
             Err(e) => {
                 return Attempt::Retry {
                     after: None,
-                    error: CxoneError::Transport(format!("reading the body: {e}")),
+                    error: CxoneError::Transport(TransportCause::with_source(
+                        TransportKind::ReadBody,
+                        format!("reading the body: {e}"),
+                        e,
+                    )),
                 }
             }
         };
@@ -427,33 +386,17 @@ impl CxoneClient {
     }
 }
 
-/// Whether awc could not send a request for a reason local to it that no retry can change:
-/// an invalid URL ([`SendRequestError::Url`]), a request the HTTP builder refused — an
-/// over-long URI, an invalid header name or value ([`SendRequestError::Http`]) —, a tunnel
-/// over HTTP/2, a body that could not be serialised ([`SendRequestError::Custom`], which awc
-/// raises only for that), or a TLS URL without TLS support. Connection, I/O, timeout, HTTP/2
-/// and response errors are not local: the next attempt may succeed.
-pub fn is_local(e: &SendRequestError) -> bool {
-    matches!(
-        e,
-        SendRequestError::Url(_)
-            | SendRequestError::Http(_)
-            | SendRequestError::TunnelNotSupported
-            | SendRequestError::Custom(..)
-            | SendRequestError::Connect(ConnectError::SslIsNotSupported)
-    )
-}
-
 /// The attempt after awc failed to send: final ([`CxoneError::Request`]) when
 /// [`is_local`], otherwise retried ([`CxoneError::Transport`]).
-fn send_failed(e: &SendRequestError) -> Attempt {
-    let text = truncate(&e.to_string(), MAX_ERROR_TEXT_BYTES);
-    if is_local(e) {
-        Attempt::Final(CxoneError::Request(text))
+fn send_failed(e: SendRequestError) -> Attempt {
+    let local = is_local(&e);
+    let cause = TransportCause::from_send(e, MAX_ERROR_TEXT_BYTES);
+    if local {
+        Attempt::Final(CxoneError::Request(cause))
     } else {
         Attempt::Retry {
             after: None,
-            error: CxoneError::Transport(text),
+            error: CxoneError::Transport(cause),
         }
     }
 }
@@ -480,11 +423,12 @@ mod tests {
             .await
             .expect_err("uri too long");
         assert!(is_local(&e), "{e:?}");
-        match send_failed(&e) {
-            Attempt::Final(CxoneError::Request(text)) => {
+        match send_failed(e) {
+            Attempt::Final(CxoneError::Request(cause)) => {
+                let text = cause.to_string();
                 assert!(text.len() <= MAX_ERROR_TEXT_BYTES + 3, "{text}")
             }
-            _ => panic!("not final: {e}"),
+            _ => panic!("not final"),
         }
         let e = http
             .post("ftp://127.0.0.1/")
@@ -511,13 +455,18 @@ mod tests {
             .await
             .expect_err("connection refused");
         assert!(!is_local(&e), "{e:?}");
-        assert!(matches!(
-            send_failed(&e),
-            Attempt::Retry {
-                error: CxoneError::Transport(_),
-                ..
-            }
-        ));
+        let Attempt::Retry {
+            error: CxoneError::Transport(cause),
+            ..
+        } = send_failed(e)
+        else {
+            panic!("a refused connection is retried")
+        };
+        assert_eq!(cause.kind(), TransportKind::Connect);
+        let io = std::error::Error::source(&cause)
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .expect("the io error is kept");
+        assert_eq!(io.kind(), std::io::ErrorKind::ConnectionRefused);
         assert!(!is_local(&SendRequestError::Timeout));
     }
 }
