@@ -71,20 +71,20 @@ pub enum Created {
 }
 
 /// Why a definition was not created.
-#[derive(Debug, Clone, derive_more::Display)]
+#[derive(Debug, Clone, derive_more::Display, derive_more::Error)]
 pub enum DefinitionError {
     /// Validation failed; nothing was sent.
     #[display("the definition is invalid")]
-    Invalid(Vec<FieldProblem>),
+    Invalid(#[error(not(source))] Vec<FieldProblem>),
     /// The header matrix is over the gateway limit; nothing was sent.
     #[display("the header matrix is {_0} bytes, over the 8192-byte gateway limit")]
-    HeaderMatrixTooLarge(usize),
-    /// Redirects beyond the limit (a loop).
+    HeaderMatrixTooLarge(#[error(not(source))] usize),
+    /// Redirects beyond the limit (a loop): the client's error, shown as it is.
     #[display("{_0}")]
-    TooManyRedirects(CxoneError),
+    TooManyRedirects(#[error(not(source))] CxoneError),
     /// 429 after every retry.
     #[display("CXone kept answering 429 after {_0} retries")]
-    RateLimited(u32),
+    RateLimited(#[error(not(source))] u32),
     /// CXone answered an error.
     #[display("CXone answered HTTP {status}")]
     Upstream {
@@ -95,9 +95,10 @@ pub enum DefinitionError {
         /// The call.
         audit: CallSummary,
     },
-    /// CXone could not be reached, or no token could be had.
+    /// CXone could not be reached, or no token could be had: the client's error, kept as
+    /// the source.
     #[display("CXone unavailable: {_0}")]
-    Unavailable(String),
+    Unavailable(CxoneError),
 }
 
 /// Creates definitions. One per process.
@@ -188,8 +189,8 @@ async fn create(
             log::warn!("actor=DefinitionActor event=dry_run_without_token error={e}");
             None
         }
-        Ok(Err(e)) => return Err(DefinitionError::Unavailable(e.to_string())),
-        Err(e) => return Err(DefinitionError::Unavailable(e.to_string())),
+        Ok(Err(e)) => return Err(DefinitionError::Unavailable(CxoneError::Token(e))),
+        Err(e) => return Err(DefinitionError::Unavailable(CxoneError::Mailbox(e))),
     };
     let matrix = HeaderMatrix::build(&correlation_id, token.as_ref().map(|t| t.secret()), &extra)
         .map_err(DefinitionError::Invalid)?;
@@ -203,8 +204,10 @@ async fn create(
             correlation_id,
         });
     }
-    let body = serde_json::to_vec(&msg.definition)
-        .map_err(|e| DefinitionError::Unavailable(e.to_string()))?;
+    // A JSON value always serialises; were it not to, the definition is what is at fault.
+    let body = serde_json::to_vec(&msg.definition).map_err(|e| {
+        DefinitionError::Invalid(vec![FieldProblem::new("definition", e.to_string())])
+    })?;
     let name = msg.definition["name"]
         .as_str()
         .unwrap_or_default()
@@ -244,7 +247,7 @@ async fn create(
             body: serde_json::from_str(&body).unwrap_or(Value::String(body)),
             audit: summary(Some(status), AuditOutcome::Failed),
         }),
-        Err(e) => Err(DefinitionError::Unavailable(e.to_string())),
+        Err(e) => Err(DefinitionError::Unavailable(e)),
     };
     if !settings.callback_url.is_empty() {
         let (status, id) = match &outcome {
@@ -308,5 +311,24 @@ async fn post_callback(
     }
     if let Some(audit) = audit {
         audit.do_send(record);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unavailable_cxone_keeps_the_clients_error_as_its_source() {
+        let e = DefinitionError::Unavailable(CxoneError::Mailbox(MailboxError::Closed));
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "CXone unavailable: {}",
+                CxoneError::Mailbox(MailboxError::Closed)
+            )
+        );
+        let source = std::error::Error::source(&e).expect("the client's error");
+        assert!(source.downcast_ref::<CxoneError>().is_some());
     }
 }
