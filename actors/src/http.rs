@@ -26,9 +26,9 @@ pub enum TlsError {
         /// What failed.
         message: String,
     },
-    /// rustls refused the configuration.
+    /// rustls refused the configuration: its error, kept whole and shown as it is.
     #[display("TLS configuration: {_0}")]
-    Config(#[error(not(source))] String),
+    Config(#[error(not(source))] rustls::Error),
 }
 
 /// A rustls client configuration: TLS 1.2 and 1.3 only, webpki roots plus `ca_file` (PEM).
@@ -56,7 +56,7 @@ pub fn tls_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, TlsError>
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&TLS_VERSIONS)
-        .map_err(|e| TlsError::Config(e.to_string()))?
+        .map_err(TlsError::Config)?
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(config))

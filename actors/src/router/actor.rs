@@ -18,7 +18,7 @@ use rskafka::client::partition::Compression;
 use super::core::{Batch, Effects, RouterCore, Step, Waiting};
 use super::dedupe::DedupeStore;
 use super::event::{BrokerFailure, RouteError, RouteEvent};
-use super::kafka::KafkaConnection;
+use super::kafka::{BrokerCallError, KafkaConnection};
 use super::replies::{Outbox, ReplyChannel, ReplyTo};
 use super::rules::Route;
 use crate::acknowledger::Acknowledge;
@@ -46,7 +46,7 @@ pub const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Asks whether the broker answers metadata requests (readiness).
 #[derive(Message, Debug, Clone, Copy)]
-#[rtype(result = "Result<usize, String>")]
+#[rtype(result = "Result<usize, BrokerCallError>")]
 pub struct CheckBroker;
 
 /// The router. One per process.
@@ -247,7 +247,7 @@ impl Handler<RouteEvents> for KafkaRouterActor {
 
 /// Asks the broker for metadata.
 impl Handler<CheckBroker> for KafkaRouterActor {
-    type Result = ResponseFuture<Result<usize, String>>;
+    type Result = ResponseFuture<Result<usize, BrokerCallError>>;
 
     fn handle(&mut self, _: CheckBroker, _: &mut Self::Context) -> Self::Result {
         let kafka = self.kafka.clone();

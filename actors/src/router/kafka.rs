@@ -15,26 +15,67 @@ use rskafka::BackoffConfig;
 use super::rules::{Route, RuleSet};
 use crate::settings::KafkaSettings;
 
-/// Why the router cannot start.
+/// A call to the broker that failed or was not answered within `kafka.connect_timeout_ms`.
+#[derive(Debug, Clone, derive_more::Display, derive_more::Error)]
+pub enum BrokerCallError {
+    /// The Kafka client's error (connection, TLS, protocol, or the broker's error code), shown
+    /// as the client shows it and kept whole.
+    #[display("{_0}")]
+    Client(#[error(not(source))] Arc<rskafka::client::error::Error>),
+    /// No answer in time.
+    #[display("no answer within {} ms", _0.as_millis())]
+    Timeout(#[error(not(source))] Duration),
+}
+
+impl BrokerCallError {
+    /// Whether the broker refused to create a topic because it exists (a race with another
+    /// creator, which is fine).
+    fn is_topic_already_exists(&self) -> bool {
+        matches!(
+            self,
+            BrokerCallError::Client(e) if matches!(
+                e.as_ref(),
+                rskafka::client::error::Error::ServerError {
+                    protocol_error: rskafka::client::error::ProtocolError::TopicAlreadyExists,
+                    ..
+                }
+            )
+        )
+    }
+}
+
+/// Why the router cannot start. Each is displayed with what it concerns (the key, topic or
+/// partition); the broker's error is the [`source`](std::error::Error::source), printed after
+/// it in a start-up error's chain.
 #[derive(Debug, derive_more::Display, derive_more::Error)]
 pub enum KafkaSetupError {
     /// The brokers did not answer in time or refused.
-    #[display("kafka.brokers {brokers}: {message}")]
+    #[display("kafka.brokers {brokers}: unreachable")]
     Unreachable {
         /// The bootstrap brokers.
         #[error(not(source))]
         brokers: String,
         /// What failed.
-        message: String,
+        source: BrokerCallError,
     },
-    /// A routed topic is missing and `kafka.create_topics` is off, or creation failed.
-    #[display("topic {topic}: {message}")]
+    /// A routed topic is missing and `kafka.create_topics` is off.
+    #[display("topic {topic}: does not exist and kafka.create_topics is false")]
+    TopicMissing {
+        /// The topic.
+        #[error(not(source))]
+        topic: String,
+    },
+    /// A routed topic could not be created, or its partition client not opened.
+    #[display("topic {topic}: {action}")]
     Topic {
         /// The topic.
         #[error(not(source))]
         topic: String,
+        /// What was being done: `cannot be created` or `cannot be opened`.
+        #[error(not(source))]
+        action: &'static str,
         /// What failed.
-        message: String,
+        source: BrokerCallError,
     },
     /// A rule names a partition its topic does not have.
     #[display("routing rule names partition {partition} of topic {topic}, which has partitions {existing:?}")]
@@ -67,9 +108,9 @@ impl KafkaConnection {
     ) -> Result<Self, KafkaSetupError> {
         let timeout = Duration::from_millis(settings.connect_timeout_ms);
         let brokers = settings.brokers.join(",");
-        let unreachable = |message: String| KafkaSetupError::Unreachable {
+        let unreachable = |source: BrokerCallError| KafkaSetupError::Unreachable {
             brokers: brokers.clone(),
-            message,
+            source,
         };
         let backoff = BackoffConfig {
             init_backoff: Duration::from_millis(50),
@@ -97,14 +138,13 @@ impl KafkaConnection {
             .collect();
         if !missing.is_empty() {
             if !settings.create_topics {
-                return Err(KafkaSetupError::Topic {
+                return Err(KafkaSetupError::TopicMissing {
                     topic: missing[0].to_string(),
-                    message: "does not exist and kafka.create_topics is false".into(),
                 });
             }
             let controller = client
                 .controller_client()
-                .map_err(|e| unreachable(e.to_string()))?;
+                .map_err(|e| unreachable(BrokerCallError::Client(Arc::new(e))))?;
             for topic in &missing {
                 let created = bounded(
                     timeout,
@@ -121,11 +161,12 @@ impl KafkaConnection {
                         "component=kafka event=topic_created topic={topic} partitions={}",
                         settings.topic_partitions
                     ),
-                    Err(e) if e.contains("TopicAlreadyExists") => {}
-                    Err(e) => {
+                    Err(e) if e.is_topic_already_exists() => {}
+                    Err(source) => {
                         return Err(KafkaSetupError::Topic {
                             topic: topic.to_string(),
-                            message: format!("cannot be created: {e}"),
+                            action: "cannot be created",
+                            source,
                         })
                     }
                 }
@@ -158,9 +199,10 @@ impl KafkaConnection {
                     ),
                 )
                 .await
-                .map_err(|message| KafkaSetupError::Topic {
+                .map_err(|source| KafkaSetupError::Topic {
                     topic: topic.to_string(),
-                    message,
+                    action: "cannot be opened",
+                    source,
                 })?;
                 partitions.insert(
                     Route {
@@ -187,24 +229,95 @@ impl KafkaConnection {
         self.partitions.get(route).cloned()
     }
 
-    /// Asks the broker for metadata (readiness).
+    /// Asks the broker for metadata (readiness): the number of topics.
     ///
-    /// Errors: the broker's or the timeout's message.
-    pub async fn check(&self) -> Result<usize, String> {
+    /// Errors: the client's error, or no answer within `kafka.connect_timeout_ms`.
+    pub async fn check(&self) -> Result<usize, BrokerCallError> {
         bounded(self.timeout, self.client.list_topics())
             .await
             .map(|t| t.len())
     }
 }
 
-/// Runs a fallible rskafka future with a deadline; errors become text.
-async fn bounded<T, E: std::fmt::Display>(
+/// Runs a fallible rskafka future with a deadline.
+async fn bounded<T>(
     timeout: Duration,
-    fut: impl std::future::Future<Output = Result<T, E>>,
-) -> Result<T, String> {
+    fut: impl std::future::Future<Output = Result<T, rskafka::client::error::Error>>,
+) -> Result<T, BrokerCallError> {
     match tokio::time::timeout(timeout, fut).await {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err(format!("no answer within {} ms", timeout.as_millis())),
+        Ok(Err(e)) => Err(BrokerCallError::Client(Arc::new(e))),
+        Err(_) => Err(BrokerCallError::Timeout(timeout)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    fn settings(brokers: String) -> KafkaSettings {
+        KafkaSettings {
+            brokers: vec![brokers],
+            create_topics: true,
+            topic_partitions: 1,
+            replication_factor: 1,
+            produce_timeout_ms: 300,
+            connect_timeout_ms: 300,
+            linger_ms: 0,
+            max_batch_bytes: 7168,
+            max_batch_records: 100,
+            max_in_flight: 1,
+            queue_capacity: 10,
+        }
+    }
+
+    #[actix_rt::test]
+    async fn an_unreachable_broker_is_named_by_its_key_with_the_clients_error_as_the_source() {
+        // A port that was free a moment ago: nothing listens there.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let brokers = format!("127.0.0.1:{port}");
+        let rules = RuleSet::from_toml("[[rules]]\npattern = '.*'\ntopic = 't'\npartition = 0\n")
+            .expect("rules");
+        let Err(e) = KafkaConnection::connect(&settings(brokers.clone()), &rules).await else {
+            panic!("connected to nothing");
+        };
+        assert_eq!(
+            e.to_string(),
+            format!("kafka.brokers {brokers}: unreachable")
+        );
+        let cause = e.source().expect("the broker call's error");
+        let cause = cause
+            .downcast_ref::<BrokerCallError>()
+            .expect("a BrokerCallError");
+        assert!(
+            matches!(
+                cause,
+                BrokerCallError::Client(_) | BrokerCallError::Timeout(_)
+            ),
+            "{cause:?}"
+        );
+    }
+
+    #[test]
+    fn only_the_brokers_topic_already_exists_code_is_taken_for_an_existing_topic() {
+        use rskafka::client::error::{Error, ProtocolError};
+        let exists = BrokerCallError::Client(Arc::new(Error::ServerError {
+            protocol_error: ProtocolError::TopicAlreadyExists,
+            error_message: None,
+            request: rskafka::client::error::RequestContext::Topic("t".into()),
+            response: None,
+            is_virtual: false,
+        }));
+        assert!(exists.is_topic_already_exists());
+        let other = BrokerCallError::Client(Arc::new(Error::InvalidResponse(
+            "TopicAlreadyExists".into(),
+        )));
+        assert!(!other.is_topic_already_exists(), "not by its text");
+        assert!(!BrokerCallError::Timeout(Duration::from_millis(1)).is_topic_already_exists());
     }
 }

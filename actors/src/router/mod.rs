@@ -35,6 +35,6 @@ pub use event::{
     RECORD_OVERHEAD_BYTES, REQUEST_OVERHEAD_BYTES,
 };
 pub use intake::{RouterIntake, MAX_EVENTS_PER_MESSAGE};
-pub use kafka::{KafkaConnection, KafkaSetupError};
+pub use kafka::{BrokerCallError, KafkaConnection, KafkaSetupError};
 pub use replies::ReplyChannel;
 pub use rules::{Route, RuleConfig, RuleError, RuleSet, RulesFileError};
