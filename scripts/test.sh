@@ -1,16 +1,35 @@
 #!/usr/bin/env bash
-# Runs every test (unit and integration) against a real broker it starts itself:
-# tansu on 127.0.0.1:$SWITCHBOARD_TEST_KAFKA_PORT (default 19092, so a broker on 9092 is left
-# alone), stopped again at the end. Extra arguments go to `cargo test`.
+# Runs every test (unit and integration) against real servers it starts itself, stopped again
+# at the end (each only if this script started it):
+#  - tansu on 127.0.0.1:$SWITCHBOARD_TEST_KAFKA_PORT (default 19092, so a broker on 9092 is
+#    left alone), exported as SWITCHBOARD_TEST_BROKERS;
+#  - a throwaway PostgreSQL cluster on 127.0.0.1:$SWITCHBOARD_TEST_POSTGRES_PORT (default
+#    15432, so a server on 5432 is left alone; scripts/postgres.sh), exported as
+#    SWITCHBOARD_TEST_POSTGRES_URL.
+# Fails if either cannot be installed or started. Extra arguments go to `cargo test`.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 PORT="${SWITCHBOARD_TEST_KAFKA_PORT:-19092}"
+PG_PORT="${SWITCHBOARD_TEST_POSTGRES_PORT:-15432}"
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+OWN_BROKER=0
+OWN_POSTGRES=0
+cleanup() {
+  if [[ "$OWN_POSTGRES" == "1" ]]; then scripts/postgres.sh stop "$PG_PORT" || true; fi
+  if [[ "$OWN_BROKER" == "1" ]]; then scripts/broker.sh stop "$PORT" || true; fi
+}
+trap cleanup EXIT
+
 scripts/broker.sh install
-OWN_BROKER=1
-if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then OWN_BROKER=0; fi
+if ! listening "$PORT"; then OWN_BROKER=1; fi
 scripts/broker.sh start "$PORT"
-if [[ "$OWN_BROKER" == "1" ]]; then trap 'scripts/broker.sh stop "$PORT"' EXIT; fi
 export SWITCHBOARD_TEST_BROKERS="127.0.0.1:$PORT"
+
+scripts/postgres.sh install
+if ! listening "$PG_PORT"; then OWN_POSTGRES=1; fi
+SWITCHBOARD_TEST_POSTGRES_URL="$(scripts/postgres.sh start "$PG_PORT")"
+export SWITCHBOARD_TEST_POSTGRES_URL
+
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 cargo test --workspace "$@"
