@@ -12,7 +12,7 @@ use switchboard_actors::deltas::batch::API_MAX_BATCH;
 use switchboard_actors::router::{RuleSet, RulesFileError};
 use switchboard_actors::settings::{
     AuditSettings, CxoneSettings, DefinitionSettings, DeltaSettings, ExportSettings, GrantType,
-    KafkaSettings, OrchestrationSettings, RoutingSettings,
+    KafkaSettings, OrchestrationSettings, RoutingSettings, StateSettings,
 };
 use switchboard_sandbox::SandboxOptions;
 
@@ -30,7 +30,7 @@ pub const DEFAULT_ROUTES_PATH: &str = "config/routes.toml";
 /// them (`routing.signing_secrets`) is one comma-separated string, split by its
 /// deserializer; each entry is taken verbatim but for surrounding spaces (`=`, `+`, `/`
 /// survive; a comma cannot be part of an entry).
-const TEXT_KEYS: [(&str, &[&str]); 7] = [
+const TEXT_KEYS: [(&str, &[&str]); 8] = [
     (
         "cxone.base_url",
         &["CXONE_BASE_URL", "SWITCHBOARD__CXONE__BASE_URL"],
@@ -59,6 +59,7 @@ const TEXT_KEYS: [(&str, &[&str]); 7] = [
         "routing.signing_secrets",
         &["SWITCHBOARD__ROUTING__SIGNING_SECRETS"],
     ),
+    ("state.url", &["SWITCHBOARD__STATE__URL"]),
 ];
 
 /// Whether an environment variable sets one of the [`TEXT_KEYS`].
@@ -107,6 +108,8 @@ pub struct Settings {
     pub definitions: DefinitionSettings,
     /// `[audit]`.
     pub audit: AuditSettings,
+    /// `[state]`.
+    pub state: StateSettings,
     /// `[export]`.
     pub export: ExportSettings,
     /// `[orchestration]`.
@@ -311,6 +314,25 @@ impl Settings {
         )?;
         if self.cxone.client_id.is_empty() {
             return invalid("cxone.client_id", "must not be empty");
+        }
+        let url = &self.state.url;
+        let path = url
+            .strip_prefix("sqlite:")
+            .map(|p| p.trim_start_matches('/'));
+        if path.is_some_and(|p| p.split('?').next().unwrap_or_default().is_empty()) {
+            return invalid(
+                "state.url",
+                "a sqlite URL needs a file path (sqlite://PATH)",
+            );
+        }
+        if path.is_none() && !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+            return invalid(
+                "state.url",
+                "must be sqlite://PATH or postgres://USER[:PASSWORD]@HOST[:PORT]/DB",
+            );
+        }
+        if self.state.max_connections == 0 {
+            return invalid("state.max_connections", "must be at least 1");
         }
         if self.cxone.grant_type == GrantType::Password
             && (self.cxone.access_key_id.is_empty() || self.cxone.access_key_secret.is_empty())

@@ -15,6 +15,7 @@ use switchboard_actors::deltas::DeltaBatchActor;
 use switchboard_actors::exports::ExportOptions;
 use switchboard_actors::orchestration;
 use switchboard_actors::router::{MemoryDedupe, RouterIntake};
+use switchboard_actors::store::{SqlCheckpointStore, Store};
 use switchboard_actors::{
     AcknowledgementActor, CxoneHandle, Flush, KafkaConnection, KafkaRouterActor,
 };
@@ -50,6 +51,7 @@ pub struct Application {
     actors: Actors,
     sandbox: Option<Sandbox>,
     settings: Arc<Settings>,
+    store: Store,
 }
 
 /// The webhook signature verifier of `routing.signing_secret(s)`, or `None` when no secret is
@@ -165,7 +167,7 @@ impl Application {
     /// ([`Application::run_until_stopped`]).
     ///
     /// Errors: the sandbox or server cannot bind, `cxone.base_url` is missing, the audit log
-    /// cannot be opened, the rules are invalid, a signing secret gives no key, or Kafka is
+    /// cannot be opened, the state store cannot be opened or migrated, the rules are invalid, a signing secret gives no key, or Kafka is
     /// unreachable / a rule names a partition its topic lacks — each naming the key or
     /// resource.
     pub async fn build(mut settings: Settings, options: BuildOptions) -> anyhow::Result<Self> {
@@ -181,14 +183,21 @@ impl Application {
         }
         let settings = Arc::new(settings);
         let runtime = CxoneRuntime::start(&settings.cxone, &settings.audit)?;
-        let exports =
-            ExportOptions::from_settings(&settings.export, &runtime.handle, Some(&runtime.audit))
-                .with_context(|| {
-                format!(
-                    "export.checkpoint_dir: cannot create {}",
-                    settings.export.checkpoint_dir
-                )
-            })?;
+        let store = Store::open(&settings.state.url, settings.state.max_connections)
+            .await
+            .with_context(|| format!("state.url {}", settings.state.redacted_url()))?;
+        if let Some(dir) = &settings.export.checkpoint_dir {
+            log::warn!(
+                "component=startup event=deprecated key=export.checkpoint_dir value={dir} \
+                 reason=\"checkpoints live in the state store (state.url); the key is ignored\""
+            );
+        }
+        let exports = ExportOptions::from_settings(
+            &settings.export,
+            Arc::new(SqlCheckpointStore::new(store.clone())),
+            &runtime.handle,
+            Some(&runtime.audit),
+        );
         let kafka = Arc::new(
             KafkaConnection::connect(&settings.kafka, &rules)
                 .await
@@ -211,7 +220,13 @@ impl Application {
             actors,
             sandbox,
             settings,
+            store,
         })
+    }
+
+    /// The state store.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// The port the HTTP server listens on.
@@ -249,6 +264,8 @@ impl Application {
         if let Ok(Err(e)) = self.actors.audit.send(Flush).await {
             log::error!("component=startup event=audit_flush_failed error={e}");
         }
+        // Waits for the connections in use (the last checkpoint writes) to be returned.
+        self.store.close().await;
         if let Some(sandbox) = self.sandbox {
             sandbox.stop().await;
         }

@@ -49,6 +49,7 @@ pub mod orchestration;
 pub mod problem;
 pub mod router;
 pub mod settings;
+pub mod store;
 pub mod text;
 
 pub use acknowledger::{Acknowledge, AcknowledgementActor};

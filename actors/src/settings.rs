@@ -261,12 +261,57 @@ pub struct OrchestrationSettings {
     pub keep_finished_runs: usize,
 }
 
+/// `[state]`: the state store (see [`crate::store`]). Its `Debug` hides the URL's password.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateSettings {
+    /// `sqlite://PATH` or `postgres://USER:PASSWORD@HOST:PORT/DB`.
+    pub url: String,
+    /// Connections in the pool.
+    pub max_connections: u32,
+}
+
+impl StateSettings {
+    /// The URL without its password (`postgres://user:***@host/db`), for logs and errors.
+    pub fn redacted_url(&self) -> String {
+        redact_password(&self.url)
+    }
+}
+
+impl std::fmt::Debug for StateSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateSettings")
+            .field("url", &self.redacted_url())
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
+/// `url` with the password of its userinfo (`scheme://user:PASSWORD@host…`) replaced by
+/// `***`; other text unchanged.
+pub fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
 /// `[export]`: export streaming (seed 003).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExportSettings {
-    /// Directory of export checkpoints.
-    pub checkpoint_dir: String,
+    /// Deprecated and ignored (checkpoints live in the state store); still accepted so older
+    /// configurations start, with a warning.
+    #[serde(default)]
+    pub checkpoint_dir: Option<String>,
     /// Data-lake sink: each chunk also written as `<sink_dir>/<job>/<offset>.ndjson.gz`; empty: off.
     pub sink_dir: String,
     /// Seconds between WebSocket pings.
@@ -291,6 +336,27 @@ mod tests {
     struct Holder {
         #[serde(deserialize_with = "string_list")]
         v: Vec<String>,
+    }
+
+    #[test]
+    fn a_urls_password_is_redacted_and_nothing_else() {
+        assert_eq!(
+            redact_password("postgres://sb:s3cr@t:x@db.local:5432/sb?sslmode=require"),
+            "postgres://sb:***@db.local:5432/sb?sslmode=require"
+        );
+        assert_eq!(
+            redact_password("postgres://sb@db/sb"),
+            "postgres://sb@db/sb"
+        );
+        assert_eq!(
+            redact_password("sqlite://data/sb.db"),
+            "sqlite://data/sb.db"
+        );
+        let s = StateSettings {
+            url: "postgres://u:hunter2@h/d".into(),
+            max_connections: 1,
+        };
+        assert!(!format!("{s:?}").contains("hunter2"));
     }
 
     #[test]

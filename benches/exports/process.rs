@@ -96,8 +96,8 @@ pub(crate) fn start_service(
         ("SWITCHBOARD__CXONE__BURST", UNLIMITED_BURST.to_string()),
         ("SWITCHBOARD__KAFKA__BROKERS", brokers.to_string()),
         (
-            "SWITCHBOARD__EXPORT__CHECKPOINT_DIR",
-            checkpoints.display().to_string(),
+            "SWITCHBOARD__STATE__URL",
+            format!("sqlite://{}", checkpoints.join("state.db").display()),
         ),
         (
             "SWITCHBOARD__AUDIT__PATH",

@@ -11,7 +11,10 @@ use serde_json::{json, Value};
 use switchboard::startup::{Application, BuildOptions};
 use switchboard_actors::exports::frame::{decode_message, verify_payload};
 
-use crate::helpers::{eventually, spawn_app, spawn_sandbox, test_settings, unique_topics, TestApp};
+use crate::helpers::{
+    checkpoint_offset, eventually, postgres_database, spawn_app, spawn_sandbox, temp_dir,
+    test_settings, unique_topics, TestApp,
+};
 
 #[derive(Debug)]
 enum Event {
@@ -198,11 +201,8 @@ async fn a_dropped_stream_resumed_by_job_id_continues_with_no_gap_and_with_acks_
         Duration::from_secs(5),
         "the checkpoint to reach 2000",
         || async {
-            let text =
-                std::fs::read_to_string(app.dir.join("checkpoints").join(format!("{job}.json")))
-                    .ok()?;
-            let v: Value = serde_json::from_str(&text).ok()?;
-            (v["next_offset"] == 2_000).then_some(2_000)
+            let offset = checkpoint_offset(&app.store, &job).await?;
+            (offset == 2_000).then_some(2_000)
         },
     )
     .await;
@@ -265,6 +265,7 @@ async fn a_stream_resumes_from_its_checkpoint_after_the_service_restarts() {
         .expect("first service");
     let address = format!("http://127.0.0.1:{}", first.port());
     let handle = first.server_handle();
+    let store = first.store().clone();
     actix_rt::spawn(first.run_until_stopped());
     register_report_at(
         &awc::Client::new(),
@@ -281,11 +282,7 @@ async fn a_stream_resumes_from_its_checkpoint_after_the_service_restarts() {
     eventually(
         Duration::from_secs(5),
         "the last ack's checkpoint",
-        || async {
-            let text = std::fs::read_to_string(dir.join("checkpoints").join(format!("{job}.json")))
-                .ok()?;
-            (serde_json::from_str::<Value>(&text).ok()?["next_offset"] == 1_200).then_some(())
-        },
+        || async { (checkpoint_offset(&store, &job).await? == 1_200).then_some(()) },
     )
     .await;
     drop(conn);
@@ -306,6 +303,70 @@ async fn a_stream_resumes_from_its_checkpoint_after_the_service_restarts() {
     received.extend(rest);
     assert_eq!(received.len(), 4_000);
     assert_in_order("restart", &received, 0);
+}
+
+#[actix_rt::test]
+async fn an_export_started_on_one_replica_resumes_on_another_from_the_shared_checkpoint() {
+    crate::helpers::init_logging();
+    let sandbox = spawn_sandbox().await;
+    let state_url = postgres_database().await;
+    let replica = |tag: &str| {
+        let dir = temp_dir().join(tag);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let mut s = test_settings(&dir, &unique_topics(), &sandbox.base_url());
+        s.state.url = state_url.clone();
+        s
+    };
+    let a = Application::build(replica("a"), BuildOptions::default())
+        .await
+        .expect("replica A");
+    let b = Application::build(replica("b"), BuildOptions::default())
+        .await
+        .expect("replica B");
+    let (a_address, b_address) = (
+        format!("http://127.0.0.1:{}", a.port()),
+        format!("http://127.0.0.1:{}", b.port()),
+    );
+    let (a_handle, store) = (a.server_handle(), b.store().clone());
+    actix_rt::spawn(a.run_until_stopped());
+    actix_rt::spawn(b.run_until_stopped());
+    register_report_at(
+        &awc::Client::new(),
+        &sandbox.base_url(),
+        "shared",
+        5_000,
+        None,
+    )
+    .await;
+
+    let mut conn = connect(&a_address).await;
+    send(&mut conn, request("shared", json!([500]), "gzip", 4)).await;
+    let job = started_job(&mut conn).await;
+    let mut received = read_records(&mut conn, 2_000, true).await;
+    eventually(
+        Duration::from_secs(5),
+        "A's checkpoint at 2000, read through B's store",
+        || async { (checkpoint_offset(&store, &job).await? == 2_000).then_some(()) },
+    )
+    .await;
+    drop(conn);
+    a_handle.stop(false).await;
+
+    let mut conn = connect(&b_address).await;
+    let mut req = request("shared", json!([500]), "gzip", 4);
+    req["export_job_id"] = json!(job);
+    send(&mut conn, req).await;
+    let (started, headers, rest, complete, code) = read_all(&mut conn, true).await;
+    assert_eq!(
+        started["offset"], 2_000,
+        "B resumes where A's client acknowledged"
+    );
+    assert_eq!(headers[0]["offset"], 2_000, "no duplicate");
+    assert_eq!(code, Some(1000));
+    received.extend(rest);
+    assert_eq!(received.len(), 5_000);
+    assert_in_order("shared", &received, 0);
+    assert_eq!(complete["total_records"], 5_000);
 }
 
 #[actix_rt::test]

@@ -12,6 +12,8 @@ use serde_json::{json, Value};
 use switchboard::config::Settings;
 use switchboard::startup::{Application, BuildOptions};
 use switchboard::state::Actors;
+use switchboard_actors::exports::CheckpointStore as _;
+use switchboard_actors::store::{SqlCheckpointStore, Store};
 use switchboard_sandbox::{Sandbox, SandboxOptions};
 
 /// The broker the tests use.
@@ -46,6 +48,8 @@ pub struct TestApp {
     pub topics: Topics,
     pub http: awc::Client,
     pub dir: PathBuf,
+    /// The service's state store (a second handle on it).
+    pub store: Store,
     /// Kept so the sandbox lives as long as the test.
     pub _sandbox: Sandbox,
 }
@@ -73,7 +77,7 @@ pub fn test_settings(dir: &std::path::Path, topics: &Topics, sandbox_url: &str) 
     s.kafka.brokers = vec![brokers()];
     s.routing.rules_file = rules_file.display().to_string();
     s.audit.path = dir.join("audit.jsonl").display().to_string();
-    s.export.checkpoint_dir = dir.join("checkpoints").display().to_string();
+    s.state.url = format!("sqlite://{}", dir.join("state.db").display());
     s.cxone.base_url = sandbox_url.to_string();
     s.cxone.requests_per_minute = 60_000;
     s.cxone.burst = 1000;
@@ -120,8 +124,10 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
         .expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let actors = app.actors().clone();
+    let store = app.store().clone();
     actix_rt::spawn(app.run_until_stopped());
     TestApp {
+        store,
         address,
         sandbox_url: sandbox.base_url(),
         actors,
@@ -502,4 +508,41 @@ impl TestApp {
             .filter_map(|line| serde_json::from_str(line).ok())
             .collect()
     }
+}
+
+/// The next offset of `job`'s checkpoint in `store`, if it has one.
+pub async fn checkpoint_offset(store: &Store, job: &str) -> Option<u64> {
+    SqlCheckpointStore::new(store.clone())
+        .load(job)
+        .await
+        .ok()
+        .flatten()
+        .map(|c| c.next_offset)
+}
+
+/// The PostgreSQL server the test command started (`SWITCHBOARD_TEST_POSTGRES_URL`, set by
+/// `scripts/test.sh`).
+///
+/// Panics: the variable is unset — run the tests with `scripts/test.sh`.
+pub fn postgres_url() -> String {
+    std::env::var("SWITCHBOARD_TEST_POSTGRES_URL").expect(
+        "SWITCHBOARD_TEST_POSTGRES_URL is not set: run the tests with scripts/test.sh, which starts PostgreSQL",
+    )
+}
+
+/// A new, empty database on the test PostgreSQL server; its URL.
+pub async fn postgres_database() -> String {
+    use sqlx::Connection as _;
+    let server = postgres_url();
+    let name = format!("sbtest_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(&server)
+        .await
+        .expect("the test PostgreSQL server answers");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create a test database");
+    let _ = conn.close().await;
+    let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b);
+    format!("{base}/{name}")
 }

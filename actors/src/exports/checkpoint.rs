@@ -1,12 +1,17 @@
-//! Export checkpoints: one per export job under `export.checkpoint_dir`, written atomically
-//! (temp file, fsync, rename — seed 003's defect fixed), holding the job id, report id, next
-//! offset and baseline schema, so a reconnect — even to a restarted service — resumes with no
-//! gap. Behind [`CheckpointStore`] so a shared store can serve several replicas.
+//! Export checkpoints: one per export job, holding the job id, report id, next offset and
+//! baseline schema, so a reconnect — to a restarted service, or to another replica — resumes
+//! with no gap. They live in the state store (`SqlCheckpointStore`), behind
+//! [`CheckpointStore`]; a stream writes them through a [`CheckpointWriter`], which never makes
+//! it wait for the database.
 
-use std::io::Write;
-use std::path::PathBuf;
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
 
+use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
+
+use crate::store::error::StoreError;
 
 /// A job's checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,107 +26,171 @@ pub struct Checkpoint {
     pub baseline: Option<Vec<String>>,
 }
 
-/// Where checkpoints live.
+/// Where checkpoints live. The futures are `'static` (they own what they need), so a write
+/// can outlive the stream that asked for it.
 pub trait CheckpointStore: Send + Sync {
     /// The job's checkpoint, if any.
     ///
-    /// Errors: the store cannot be read.
-    fn load(&self, export_job_id: &str) -> std::io::Result<Option<Checkpoint>>;
+    /// Errors: the store cannot be read, or the row cannot be read back.
+    fn load(
+        &self,
+        export_job_id: &str,
+    ) -> BoxFuture<'static, Result<Option<Checkpoint>, StoreError>>;
     /// Replaces the job's checkpoint atomically.
     ///
     /// Errors: the store cannot be written.
-    fn save(&self, checkpoint: &Checkpoint) -> std::io::Result<()>;
+    fn save(&self, checkpoint: Checkpoint) -> BoxFuture<'static, Result<(), StoreError>>;
 }
 
-/// Checkpoints as JSON files in a directory.
-pub struct FileCheckpointStore {
-    dir: PathBuf,
+/// A stream's checkpoint writes, off its thread's critical path: [`save`](Self::save) returns
+/// at once; one write is in flight at a time, and a checkpoint asked for while one is in
+/// flight replaces any still waiting, so the store receives them in order and only the
+/// newest of a burst. The writing task runs on the calling thread's runtime and finishes even
+/// when the stream has stopped. A failed write is kept for [`take_failure`](Self::take_failure).
+///
+/// `!Send`: one per stream actor, on its thread.
+pub struct CheckpointWriter {
+    store: Arc<dyn CheckpointStore>,
+    state: Rc<RefCell<WriterState>>,
 }
 
-impl FileCheckpointStore {
-    /// A store in `dir` (created when needed).
-    ///
-    /// Errors: the directory cannot be created.
-    pub fn new(dir: impl Into<PathBuf>) -> std::io::Result<Self> {
-        let dir = dir.into();
-        std::fs::create_dir_all(&dir)?;
-        Ok(FileCheckpointStore { dir })
+#[derive(Default)]
+struct WriterState {
+    writing: bool,
+    waiting: Option<Checkpoint>,
+    failure: Option<StoreError>,
+}
+
+impl CheckpointWriter {
+    /// A writer to `store`.
+    pub fn new(store: Arc<dyn CheckpointStore>) -> Self {
+        CheckpointWriter {
+            store,
+            state: Rc::default(),
+        }
     }
 
-    fn path(&self, export_job_id: &str) -> PathBuf {
-        let safe: String = export_job_id
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                    c
-                } else {
-                    '_'
+    /// Writes `checkpoint` after the write in flight, if any (replacing one still waiting).
+    /// Must be called inside an actix (or tokio `LocalSet`) runtime.
+    pub fn save(&self, checkpoint: Checkpoint) {
+        let start = {
+            let mut state = self.state.borrow_mut();
+            state.waiting = Some(checkpoint);
+            !std::mem::replace(&mut state.writing, true)
+        };
+        if start {
+            let (store, state) = (self.store.clone(), self.state.clone());
+            actix_rt::spawn(async move {
+                loop {
+                    let next = state.borrow_mut().waiting.take();
+                    let Some(checkpoint) = next else {
+                        state.borrow_mut().writing = false;
+                        return;
+                    };
+                    let job = checkpoint.export_job_id.clone();
+                    if let Err(e) = store.save(checkpoint).await {
+                        log::error!(
+                            "actor=ExportStreamActor event=checkpoint_failed export_job_id={} error={e}",
+                            crate::text::for_log(&job)
+                        );
+                        state.borrow_mut().failure = Some(e);
+                    }
                 }
-            })
-            .collect();
-        self.dir.join(format!("{safe}.json"))
+            });
+        }
+    }
+
+    /// Whether a write is in flight or waiting.
+    pub fn busy(&self) -> bool {
+        self.state.borrow().writing
+    }
+
+    /// The last failed write's error, once.
+    pub fn take_failure(&self) -> Option<StoreError> {
+        self.state.borrow_mut().failure.take()
     }
 }
 
-impl CheckpointStore for FileCheckpointStore {
-    fn load(&self, export_job_id: &str) -> std::io::Result<Option<Checkpoint>> {
-        match std::fs::read(self.path(export_job_id)) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
+/// Checkpoints in memory, for tests and benches: what a store holds, without a database.
+#[derive(Default)]
+pub struct MemoryCheckpointStore {
+    rows: std::sync::Mutex<std::collections::HashMap<String, Checkpoint>>,
+}
+
+impl CheckpointStore for MemoryCheckpointStore {
+    fn load(
+        &self,
+        export_job_id: &str,
+    ) -> BoxFuture<'static, Result<Option<Checkpoint>, StoreError>> {
+        let found = self
+            .rows
+            .lock()
+            .map(|rows| rows.get(export_job_id).cloned())
+            .unwrap_or_default();
+        Box::pin(async move { Ok(found) })
     }
 
-    fn save(&self, checkpoint: &Checkpoint) -> std::io::Result<()> {
-        let path = self.path(&checkpoint.export_job_id);
-        let tmp = path.with_extension(format!("json.tmp-{}", uuid::Uuid::new_v4().simple()));
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(&serde_json::to_vec(checkpoint).map_err(std::io::Error::other)?)?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&tmp, &path)?;
-        if let Ok(dir) = std::fs::File::open(&self.dir) {
-            let _ = dir.sync_all();
+    fn save(&self, checkpoint: Checkpoint) -> BoxFuture<'static, Result<(), StoreError>> {
+        if let Ok(mut rows) = self.rows.lock() {
+            rows.insert(checkpoint.export_job_id.clone(), checkpoint);
         }
-        Ok(())
+        Box::pin(async { Ok(()) })
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
     use super::*;
 
-    #[test]
-    fn a_checkpoint_survives_a_new_store_over_the_same_directory() {
-        let dir = std::env::temp_dir().join(format!("sb-ckpt-{}", uuid::Uuid::new_v4()));
-        let store = FileCheckpointStore::new(&dir).expect("store");
-        assert_eq!(store.load("job/1").expect("load"), None);
-        let c = Checkpoint {
-            export_job_id: "job/1".into(),
-            report_id: "r".into(),
-            next_offset: 1200,
-            baseline: Some(vec!["a".into(), "b".into()]),
-        };
-        store.save(&c).expect("save");
-        store
-            .save(&Checkpoint {
-                next_offset: 1300,
-                ..c.clone()
+    /// A store whose writes wait until released, recording what reaches it.
+    #[derive(Default)]
+    struct Gate {
+        saved: Mutex<Vec<u64>>,
+        open: tokio::sync::Notify,
+    }
+
+    struct GatedStore(Arc<Gate>);
+
+    impl CheckpointStore for GatedStore {
+        fn load(&self, _: &str) -> BoxFuture<'static, Result<Option<Checkpoint>, StoreError>> {
+            Box::pin(async { Ok(None) })
+        }
+        fn save(&self, c: Checkpoint) -> BoxFuture<'static, Result<(), StoreError>> {
+            let gate = self.0.clone();
+            Box::pin(async move {
+                gate.open.notified().await;
+                gate.saved.lock().expect("lock").push(c.next_offset);
+                Ok(())
             })
-            .expect("save again");
-        let again = FileCheckpointStore::new(&dir).expect("store");
-        assert_eq!(
-            again.load("job/1").expect("load").map(|c| c.next_offset),
-            Some(1300)
-        );
-        let leftovers: Vec<_> = std::fs::read_dir(&dir)
-            .expect("dir")
-            .filter_map(Result::ok)
-            .filter(|e| e.file_name().to_string_lossy().contains("tmp"))
-            .collect();
-        assert!(leftovers.is_empty(), "no temp files left behind");
-        let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+
+    fn at(offset: u64) -> Checkpoint {
+        Checkpoint {
+            export_job_id: "job".into(),
+            report_id: "r".into(),
+            next_offset: offset,
+            baseline: None,
+        }
+    }
+
+    #[actix_rt::test]
+    async fn writes_never_wait_and_reach_the_store_in_order_keeping_only_the_newest_waiting() {
+        let gate = Arc::new(Gate::default());
+        let writer = CheckpointWriter::new(Arc::new(GatedStore(gate.clone())));
+        writer.save(at(1)); // in flight, held at the gate
+        actix_rt::task::yield_now().await;
+        writer.save(at(2)); // waiting
+        writer.save(at(3)); // replaces 2
+        assert!(writer.busy(), "returned at once while the store is held");
+        while writer.busy() {
+            gate.open.notify_one();
+            actix_rt::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert_eq!(*gate.saved.lock().expect("lock"), vec![1, 3]);
+        assert!(writer.take_failure().is_none());
     }
 }

@@ -15,7 +15,7 @@
 //! than two chunks' bytes are still waiting for the socket — the route wraps the context's
 //! output stream and reports the bytes the socket has taken, [`Flushed`]). The checkpoint
 //! advances per chunk in memory and is written every [`CHECKPOINT_INTERVAL`] and when the
-//! stream ends.
+//! stream ends, through a [`CheckpointWriter`]: the stream never waits for the state store.
 //!
 //! Close codes: 1002 first message not JSON; 1003 invalid request (reason names the field) or
 //! unexpected message; 1009 a single record over `max_payload_size`; 1011 upstream failure or
@@ -30,7 +30,7 @@ use actix::prelude::*;
 use actix_web_actors::ws::{self, CloseCode, CloseReason};
 use serde_json::{json, Value};
 
-use super::checkpoint::{Checkpoint, CheckpointStore, FileCheckpointStore};
+use super::checkpoint::{Checkpoint, CheckpointStore, CheckpointWriter};
 use super::frame::{schema_fingerprint, Chunk};
 use super::request::StreamRequest;
 use crate::audit::{AuditActor, AuditEvent, AuditOutcome};
@@ -73,24 +73,23 @@ pub struct ExportOptions {
 }
 
 impl ExportOptions {
-    /// The options `export.*` sets: checkpoints under `checkpoint_dir` (created when
-    /// missing), the sink under `sink_dir` (empty: none), `heartbeat_interval_secs`,
-    /// `client_timeout_secs`; CXone through `cxone`, auditing to `audit`.
-    ///
-    /// Errors: the checkpoint directory cannot be created.
+    /// The options `export.*` sets: the sink under `sink_dir` (empty: none),
+    /// `heartbeat_interval_secs`, `client_timeout_secs`; checkpoints in `store`, CXone through
+    /// `cxone`, auditing to `audit`.
     pub fn from_settings(
         settings: &ExportSettings,
+        store: Arc<dyn CheckpointStore>,
         cxone: &CxoneHandle,
         audit: Option<&Addr<AuditActor>>,
-    ) -> std::io::Result<Self> {
-        Ok(ExportOptions {
+    ) -> Self {
+        ExportOptions {
             cxone: cxone.clone(),
-            store: Arc::new(FileCheckpointStore::new(&settings.checkpoint_dir)?),
+            store,
             sink_dir: (!settings.sink_dir.is_empty()).then(|| settings.sink_dir.clone().into()),
             heartbeat: Duration::from_secs(settings.heartbeat_interval_secs),
             client_timeout: Duration::from_secs(settings.client_timeout_secs),
             audit: audit.cloned(),
-        })
+        }
     }
 }
 
@@ -150,6 +149,7 @@ pub struct ExportStreamActor {
     /// The checkpoint: first offset not yet delivered.
     delivered: u64,
     checkpoint_dirty: bool,
+    checkpoints: CheckpointWriter,
     produced: u64,
     written: u64,
     /// `ack_window` 0: (stream bytes at the chunk's end, offset after it), until the socket has
@@ -193,6 +193,7 @@ impl ExportStreamActor {
     /// A stream waiting for its request.
     pub fn new(opts: ExportOptions) -> Self {
         ExportStreamActor {
+            checkpoints: CheckpointWriter::new(opts.store.clone()),
             opts,
             client: None,
             phase: Phase::AwaitingRequest,
@@ -269,28 +270,25 @@ impl ExportStreamActor {
         ctx.stop();
     }
 
-    fn save_checkpoint(&mut self) -> std::io::Result<()> {
-        let Some(req) = &self.request else {
-            return Ok(());
-        };
-        self.opts.store.save(&Checkpoint {
+    /// The checkpoint as it stands, once the request is known.
+    fn checkpoint(&self) -> Option<Checkpoint> {
+        let req = self.request.as_ref()?;
+        Some(Checkpoint {
             export_job_id: self.job_id.clone(),
             report_id: req.report_id.clone(),
             next_offset: self.delivered,
             baseline: self.baseline.clone(),
-        })?;
-        self.checkpoint_dirty = false;
-        Ok(())
+        })
     }
 
+    /// Hands the checkpoint to the writer when it moved since the last write (the stream
+    /// does not wait for it).
     fn save_if_moved(&mut self) {
         if self.checkpoint_dirty {
-            if let Err(e) = self.save_checkpoint() {
-                log::error!(
-                    "actor=ExportStreamActor event=checkpoint_failed export_job_id={} error={e}",
-                    self.job_id
-                );
+            if let Some(checkpoint) = self.checkpoint() {
+                self.checkpoints.save(checkpoint);
             }
+            self.checkpoint_dirty = false;
         }
     }
 
@@ -344,15 +342,15 @@ impl Actor for ExportStreamActor {
             ctx.ping(b"");
         });
         ctx.run_interval(CHECKPOINT_INTERVAL, |act, ctx| {
-            if act.checkpoint_dirty {
-                if let Err(e) = act.save_checkpoint() {
-                    act.close(
-                        ctx,
-                        CloseCode::Error,
-                        &format!("checkpoint not written: {e}"),
-                    );
-                }
+            if let Some(e) = act.checkpoints.take_failure() {
+                act.close(
+                    ctx,
+                    CloseCode::Error,
+                    &format!("checkpoint not written: {e}"),
+                );
+                return;
             }
+            act.save_if_moved();
         });
     }
 

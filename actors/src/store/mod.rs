@@ -1,0 +1,144 @@
+//! The state store: what must outlive a process and be shared by every replica, in one
+//! schema on one of two backends (sqlx), chosen by `state.url`:
+//!
+//! - `sqlite://PATH` — the embedded default: a file (its directory is created when missing);
+//!   one replica;
+//! - `postgres://USER[:PASSWORD]@HOST:PORT/DB` — PostgreSQL, shared by several replicas.
+//!
+//! The schema is versioned by the migrations under `actors/migrations/` (compiled in), applied
+//! at start-up by [`Store::open`]: an empty database gets every one, a current one none. They
+//! are written in the SQL both backends accept, so one set serves both.
+//!
+//! What lives here so far: export checkpoints ([`SqlCheckpointStore`]).
+
+mod checkpoints;
+pub mod error;
+
+use std::sync::Arc;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::migrate::Migrator;
+use sqlx::AnyPool;
+
+pub use error::Backend;
+
+pub use checkpoints::SqlCheckpointStore;
+pub use error::StoreError;
+
+/// The schema's migrations, compiled in.
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// The state store: a pool on one backend, migrated. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens the store at `url` with at most `max_connections` connections (at least 1),
+    /// creating a SQLite file (and its directory) when missing, and applies the migrations
+    /// not yet applied.
+    ///
+    /// Errors: [`StoreError::Scheme`], [`StoreError::Directory`], or
+    /// [`StoreError::Database`] when the database cannot be reached or migrated.
+    pub async fn open(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let (backend, url) = if let Some(rest) = url.strip_prefix("sqlite:") {
+            let path = rest.trim_start_matches("//");
+            let file = path.split('?').next().unwrap_or_default();
+            if let Some(dir) = std::path::Path::new(file).parent() {
+                if !dir.as_os_str().is_empty() {
+                    std::fs::create_dir_all(dir).map_err(|e| StoreError::Directory {
+                        path: dir.display().to_string(),
+                        source: Arc::new(e),
+                    })?;
+                }
+            }
+            let mode = if path.contains("mode=") {
+                ""
+            } else if path.contains('?') {
+                "&mode=rwc"
+            } else {
+                "?mode=rwc"
+            };
+            (Backend::Sqlite, format!("sqlite://{path}{mode}"))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Backend::Postgres, url.to_string())
+        } else {
+            return Err(StoreError::Scheme);
+        };
+        let db = |e| StoreError::Database {
+            backend,
+            error: Arc::new(e),
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .connect(&url)
+            .await
+            .map_err(db)?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| db(sqlx::Error::Migrate(Box::new(e))))?;
+        log::info!(
+            "component=state event=opened backend={backend} migrations={}",
+            MIGRATOR.iter().count()
+        );
+        Ok(Store { pool, backend })
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The connection pool.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// The versions of the migrations applied, in order.
+    ///
+    /// Errors: [`StoreError::Database`].
+    pub async fn applied_migrations(&self) -> Result<Vec<i64>, StoreError> {
+        let rows: Vec<AnyRow> =
+            sqlx::query("SELECT version FROM _sqlx_migrations ORDER BY version")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| self.error(e))?;
+        use sqlx::Row as _;
+        rows.iter()
+            .map(|r| r.try_get::<i64, _>(0).map_err(|e| self.error(e)))
+            .collect()
+    }
+
+    /// `e` as a [`StoreError::Database`] of this store's backend.
+    fn error(&self, e: sqlx::Error) -> StoreError {
+        StoreError::Database {
+            backend: self.backend,
+            error: Arc::new(e),
+        }
+    }
+
+    /// Closes the pool (waits for connections in use to be returned).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Milliseconds since the Unix epoch, now.
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

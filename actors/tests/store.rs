@@ -1,0 +1,136 @@
+//! The state store on both backends: SQLite in a temporary file, and the PostgreSQL server the
+//! test command starts (`SWITCHBOARD_TEST_POSTGRES_URL`, set by `scripts/test.sh`), each test
+//! on a new, empty database.
+
+use sqlx::Connection as _;
+use switchboard_actors::exports::{Checkpoint, CheckpointStore};
+use switchboard_actors::store::{Backend, SqlCheckpointStore, Store, StoreError, MIGRATOR};
+
+fn sqlite_url() -> String {
+    let dir = std::env::temp_dir().join(format!("sb-store-{}", uuid::Uuid::new_v4()));
+    // The directory does not exist yet: opening the store creates it.
+    format!("sqlite://{}", dir.join("nested").join("state.db").display())
+}
+
+async fn postgres_url() -> String {
+    let server = std::env::var("SWITCHBOARD_TEST_POSTGRES_URL").expect(
+        "SWITCHBOARD_TEST_POSTGRES_URL is not set: run the tests with scripts/test.sh, which starts PostgreSQL",
+    );
+    let name = format!("sbstore_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(&server)
+        .await
+        .expect("the test PostgreSQL server answers");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create a database");
+    let _ = conn.close().await;
+    let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b);
+    format!("{base}/{name}")
+}
+
+fn checkpoint(offset: u64, baseline: Option<&[&str]>) -> Checkpoint {
+    Checkpoint {
+        export_job_id: "job-1".into(),
+        report_id: "report-1".into(),
+        next_offset: offset,
+        baseline: baseline.map(|b| b.iter().map(|s| s.to_string()).collect()),
+    }
+}
+
+/// Migrations apply to an empty database, and opening it again applies none and keeps data.
+async fn migrations_apply_once_and_keep_data(url: &str, backend: Backend) {
+    let all: Vec<i64> = MIGRATOR.iter().map(|m| m.version).collect();
+    assert!(!all.is_empty());
+    let store = Store::open(url, 2).await.expect("opens an empty database");
+    assert_eq!(store.backend(), backend);
+    assert_eq!(store.applied_migrations().await.expect("versions"), all);
+    let checkpoints = SqlCheckpointStore::new(store.clone());
+    checkpoints.save(checkpoint(7, None)).await.expect("saved");
+    store.close().await;
+
+    let again = Store::open(url, 2).await.expect("opens a current database");
+    assert_eq!(again.applied_migrations().await.expect("versions"), all);
+    let kept = SqlCheckpointStore::new(again.clone())
+        .load("job-1")
+        .await
+        .expect("loads");
+    assert_eq!(
+        kept,
+        Some(checkpoint(7, None)),
+        "a no-op migration keeps rows"
+    );
+    again.close().await;
+}
+
+/// A save replaces the job's row; a load reads back exactly what was saved.
+async fn checkpoints_round_trip(url: &str) {
+    let store = Store::open(url, 2).await.expect("store");
+    let checkpoints = SqlCheckpointStore::new(store.clone());
+    assert_eq!(checkpoints.load("job-1").await.expect("load"), None);
+    checkpoints
+        .save(checkpoint(1_200, Some(&["a", "b"])))
+        .await
+        .expect("save");
+    let newer = checkpoint(u64::from(u32::MAX) + 5, Some(&["a", "b", "é \"quoted\""]));
+    checkpoints.save(newer.clone()).await.expect("save again");
+    assert_eq!(checkpoints.load("job-1").await.expect("load"), Some(newer));
+    assert_eq!(checkpoints.load("job-2").await.expect("load"), None);
+
+    // A row that cannot be read back is an error, not a checkpoint at 0.
+    sqlx::query(
+        "UPDATE export_checkpoints SET baseline = 'not json' WHERE export_job_id = 'job-1'",
+    )
+    .execute(store.pool())
+    .await
+    .expect("damage the row");
+    match checkpoints.load("job-1").await {
+        Err(StoreError::Corrupt { what, .. }) => assert_eq!(what, "export checkpoint"),
+        other => panic!("expected a corrupt row, got {other:?}"),
+    }
+    store.close().await;
+}
+
+#[actix_rt::test]
+async fn sqlite_migrations_apply_once_and_keep_data() {
+    migrations_apply_once_and_keep_data(&sqlite_url(), Backend::Sqlite).await;
+}
+
+#[actix_rt::test]
+async fn postgres_migrations_apply_once_and_keep_data() {
+    migrations_apply_once_and_keep_data(&postgres_url().await, Backend::Postgres).await;
+}
+
+#[actix_rt::test]
+async fn sqlite_checkpoints_round_trip() {
+    checkpoints_round_trip(&sqlite_url()).await;
+}
+
+#[actix_rt::test]
+async fn postgres_checkpoints_round_trip() {
+    checkpoints_round_trip(&postgres_url().await).await;
+}
+
+#[actix_rt::test]
+async fn an_unknown_scheme_or_an_unreachable_database_is_refused_without_its_password() {
+    assert!(matches!(
+        Store::open("mysql://u:p@h/d", 1).await,
+        Err(StoreError::Scheme)
+    ));
+    // Nothing listens on port 1.
+    let e = Store::open("postgres://sb:hunter2@127.0.0.1:1/sb", 1)
+        .await
+        .expect_err("unreachable");
+    assert!(
+        matches!(
+            e,
+            StoreError::Database {
+                backend: Backend::Postgres,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(!e.to_string().contains("hunter2"), "{e}");
+    assert!(!format!("{e:?}").contains("hunter2"), "{e:?}");
+}
