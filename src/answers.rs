@@ -75,7 +75,8 @@ pub fn plan_error(problems: Vec<PlanProblem>) -> ApiError {
 }
 
 /// The answer to an event the router did not route: 422 `no_route`, or 503 with
-/// `Retry-After` (`queue_full`, `broker_timeout`, `broker_unavailable`, `router_unavailable`).
+/// `Retry-After` (`queue_full`, `broker_timeout`, `broker_unavailable`, `router_unavailable`,
+/// `in_flight_elsewhere`, `state_unavailable`).
 pub fn route_error(e: RouteError) -> ApiError {
     match e {
         RouteError::NoRoute => {
@@ -85,5 +86,11 @@ pub fn route_error(e: RouteError) -> ApiError {
         RouteError::Timeout => ApiError::unavailable("broker_timeout", e.to_string(), 1),
         RouteError::Broker(_) => ApiError::unavailable("broker_unavailable", e.to_string(), 1),
         RouteError::Stopped => ApiError::unavailable("router_unavailable", e.to_string(), 1),
+        RouteError::InFlightElsewhere => {
+            ApiError::unavailable("in_flight_elsewhere", e.to_string(), 1)
+        }
+        RouteError::DedupeUnavailable(_) => {
+            ApiError::unavailable("state_unavailable", e.to_string(), 1)
+        }
     }
 }

@@ -15,7 +15,8 @@ use switchboard_actors::deltas::DeltaBatchActor;
 use switchboard_actors::exports::ExportOptions;
 use switchboard_actors::orchestration;
 use switchboard_actors::router::{MemoryDedupe, RouterIntake};
-use switchboard_actors::store::{SqlCheckpointStore, Store};
+use switchboard_actors::settings::DedupeMode;
+use switchboard_actors::store::{SharedDedupe, SqlCheckpointStore, Store};
 use switchboard_actors::{
     AcknowledgementActor, CxoneHandle, Flush, KafkaConnection, KafkaRouterActor,
 };
@@ -91,7 +92,12 @@ async fn embed_sandbox(settings: &mut Settings) -> anyhow::Result<Sandbox> {
 /// Starts the supervised actors behind the routes: definitions, deltas, orchestration, the
 /// acknowledger and the router (over `kafka`), beside `runtime`'s token, rate limiter and
 /// audit.
-fn start_actors(settings: &Settings, runtime: CxoneRuntime, kafka: Arc<KafkaConnection>) -> Actors {
+fn start_actors(
+    settings: &Settings,
+    runtime: CxoneRuntime,
+    kafka: Arc<KafkaConnection>,
+    store: &Store,
+) -> Actors {
     let CxoneRuntime {
         handle,
         token,
@@ -118,9 +124,22 @@ fn start_actors(settings: &Settings, runtime: CxoneRuntime, kafka: Arc<KafkaConn
         let window = Duration::from_secs(settings.routing.dedupe_window_secs);
         let capacity = settings.routing.dedupe_capacity;
         let acks = acknowledger.clone().recipient();
+        let shared = (settings.routing.dedupe == DedupeMode::Shared).then(|| {
+            // A reservation outlives the longest produce twice over before another replica
+            // may take the key of a replica that died holding it.
+            let lease = Duration::from_millis(settings.kafka.produce_timeout_ms.saturating_mul(2));
+            let owner = uuid::Uuid::new_v4().to_string();
+            log::info!("component=startup event=shared_dedupe owner={owner}");
+            SharedDedupe::new(store.clone(), owner, window, lease)
+        });
         Supervisor::start(move |_| {
             let dedupe = Box::new(MemoryDedupe::new(window, capacity));
-            KafkaRouterActor::new(&kafka_settings, kafka, dedupe).with_acknowledger(acks)
+            let router =
+                KafkaRouterActor::new(&kafka_settings, kafka, dedupe).with_acknowledger(acks);
+            match shared {
+                Some(shared) => router.with_shared_dedupe(shared),
+                None => router,
+            }
         })
     };
     Actors {
@@ -204,7 +223,7 @@ impl Application {
                 .context("kafka: cannot start the router")?,
         );
         let cxone = runtime.handle.clone();
-        let actors = start_actors(&settings, runtime, kafka);
+        let actors = start_actors(&settings, runtime, kafka, &store);
         let state = web::Data::new(AppState {
             settings: settings.clone(),
             actors: actors.clone(),

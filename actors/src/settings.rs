@@ -52,6 +52,17 @@ pub struct KafkaSettings {
     pub queue_capacity: usize,
 }
 
+/// `routing.dedupe`: where the dedupe window lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DedupeMode {
+    /// In this process (one replica): no round trip per event.
+    Memory,
+    /// In the state store, so a redelivery to any replica within the window is a duplicate;
+    /// keys are reserved per router step (one round trip for the step's events).
+    Shared,
+}
+
 /// `[routing]`: rules file, dedupe window, acknowledgement queue, webhook signatures.
 /// Its `Debug` shows how many signing secrets are set, never them.
 #[derive(Clone, Deserialize)]
@@ -59,6 +70,8 @@ pub struct KafkaSettings {
 pub struct RoutingSettings {
     /// Path of the routing rules (TOML `[[rules]]`).
     pub rules_file: String,
+    /// Where the dedupe window lives: in this process, or in the state store for replicas.
+    pub dedupe: DedupeMode,
     /// Seconds an event key is remembered for dedupe.
     pub dedupe_window_secs: u64,
     /// Event keys remembered at most.
@@ -92,6 +105,7 @@ impl std::fmt::Debug for RoutingSettings {
         // Destructured without `..`: a new field does not compile until it is listed here.
         let RoutingSettings {
             rules_file,
+            dedupe,
             dedupe_window_secs,
             dedupe_capacity,
             ack_queue_capacity,
@@ -107,6 +121,7 @@ impl std::fmt::Debug for RoutingSettings {
         let secrets: Vec<&str> = signing_secrets.iter().map(redacted).collect();
         f.debug_struct("RoutingSettings")
             .field("rules_file", rules_file)
+            .field("dedupe", dedupe)
             .field("dedupe_window_secs", dedupe_window_secs)
             .field("dedupe_capacity", dedupe_capacity)
             .field("ack_queue_capacity", ack_queue_capacity)

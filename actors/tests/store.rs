@@ -134,3 +134,128 @@ async fn an_unknown_scheme_or_an_unreachable_database_is_refused_without_its_pas
     assert!(!e.to_string().contains("hunter2"), "{e}");
     assert!(!format!("{e:?}").contains("hunter2"), "{e:?}");
 }
+
+mod shared_dedupe {
+    use std::time::{Duration, Instant};
+
+    use switchboard_actors::router::DedupeKey;
+    use switchboard_actors::store::{Claim, SharedDedupe, Store};
+
+    fn key(s: &str) -> DedupeKey {
+        DedupeKey::webhook_id(s)
+    }
+
+    /// Claims `k` as `who` until it is ours, or fails after 5 s.
+    async fn claimed_eventually(who: &SharedDedupe, k: DedupeKey) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if who.claim(&[k]).await.expect("claim")[&k] == Claim::Ours {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the key was never free again");
+            tokio::task::yield_now().await;
+        }
+    }
+
+    async fn two_replicas_share_one_window(url: &str) {
+        let store = Store::open(url, 4).await.expect("store");
+        let hour = Duration::from_secs(3600);
+        let a = SharedDedupe::new(store.clone(), "replica-a".into(), hour, hour);
+        let b = SharedDedupe::new(store.clone(), "replica-b".into(), hour, hour);
+        let (k1, k2) = (key("k1"), key("k2"));
+
+        let claims = a.claim(&[k1, k2, k1]).await.expect("claim");
+        assert_eq!(
+            (claims[&k1], claims[&k2], claims.len()),
+            (Claim::Ours, Claim::Ours, 2)
+        );
+        assert_eq!(
+            b.claim(&[k1]).await.expect("claim")[&k1],
+            Claim::InFlightElsewhere
+        );
+        assert_eq!(
+            a.claim(&[k1]).await.expect("claim")[&k1],
+            Claim::Ours,
+            "A's own delivery in flight is A's to decide"
+        );
+
+        a.confirm(&[k1]).await.expect("confirm");
+        assert_eq!(b.claim(&[k1]).await.expect("claim")[&k1], Claim::Routed);
+        assert_eq!(a.claim(&[k1]).await.expect("claim")[&k1], Claim::Routed);
+
+        a.release(&[k2]).await.expect("release");
+        assert_eq!(
+            b.claim(&[k2]).await.expect("claim")[&k2],
+            Claim::Ours,
+            "a failed delivery's key is free for any replica"
+        );
+        // B cannot release or confirm what A holds, nor A what B holds.
+        a.release(&[k2]).await.expect("release");
+        assert_eq!(
+            a.claim(&[k2]).await.expect("claim")[&k2],
+            Claim::InFlightElsewhere
+        );
+
+        // Many keys in one claim (more than one statement's worth).
+        let many: Vec<DedupeKey> = (0..1_200).map(|i| key(&format!("many-{i}"))).collect();
+        let claims = a.claim(&many).await.expect("claim");
+        assert!(claims.values().all(|c| *c == Claim::Ours) && claims.len() == 1_200);
+        a.confirm(&many).await.expect("confirm");
+        let claims = b.claim(&many).await.expect("claim");
+        assert!(claims.values().all(|c| *c == Claim::Routed));
+        store.close().await;
+    }
+
+    async fn leases_and_windows_pass(url: &str) {
+        let store = Store::open(url, 4).await.expect("store");
+        let hour = Duration::from_secs(3600);
+        // A replica that dies holding a key: its lease passes, then another may take it.
+        let dying = SharedDedupe::new(store.clone(), "dying".into(), hour, Duration::ZERO);
+        let other = SharedDedupe::new(store.clone(), "other".into(), hour, hour);
+        let k = key("leased");
+        assert_eq!(dying.claim(&[k]).await.expect("claim")[&k], Claim::Ours);
+        claimed_eventually(&other, k).await;
+        // A routed key is a duplicate only within the window.
+        let brief = SharedDedupe::new(store.clone(), "brief".into(), Duration::ZERO, hour);
+        let w = key("windowed");
+        assert_eq!(brief.claim(&[w]).await.expect("claim")[&w], Claim::Ours);
+        brief.confirm(&[w]).await.expect("confirm");
+        claimed_eventually(&other, w).await;
+        // Expired rows are deleted by the cleanup; live ones stay.
+        let gone = SharedDedupe::new(store.clone(), "gone".into(), hour, Duration::ZERO);
+        gone.claim(&[key("expired-1"), key("expired-2")])
+            .await
+            .expect("claim");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while other.forget_expired().await.expect("cleanup") == 0 {
+            assert!(Instant::now() < deadline, "nothing expired");
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(
+            other.claim(&[k]).await.expect("claim")[&k],
+            Claim::Ours,
+            "live rows stay"
+        );
+        store.close().await;
+    }
+
+    #[actix_rt::test]
+    async fn sqlite_two_replicas_share_one_window() {
+        two_replicas_share_one_window(&super::sqlite_url()).await;
+    }
+
+    #[actix_rt::test]
+    async fn postgres_two_replicas_share_one_window() {
+        two_replicas_share_one_window(&super::postgres_url().await).await;
+    }
+
+    #[actix_rt::test]
+    async fn sqlite_leases_and_windows_pass() {
+        leases_and_windows_pass(&super::sqlite_url()).await;
+    }
+
+    #[actix_rt::test]
+    async fn postgres_leases_and_windows_pass() {
+        leases_and_windows_pass(&super::postgres_url().await).await;
+    }
+}

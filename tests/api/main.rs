@@ -10,6 +10,7 @@ mod deltas;
 mod exports;
 mod helpers;
 mod orchestration;
+mod replicas;
 mod routing;
 mod signatures;
 mod supervision;

@@ -9,6 +9,7 @@
 //! `kafka.queue_capacity` are refused ([`RouteError::QueueFull`]) so memory stays bounded
 //! and the webhook can answer 503 with `Retry-After`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,8 +17,8 @@ use actix::prelude::*;
 use rskafka::client::partition::Compression;
 
 use super::core::{Batch, Effects, RouterCore, Step, Waiting};
-use super::dedupe::DedupeStore;
-use super::event::{BrokerFailure, RouteError, RouteEvent};
+use super::dedupe::{DedupeKey, DedupeStore};
+use super::event::{BrokerFailure, RouteError, RouteEvent, RouteOutcome, StateFailure};
 use super::kafka::{BrokerCallError, KafkaConnection};
 use super::replies::{Outbox, ReplyChannel, ReplyTo};
 use super::rules::Route;
@@ -25,6 +26,7 @@ use crate::acknowledger::Acknowledge;
 use crate::lifecycle::Lifecycle;
 use crate::metrics::METRICS;
 use crate::settings::KafkaSettings;
+use crate::store::dedupe::{Claim, SharedDedupe};
 
 /// Capacity of the router's mailbox, in messages.
 pub const ROUTER_MAILBOX_MESSAGES: usize = 256;
@@ -44,6 +46,9 @@ pub struct RouteEvents {
 /// How often queues are swept for records that can no longer be answered in time.
 pub const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
 
+/// How often the shared dedupe window's expired keys are deleted.
+pub const SHARED_DEDUPE_CLEANUP: Duration = Duration::from_secs(60);
+
 /// Asks whether the broker answers metadata requests (readiness).
 #[derive(Message, Debug, Clone, Copy)]
 #[rtype(result = "Result<usize, BrokerCallError>")]
@@ -56,6 +61,11 @@ pub struct KafkaRouterActor {
     core: RouterCore<ReplyTo>,
     /// Where acknowledgements of routed events (and of duplicates) are queued.
     acknowledger: Option<Recipient<Acknowledge>>,
+    /// The shared dedupe window, with `routing.dedupe = "shared"`.
+    shared: Option<SharedDedupe>,
+    /// Events whose keys are being claimed in the shared window (they count against
+    /// `kafka.queue_capacity` with the pending records).
+    claiming: usize,
     /// Its lifecycle log lines and restart count.
     lifecycle: Lifecycle,
 }
@@ -71,6 +81,8 @@ impl KafkaRouterActor {
             kafka,
             core: RouterCore::new(settings, dedupe),
             acknowledger: None,
+            shared: None,
+            claiming: 0,
             lifecycle: Lifecycle::new("KafkaRouterActor"),
         }
     }
@@ -82,9 +94,83 @@ impl KafkaRouterActor {
         self
     }
 
+    /// Keeps the dedupe window in the state store as well (`routing.dedupe = "shared"`): each
+    /// step's keys are claimed there before its events are admitted, and confirmed or
+    /// released there once answered. The in-process window still holds this replica's own
+    /// deliveries in flight.
+    pub fn with_shared_dedupe(mut self, shared: SharedDedupe) -> Self {
+        self.shared = Some(shared);
+        self
+    }
+
+    /// Admits the events of one message: dedupe, rule, queue; then pumps the partitions
+    /// they were queued on. `claims`: the shared window's verdicts, when it is used.
+    fn admit_all(
+        &mut self,
+        events: Vec<RouteEvent>,
+        replies: &ReplyChannel,
+        claims: Option<&HashMap<DedupeKey, Claim>>,
+        ctx: &mut Context<Self>,
+    ) {
+        let now = Instant::now();
+        let mut touched: Vec<Route> = Vec::new();
+        let mut effects = Effects::default();
+        for event in events {
+            let (event, sender) = event.split();
+            let reply = replies.reply_to(sender);
+            match claims.and_then(|c| c.get(&event.dedupe_key)) {
+                Some(Claim::Routed) => {
+                    effects.acks.push(event.data_action_id);
+                    effects.replies.push((reply, Ok(RouteOutcome::Duplicate)));
+                    continue;
+                }
+                Some(Claim::InFlightElsewhere) => {
+                    effects
+                        .replies
+                        .push((reply, Err(RouteError::InFlightElsewhere)));
+                    continue;
+                }
+                Some(Claim::Ours) | None => {}
+            }
+            if let Some(route) = self.core.admit(event, reply, now, &mut effects) {
+                if !touched.contains(&route) {
+                    touched.push(route);
+                }
+            }
+        }
+        self.deliver(effects);
+        for route in &touched {
+            self.pump(route, ctx);
+        }
+    }
+
     /// Carries out what the core decided: the replies go to their workers (one message per
-    /// worker), the acknowledgements to the acknowledger (one message however many).
+    /// worker), the acknowledgements to the acknowledger (one message however many), the
+    /// ended keys to the shared window (in the background).
     fn deliver(&self, effects: Effects<ReplyTo>) {
+        if let Some(shared) = &self.shared {
+            let (confirmed, released) = (effects.confirmed, effects.released);
+            if !confirmed.is_empty() || !released.is_empty() {
+                let shared = shared.clone();
+                actix_rt::spawn(async move {
+                    let done = async {
+                        if !confirmed.is_empty() {
+                            shared.confirm(&confirmed).await?;
+                        }
+                        if !released.is_empty() {
+                            shared.release(&released).await?;
+                        }
+                        Ok::<(), crate::store::error::StoreError>(())
+                    };
+                    if let Err(e) = done.await {
+                        log::warn!(
+                            "actor=KafkaRouterActor event=shared_dedupe_update_failed keys={} error={e}; the keys stay reserved until their lease passes",
+                            confirmed.len() + released.len()
+                        );
+                    }
+                });
+            }
+        }
         let mut outbox = Outbox::default();
         for (to, reply) in effects.replies {
             outbox.push(to, reply);
@@ -197,6 +283,18 @@ impl Actor for KafkaRouterActor {
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(ROUTER_MAILBOX_MESSAGES);
         ctx.run_interval(SWEEP_INTERVAL, |act, _| act.sweep());
+        if let Some(shared) = self.shared.clone() {
+            ctx.run_interval(SHARED_DEDUPE_CLEANUP, move |_, _| {
+                let shared = shared.clone();
+                actix_rt::spawn(async move {
+                    if let Err(e) = shared.forget_expired().await {
+                        log::warn!(
+                            "actor=KafkaRouterActor event=shared_dedupe_cleanup_failed error={e}"
+                        );
+                    }
+                });
+            });
+        }
         self.lifecycle.started();
     }
 
@@ -226,22 +324,40 @@ impl Handler<RouteEvents> for KafkaRouterActor {
     type Result = ();
 
     fn handle(&mut self, msg: RouteEvents, ctx: &mut Self::Context) {
-        let now = Instant::now();
-        let mut touched: Vec<Route> = Vec::new();
-        let mut effects = Effects::default();
-        for event in msg.events {
-            let (event, sender) = event.split();
-            let reply = msg.replies.reply_to(sender);
-            if let Some(route) = self.core.admit(event, reply, now, &mut effects) {
-                if !touched.contains(&route) {
-                    touched.push(route);
+        let Some(shared) = self.shared.clone() else {
+            return self.admit_all(msg.events, &msg.replies, None, ctx);
+        };
+        // Shared window: claim the message's keys in one round trip, then admit. Events
+        // waiting for their claim count against the capacity.
+        let n = msg.events.len();
+        if self.claiming + self.core.pending() >= self.core.capacity() {
+            let mut outbox = Outbox::default();
+            for event in msg.events {
+                let (_, sender) = event.split();
+                outbox.push(msg.replies.reply_to(sender), Err(RouteError::QueueFull));
+            }
+            return outbox.send();
+        }
+        self.claiming += n;
+        let keys: Vec<DedupeKey> = msg.events.iter().map(|e| e.dedupe_key).collect();
+        let claim = async move { shared.claim(&keys).await };
+        ctx.spawn(claim.into_actor(self).map(move |claims, act, ctx| {
+            act.claiming -= n;
+            match claims {
+                Ok(claims) => act.admit_all(msg.events, &msg.replies, Some(&claims), ctx),
+                Err(e) => {
+                    log::warn!("actor=KafkaRouterActor event=shared_dedupe_unavailable events={n} error={e}");
+                    let failure = StateFailure(Arc::new(e));
+                    let mut outbox = Outbox::default();
+                    for event in msg.events {
+                        let (_, sender) = event.split();
+                        let reply = Err(RouteError::DedupeUnavailable(failure.clone()));
+                        outbox.push(msg.replies.reply_to(sender), reply);
+                    }
+                    outbox.send();
                 }
             }
-        }
-        self.deliver(effects);
-        for route in &touched {
-            self.pump(route, ctx);
-        }
+        }));
     }
 }
 

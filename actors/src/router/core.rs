@@ -74,14 +74,19 @@ pub enum Step<T> {
     Idle,
 }
 
-/// What a core call decided to tell the outside: outcomes for senders and the ids to
-/// acknowledge to CXone (routed events and their redeliveries).
+/// What a core call decided to tell the outside: outcomes for senders, the ids to
+/// acknowledge to CXone (routed events and their redeliveries), and the dedupe keys whose
+/// deliveries ended (for a shared dedupe window to confirm or release).
 #[derive(Debug)]
 pub struct Effects<T> {
     /// Each sender's outcome.
     pub replies: Vec<(T, Reply)>,
     /// `dataActionId`s whose events are in Kafka (routed now, or duplicates of one).
     pub acks: Vec<String>,
+    /// Keys whose delivery reached Kafka.
+    pub confirmed: Vec<DedupeKey>,
+    /// Keys whose delivery failed or was refused before producing.
+    pub released: Vec<DedupeKey>,
 }
 
 impl<T> Default for Effects<T> {
@@ -89,6 +94,8 @@ impl<T> Default for Effects<T> {
         Effects {
             replies: Vec::new(),
             acks: Vec::new(),
+            confirmed: Vec::new(),
+            released: Vec::new(),
         }
     }
 }
@@ -127,6 +134,11 @@ impl<T> RouterCore<T> {
         self.pending
     }
 
+    /// Records queued or in flight at most (`kafka.queue_capacity`, at least 1).
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     /// The produce timeout: a record's whole budget from acceptance to the broker's answer.
     pub fn produce_timeout(&self) -> Duration {
         self.produce_timeout
@@ -161,11 +173,13 @@ impl<T> RouterCore<T> {
         }
         let Some(route) = event.route else {
             self.dedupe.release(event.dedupe_key);
+            effects.released.push(event.dedupe_key);
             effects.replies.push((reply, Err(RouteError::NoRoute)));
             return None;
         };
         if self.pending >= self.capacity {
             self.dedupe.release(event.dedupe_key);
+            effects.released.push(event.dedupe_key);
             effects.replies.push((reply, Err(RouteError::QueueFull)));
             return None;
         }
@@ -270,10 +284,12 @@ impl<T> RouterCore<T> {
             };
             if reply.is_ok() {
                 self.dedupe.confirm(waiter.key);
+                effects.confirmed.push(waiter.key);
                 effects.acks.push(waiter.data_action_id);
                 routed += 1;
             } else {
                 self.dedupe.release(waiter.key);
+                effects.released.push(waiter.key);
             }
             if let Some(dups) = self.duplicates.remove(&waiter.key) {
                 let dup_reply = reply.clone().map(|_| RouteOutcome::Duplicate);
@@ -322,6 +338,8 @@ impl<T> RouterCore<T> {
         for (_, mut queue) in self.queues.drain() {
             senders.extend(queue.take_all().into_iter().map(|p| p.waiter.reply));
         }
+        // A shared window's reservations of these keys lapse with their lease; this replica
+        // still owns them, so its own redeliveries are produced at once.
         self.duplicates.clear();
         self.dedupe.release_in_flight();
         self.pending = 0;

@@ -166,7 +166,34 @@ pub enum RouteError {
     /// The router stopped (it is being restarted).
     #[display("the router restarted before the record was produced")]
     Stopped,
+    /// Another replica is producing this event right now (shared dedupe): try again shortly,
+    /// and it is a duplicate.
+    #[display("another replica is routing this event right now")]
+    InFlightElsewhere,
+    /// The shared dedupe window could not be read (the state store failed): nothing produced.
+    #[display("the shared dedupe window is unavailable: {_0}")]
+    DedupeUnavailable(StateFailure),
 }
+
+/// A state store failure carried by a [`RouteError`] (its source).
+#[derive(Debug, Clone, derive_more::Display)]
+#[display("{_0}")]
+pub struct StateFailure(pub Arc<crate::store::error::StoreError>);
+
+impl std::error::Error for StateFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.0.as_ref())
+    }
+}
+
+/// Equal when their texts are (the store's error has no equality of its own).
+impl PartialEq for StateFailure {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for StateFailure {}
 
 /// How the broker failed a produce request ([`RouteError::Broker`]).
 #[derive(Debug, Clone, derive_more::Display)]

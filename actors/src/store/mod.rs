@@ -9,9 +9,11 @@
 //! at start-up by [`Store::open`]: an empty database gets every one, a current one none. They
 //! are written in the SQL both backends accept, so one set serves both.
 //!
-//! What lives here so far: export checkpoints ([`SqlCheckpointStore`]).
+//! What lives here so far: export checkpoints ([`SqlCheckpointStore`]) and, with
+//! `routing.dedupe = "shared"`, the dedupe window ([`SharedDedupe`]).
 
 mod checkpoints;
+pub mod dedupe;
 pub mod error;
 
 use std::sync::Arc;
@@ -23,6 +25,7 @@ use sqlx::AnyPool;
 pub use error::Backend;
 
 pub use checkpoints::SqlCheckpointStore;
+pub use dedupe::{Claim, SharedDedupe};
 pub use error::StoreError;
 
 /// The schema's migrations, compiled in.
