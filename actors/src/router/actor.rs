@@ -46,6 +46,10 @@ pub struct RouteEvents {
 /// How often queues are swept for records that can no longer be answered in time.
 pub const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
 
+/// Claims of the shared dedupe window in flight at once; messages arriving meanwhile wait and
+/// go together in the next claim (one round trip for them all).
+pub const SHARED_CLAIMS_IN_FLIGHT: usize = 4;
+
 /// How often the shared dedupe window's expired keys are deleted.
 pub const SHARED_DEDUPE_CLEANUP: Duration = Duration::from_secs(60);
 
@@ -63,9 +67,13 @@ pub struct KafkaRouterActor {
     acknowledger: Option<Recipient<Acknowledge>>,
     /// The shared dedupe window, with `routing.dedupe = "shared"`.
     shared: Option<SharedDedupe>,
-    /// Events whose keys are being claimed in the shared window (they count against
-    /// `kafka.queue_capacity` with the pending records).
+    /// Events whose keys are being claimed in the shared window, or wait for a claim (they
+    /// count against `kafka.queue_capacity` with the pending records).
     claiming: usize,
+    /// Messages waiting for the next claim.
+    to_claim: Vec<RouteEvents>,
+    /// Claims in flight (at most [`SHARED_CLAIMS_IN_FLIGHT`]).
+    claims_in_flight: usize,
     /// Its lifecycle log lines and restart count.
     lifecycle: Lifecycle,
 }
@@ -83,6 +91,8 @@ impl KafkaRouterActor {
             acknowledger: None,
             shared: None,
             claiming: 0,
+            to_claim: Vec::new(),
+            claims_in_flight: 0,
             lifecycle: Lifecycle::new("KafkaRouterActor"),
         }
     }
@@ -313,6 +323,15 @@ impl Supervised for KafkaRouterActor {
         for to in self.core.reset() {
             outbox.push(to, Err(RouteError::Stopped));
         }
+        // Messages waiting for a claim are answered too; those of the claims in flight died
+        // with their futures (their senders see the router stopped).
+        for m in std::mem::take(&mut self.to_claim) {
+            for event in m.events {
+                let (_, sender) = event.split();
+                outbox.push(m.replies.reply_to(sender), Err(RouteError::Stopped));
+            }
+        }
+        (self.claiming, self.claims_in_flight) = (0, 0);
         outbox.send();
         METRICS.router_queue.set(0);
     }
@@ -327,9 +346,9 @@ impl Handler<RouteEvents> for KafkaRouterActor {
         let Some(shared) = self.shared.clone() else {
             return self.admit_all(msg.events, &msg.replies, None, ctx);
         };
-        // Shared window: claim the message's keys in one round trip, then admit. Events
+        // Shared window: the message waits for a claim of its keys (one claim for every
+        // message that arrived while the claims in flight ran), then is admitted. Events
         // waiting for their claim count against the capacity.
-        let n = msg.events.len();
         if self.claiming + self.core.pending() >= self.core.capacity() {
             let mut outbox = Outbox::default();
             for event in msg.events {
@@ -338,25 +357,55 @@ impl Handler<RouteEvents> for KafkaRouterActor {
             }
             return outbox.send();
         }
-        self.claiming += n;
-        let keys: Vec<DedupeKey> = msg.events.iter().map(|e| e.dedupe_key).collect();
+        self.claiming += msg.events.len();
+        self.to_claim.push(msg);
+        if self.claims_in_flight < SHARED_CLAIMS_IN_FLIGHT {
+            self.claim(shared, ctx);
+        }
+    }
+}
+
+impl KafkaRouterActor {
+    /// Claims the keys of every message waiting in one round trip, then admits them (or, if
+    /// the store failed, answers them [`RouteError::DedupeUnavailable`]); starts the next
+    /// claim if more messages came meanwhile.
+    fn claim(&mut self, shared: SharedDedupe, ctx: &mut Context<Self>) {
+        let messages = std::mem::take(&mut self.to_claim);
+        if messages.is_empty() {
+            return;
+        }
+        self.claims_in_flight += 1;
+        let n: usize = messages.iter().map(|m| m.events.len()).sum();
+        let keys: Vec<DedupeKey> = messages
+            .iter()
+            .flat_map(|m| m.events.iter().map(|e| e.dedupe_key))
+            .collect();
+        let next = shared.clone();
         let claim = async move { shared.claim(&keys).await };
         ctx.spawn(claim.into_actor(self).map(move |claims, act, ctx| {
+            act.claims_in_flight -= 1;
             act.claiming -= n;
             match claims {
-                Ok(claims) => act.admit_all(msg.events, &msg.replies, Some(&claims), ctx),
+                Ok(claims) => {
+                    for m in messages {
+                        act.admit_all(m.events, &m.replies, Some(&claims), ctx);
+                    }
+                }
                 Err(e) => {
                     log::warn!("actor=KafkaRouterActor event=shared_dedupe_unavailable events={n} error={e}");
                     let failure = StateFailure(Arc::new(e));
                     let mut outbox = Outbox::default();
-                    for event in msg.events {
-                        let (_, sender) = event.split();
-                        let reply = Err(RouteError::DedupeUnavailable(failure.clone()));
-                        outbox.push(msg.replies.reply_to(sender), reply);
+                    for m in messages {
+                        for event in m.events {
+                            let (_, sender) = event.split();
+                            let reply = Err(RouteError::DedupeUnavailable(failure.clone()));
+                            outbox.push(m.replies.reply_to(sender), reply);
+                        }
                     }
                     outbox.send();
                 }
             }
+            act.claim(next, ctx);
         }));
     }
 }
