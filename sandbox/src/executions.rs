@@ -10,11 +10,15 @@ use chrono::Utc;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
+use actix_web::web::Bytes;
+
 use super::body::{read_body, MAX_API_BODY_BYTES};
 use super::completion::{completion_event, deliver_to_all, WebhookClient};
+use super::deltas::{IDEMPOTENCY_KEY_HEADER, REPLAYED_HEADER};
 use super::error::ApiError;
 use super::execution_log::{ExecutionRecord, ExecutionStatus};
 use super::faults::MAX_LATENCY_MS;
+use super::idempotency::StoredAnswer;
 use super::limits::admit;
 use super::state::Shared;
 
@@ -136,8 +140,11 @@ pub fn status_json(record: &ExecutionRecord) -> Value {
 ///
 /// Answers 202 with `Location: /api/v1/executions/{execution_id}` and `{"execution_id":
 /// uuid, "status": "running"}`, and records the execution (`started_at_ms` = when the
-/// request arrived, before the `latency_ms` fault). Errors: those of [`admit`] (401, 429,
-/// 503), 400 `malformed_json` / `invalid_execution`, 413 `payload_too_large`.
+/// request arrived, before the `latency_ms` fault). With an `Idempotency-Key` (a non-empty
+/// one) already answered, the same answer is given again with `Idempotent-Replayed: true`
+/// and nothing starts: a POST repeated after a client's crash returns the same execution,
+/// and `executions` in the state does not count it twice. Errors: those of [`admit`] (401,
+/// 429, 503), 400 `malformed_json` / `invalid_execution`, 413 `payload_too_large`.
 pub async fn start_execution(
     req: HttpRequest,
     id: web::Path<String>,
@@ -150,14 +157,43 @@ pub async fn start_execution(
     let body = read_body(payload, MAX_API_BODY_BYTES).await?;
     let plan = ExecutionPlan::parse(&body)?;
     let data_action_id = id.into_inner();
+    // Execution keys apart from delta keys: the same text on both endpoints is two requests.
+    let key = req
+        .headers()
+        .get(IDEMPOTENCY_KEY_HEADER)
+        .map(|v| format!("execution\u{0}{}", String::from_utf8_lossy(v.as_bytes())))
+        .filter(|k| k.len() > "execution\u{0}".len());
     let execution_id = Uuid::new_v4().to_string();
-    shared.lock().records.executions.push(ExecutionRecord {
-        execution_id: execution_id.clone(),
-        data_action_id: data_action_id.clone(),
-        started_at_ms,
-        completed_at_ms: None,
-        status: ExecutionStatus::Running,
-    });
+    let answer = json!({"execution_id": execution_id, "status": "running"});
+    {
+        let mut state = shared.lock();
+        if let Some(stored) = key.as_deref().and_then(|k| state.idempotency.get(k)) {
+            let replayed: Value = serde_json::from_slice(&stored.body).unwrap_or(Value::Null);
+            let id = replayed["execution_id"].as_str().unwrap_or_default();
+            log::debug!(
+                "component=sandbox event=execution_replayed execution_id={id}; idempotent execute replayed"
+            );
+            return Ok(HttpResponse::Accepted()
+                .insert_header((header::LOCATION, format!("/api/v1/executions/{id}")))
+                .insert_header((REPLAYED_HEADER, "true"))
+                .content_type(header::ContentType::json())
+                .body(stored.body.clone()));
+        }
+        state.records.executions.push(ExecutionRecord {
+            execution_id: execution_id.clone(),
+            data_action_id: data_action_id.clone(),
+            started_at_ms,
+            completed_at_ms: None,
+            status: ExecutionStatus::Running,
+        });
+        if let Some(key) = &key {
+            let stored = StoredAnswer {
+                status: 202,
+                body: Bytes::from(answer.to_string()),
+            };
+            state.idempotency.insert(key, stored);
+        }
+    }
     log::debug!(
         "component=sandbox event=execution_started execution_id={execution_id} data_action_id={data_action_id} latency_ms={}; sub-flow execution started",
         plan.latency_ms
@@ -174,7 +210,7 @@ pub async fn start_execution(
             header::LOCATION,
             format!("/api/v1/executions/{execution_id}"),
         ))
-        .json(json!({"execution_id": execution_id, "status": "running"})))
+        .json(answer))
 }
 
 /// Ends the execution after `plan.latency_ms`: stamps `completed_at_ms` and the outcome,

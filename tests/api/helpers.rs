@@ -411,6 +411,25 @@ impl TestApp {
         status_and_json(req.send_json(body).await.expect("request")).await
     }
 
+    /// `Bearer <token>` of a fresh sandbox token for the default client.
+    pub async fn sandbox_bearer(&self) -> String {
+        let mut resp = self
+            .http
+            .post(format!("{}/oauth/token", self.sandbox_url))
+            .send_form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", switchboard_sandbox::DEFAULT_CLIENT_ID),
+                ("client_secret", switchboard_sandbox::DEFAULT_CLIENT_SECRET),
+            ])
+            .await
+            .expect("token");
+        let token: Value = resp.json().await.expect("token json");
+        format!(
+            "Bearer {}",
+            token["access_token"].as_str().expect("access_token")
+        )
+    }
+
     /// Takes every token of the tenant's sandbox bucket by acknowledging throwaway ids,
     /// until the sandbox answers 429.
     pub async fn drain_sandbox_bucket(&self) {

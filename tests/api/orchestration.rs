@@ -219,6 +219,55 @@ async fn completion_comes_by_webhook_without_polling() {
 }
 
 #[actix_rt::test]
+async fn each_execution_is_posted_with_the_idempotency_key_of_its_run_and_sub_flow() {
+    let app = spawn_app().await;
+    let report = run_to_end(
+        &app,
+        &plan(
+            (0..3).map(|n| node(n, &[], 10, "succeeded")).collect(),
+            3,
+            "ALL",
+        ),
+    )
+    .await;
+    assert_eq!(report["outcome"], "satisfied");
+    let run_id = report["run_id"].as_str().expect("run_id");
+    let bearer = app.sandbox_bearer().await;
+    let executions = |state: Value| state["executions"].as_array().map_or(0, Vec::len);
+    assert_eq!(executions(app.sandbox_state().await), 3);
+    for sub_flow in report["sub_flows"].as_array().expect("sub_flows") {
+        let id = sub_flow["sub_flow_id"].as_str().expect("sub_flow_id");
+        // What the service would send again after a crash: the same key.
+        let mut resp = app
+            .http
+            .post(format!(
+                "{}/api/v1/data-actions/{id}/executions",
+                app.sandbox_url
+            ))
+            .insert_header(("Authorization", bearer.as_str()))
+            .insert_header(("Idempotency-Key", format!("{run_id}:{id}")))
+            .send_json(&json!({"input": {}}))
+            .await
+            .expect("execute");
+        assert_eq!(resp.status().as_u16(), 202);
+        assert_eq!(
+            resp.headers()
+                .get("idempotent-replayed")
+                .and_then(|v| v.to_str().ok()),
+            Some("true"),
+            "the service posted {id} with this key"
+        );
+        let body: Value = resp.json().await.expect("json");
+        assert_eq!(body["execution_id"], sub_flow["execution_id"]);
+    }
+    assert_eq!(
+        executions(app.sandbox_state().await),
+        3,
+        "no execution twice"
+    );
+}
+
+#[actix_rt::test]
 async fn completion_comes_by_polling_when_webhooks_are_dropped() {
     let app = spawn_app_with(|s| {
         s.orchestration.poll_after_ms = 200;

@@ -129,7 +129,8 @@ fn token_form(s: &CxoneSettings) -> (Vec<(&'static str, String)>, Option<String>
 }
 
 /// `POST {execute}`: starts an execution of sub-flow (Data Action) `data_action_id` with
-/// body `{"input": input}`, correlated by the run (`run_id` as `X-Correlation-ID`).
+/// body `{"input": input}`, correlated by the run (`run_id` as `X-Correlation-ID`), with the
+/// `Idempotency-Key` of [`execution_idempotency_key`].
 ///
 /// The answer (202) names the execution in its body (`{"execution_id"}`) or `Location`.
 pub async fn start_execution(
@@ -145,7 +146,18 @@ pub async fn start_execution(
     let mut call = ApiCall::new("execute_sub_flow", Method::POST, path, data_action_id);
     call.correlation_id = run_id.to_string();
     call.json = serde_json::to_vec(&json!({ "input": input })).ok();
+    call.headers.push((
+        "Idempotency-Key".to_string(),
+        execution_idempotency_key(run_id, data_action_id),
+    ));
     client.send(&call).await
+}
+
+/// The `Idempotency-Key` of the execution of sub-flow `sub_flow_id` in run `run_id`:
+/// `{run_id}:{sub_flow_id}`, so a POST repeated (after a crash, or by the client's retries)
+/// returns the same execution instead of starting a second one.
+pub fn execution_idempotency_key(run_id: &str, sub_flow_id: &str) -> String {
+    format!("{run_id}:{sub_flow_id}")
 }
 
 /// `GET {execution_status}`: the status of execution `execution_id` of run `run_id` (the

@@ -357,3 +357,46 @@ async fn reset_clears_executions_and_webhooks_and_forgets_running_ones() {
     receiver.stop().await;
     app.sandbox.stop().await;
 }
+
+#[actix_rt::test]
+async fn an_execute_repeated_with_its_idempotency_key_returns_the_same_execution_once() {
+    let app = spawn_sandbox(SandboxOptions::default()).await;
+    let token = app.token().await;
+    let path = "/api/v1/data-actions/sf-idem/executions";
+    let body = json!({"input": {"sandbox": {"latency_ms": 0}}}).to_string();
+    let post = |key: &'static str| {
+        let headers = [("Idempotency-Key", key)];
+        let app = &app;
+        let (token, body) = (token.clone(), body.clone());
+        async move {
+            app.send("POST", path, Some(&token), &headers, body.as_bytes())
+                .await
+        }
+    };
+    let first = post("run-1:sf-idem").await;
+    assert_eq!(first.status, 202, "{}", first.body);
+    assert_eq!(first.header("idempotent-replayed"), None);
+    let again = post("run-1:sf-idem").await;
+    assert_eq!(again.status, 202);
+    assert_eq!(again.body, first.body, "the same execution");
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.header("location"), first.header("location"));
+    let other = post("run-2:sf-idem").await;
+    assert_ne!(other.body["execution_id"], first.body["execution_id"]);
+    let executions = app.state().await["executions"]
+        .as_array()
+        .map(|a| a.len())
+        .unwrap_or_default();
+    assert_eq!(executions, 2, "a replay is not a new execution");
+    // A delta request with the same key text is another request.
+    let delta = app
+        .send(
+            "PATCH",
+            "/api/v2/dataactions/records",
+            Some(&token),
+            &[("Idempotency-Key", "run-1:sf-idem")],
+            b"{}",
+        )
+        .await;
+    assert_eq!(delta.header("idempotent-replayed"), None);
+}
