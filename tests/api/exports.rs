@@ -12,7 +12,7 @@ use switchboard::startup::{Application, BuildOptions};
 use switchboard_actors::exports::frame::{decode_message, verify_payload};
 
 use crate::helpers::{
-    checkpoint_offset, eventually, postgres_database, spawn_app, spawn_sandbox, temp_dir,
+    checkpoint_offset, eventually, postgres_database, spawn_app, spawn_replicas, spawn_sandbox,
     test_settings, unique_topics, TestApp,
 };
 
@@ -307,29 +307,14 @@ async fn a_stream_resumes_from_its_checkpoint_after_the_service_restarts() {
 
 #[actix_rt::test]
 async fn an_export_started_on_one_replica_resumes_on_another_from_the_shared_checkpoint() {
-    crate::helpers::init_logging();
     let sandbox = spawn_sandbox().await;
     let state_url = postgres_database().await;
-    let replica = |tag: &str| {
-        let dir = temp_dir().join(tag);
-        std::fs::create_dir_all(&dir).expect("dir");
-        let mut s = test_settings(&dir, &unique_topics(), &sandbox.base_url());
+    let replicas = spawn_replicas(2, &sandbox.base_url(), &unique_topics(), |s| {
         s.state.url = state_url.clone();
-        s
-    };
-    let a = Application::build(replica("a"), BuildOptions::default())
-        .await
-        .expect("replica A");
-    let b = Application::build(replica("b"), BuildOptions::default())
-        .await
-        .expect("replica B");
-    let (a_address, b_address) = (
-        format!("http://127.0.0.1:{}", a.port()),
-        format!("http://127.0.0.1:{}", b.port()),
-    );
-    let (a_handle, store) = (a.server_handle(), b.store().clone());
-    actix_rt::spawn(a.run_until_stopped());
-    actix_rt::spawn(b.run_until_stopped());
+    })
+    .await;
+    let (a_address, b_address) = (&replicas[0].address, &replicas[1].address);
+    let store = &replicas[1].store;
     register_report_at(
         &awc::Client::new(),
         &sandbox.base_url(),
@@ -339,20 +324,20 @@ async fn an_export_started_on_one_replica_resumes_on_another_from_the_shared_che
     )
     .await;
 
-    let mut conn = connect(&a_address).await;
+    let mut conn = connect(a_address).await;
     send(&mut conn, request("shared", json!([500]), "gzip", 4)).await;
     let job = started_job(&mut conn).await;
     let mut received = read_records(&mut conn, 2_000, true).await;
     eventually(
         Duration::from_secs(5),
         "A's checkpoint at 2000, read through B's store",
-        || async { (checkpoint_offset(&store, &job).await? == 2_000).then_some(()) },
+        || async { (checkpoint_offset(store, &job).await? == 2_000).then_some(()) },
     )
     .await;
     drop(conn);
-    a_handle.stop(false).await;
+    replicas[0].handle.stop(false).await;
 
-    let mut conn = connect(&b_address).await;
+    let mut conn = connect(b_address).await;
     let mut req = request("shared", json!([500]), "gzip", 4);
     req["export_job_id"] = json!(job);
     send(&mut conn, req).await;

@@ -565,3 +565,42 @@ pub async fn postgres_database() -> String {
     let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b);
     format!("{base}/{name}")
 }
+
+/// One replica of several started by [`spawn_replicas`].
+pub struct Replica {
+    /// `http://127.0.0.1:<port>`.
+    pub address: String,
+    /// Stops its server.
+    pub handle: actix_web::dev::ServerHandle,
+    /// Its state store.
+    pub store: Store,
+}
+
+/// Starts `n` services against one sandbox, routing to the same `topics`, each in its own
+/// directory, with `adjust` applied to every replica's settings (e.g. one shared
+/// `state.url`).
+pub async fn spawn_replicas(
+    n: usize,
+    sandbox_url: &str,
+    topics: &Topics,
+    adjust: impl Fn(&mut Settings),
+) -> Vec<Replica> {
+    init_logging();
+    let mut replicas = Vec::with_capacity(n);
+    for _ in 0..n {
+        let dir = temp_dir();
+        let mut settings = test_settings(&dir, topics, sandbox_url);
+        settings.state.url = format!("sqlite://{}", dir.join("state.db").display());
+        adjust(&mut settings);
+        let app = Application::build(settings, BuildOptions::default())
+            .await
+            .expect("replica builds");
+        replicas.push(Replica {
+            address: format!("http://127.0.0.1:{}", app.port()),
+            handle: app.server_handle(),
+            store: app.store().clone(),
+        });
+        actix_rt::spawn(app.run_until_stopped());
+    }
+    replicas
+}

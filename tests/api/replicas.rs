@@ -6,12 +6,11 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::{json, Value};
-use switchboard::startup::{Application, BuildOptions};
 use switchboard_actors::settings::DedupeMode;
 
 use crate::helpers::{
-    brokers, event, init_logging, postgres_database, read_partition, spawn_sandbox,
-    status_and_json, temp_dir, test_settings, unique_topics,
+    brokers, event, postgres_database, read_partition, spawn_replicas, spawn_sandbox,
+    status_and_json, unique_topics,
 };
 
 /// POSTs `events` to `address` (32 in flight), each with its own `webhook-id`; the answers'
@@ -44,30 +43,15 @@ async fn post_all(address: &str, events: &[(String, Value)]) -> BTreeMap<String,
 
 #[actix_rt::test]
 async fn with_shared_dedupe_a_redelivery_to_another_replica_is_a_duplicate_and_produces_nothing() {
-    init_logging();
     let sandbox = spawn_sandbox().await;
     let state_url = postgres_database().await;
     let topics = unique_topics();
-    let replica = |tag: &str| {
-        let dir = temp_dir().join(tag);
-        std::fs::create_dir_all(&dir).expect("dir");
-        let mut s = test_settings(&dir, &topics, &sandbox.base_url());
+    let replicas = spawn_replicas(2, &sandbox.base_url(), &topics, |s| {
         s.state.url = state_url.clone();
         s.routing.dedupe = DedupeMode::Shared;
-        s
-    };
-    let a = Application::build(replica("a"), BuildOptions::default())
-        .await
-        .expect("replica A");
-    let b = Application::build(replica("b"), BuildOptions::default())
-        .await
-        .expect("replica B");
-    let (a_address, b_address) = (
-        format!("http://127.0.0.1:{}", a.port()),
-        format!("http://127.0.0.1:{}", b.port()),
-    );
-    actix_rt::spawn(a.run_until_stopped());
-    actix_rt::spawn(b.run_until_stopped());
+    })
+    .await;
+    let (a_address, b_address) = (&replicas[0].address, &replicas[1].address);
 
     let events: Vec<(String, Value)> = (0..1_000)
         .map(|i| {
@@ -81,13 +65,13 @@ async fn with_shared_dedupe_a_redelivery_to_another_replica_is_a_duplicate_and_p
             )
         })
         .collect();
-    let first = post_all(&a_address, &events).await;
+    let first = post_all(a_address, &events).await;
     assert_eq!(
         first,
         BTreeMap::from([("routed".to_string(), 1_000)]),
         "{first:?}"
     );
-    let again = post_all(&b_address, &events).await;
+    let again = post_all(b_address, &events).await;
     assert_eq!(
         again,
         BTreeMap::from([("duplicate".to_string(), 1_000)]),
@@ -101,7 +85,7 @@ async fn with_shared_dedupe_a_redelivery_to_another_replica_is_a_duplicate_and_p
         "one record per event, none for the redeliveries"
     );
     // And A itself still knows them (its own window, and the shared one).
-    let once_more = post_all(&a_address, &events[..10]).await;
+    let once_more = post_all(a_address, &events[..10]).await;
     assert_eq!(once_more, BTreeMap::from([("duplicate".to_string(), 10)]));
 }
 
@@ -109,28 +93,10 @@ async fn with_shared_dedupe_a_redelivery_to_another_replica_is_a_duplicate_and_p
 async fn with_memory_dedupe_the_other_replica_does_not_know_the_event() {
     // The control: without the shared window the same redeliveries are produced again, so
     // the test above can fail.
-    init_logging();
     let sandbox = spawn_sandbox().await;
     let topics = unique_topics();
-    let replica = |tag: &str| {
-        let dir = temp_dir().join(tag);
-        std::fs::create_dir_all(&dir).expect("dir");
-        let mut s = test_settings(&dir, &topics, &sandbox.base_url());
-        s.state.url = format!("sqlite://{}", dir.join("state.db").display());
-        s
-    };
-    let a = Application::build(replica("a"), BuildOptions::default())
-        .await
-        .expect("replica A");
-    let b = Application::build(replica("b"), BuildOptions::default())
-        .await
-        .expect("replica B");
-    let (a_address, b_address) = (
-        format!("http://127.0.0.1:{}", a.port()),
-        format!("http://127.0.0.1:{}", b.port()),
-    );
-    actix_rt::spawn(a.run_until_stopped());
-    actix_rt::spawn(b.run_until_stopped());
+    let replicas = spawn_replicas(2, &sandbox.base_url(), &topics, |_| {}).await;
+    let (a_address, b_address) = (&replicas[0].address, &replicas[1].address);
     let events: Vec<(String, Value)> = (0..20)
         .map(|i| {
             (
@@ -139,6 +105,6 @@ async fn with_memory_dedupe_the_other_replica_does_not_know_the_event() {
             )
         })
         .collect();
-    assert_eq!(post_all(&a_address, &events).await["routed"], 20);
-    assert_eq!(post_all(&b_address, &events).await["routed"], 20);
+    assert_eq!(post_all(a_address, &events).await["routed"], 20);
+    assert_eq!(post_all(b_address, &events).await["routed"], 20);
 }
