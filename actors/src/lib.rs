@@ -54,8 +54,10 @@ pub mod text;
 
 pub use acknowledger::{Acknowledge, AcknowledgementActor};
 pub use audit::{AuditActor, AuditEvent, AuditOutcome, Flush};
+pub use cxone::error::TokenError;
 pub use cxone::rate_limiter::{Grant, RateLimiterActor, Throttle};
-pub use cxone::token::{AccessToken, GetToken, TokenActor, TokenError};
+pub use cxone::token::TokenActor;
+pub use cxone::token_cache::{AccessToken, GetToken};
 pub use cxone::{ApiCall, ApiResponse, CxoneClient, CxoneError, CxoneHandle, CxoneRuntime};
 pub use lifecycle::{Lifecycle, StopActor};
 pub use router::{

@@ -1,6 +1,6 @@
 //! The CXone client: the one place that calls the CXone API. Per call it takes a slot from
 //! the tenant's rate limit and a token — both owned by their actors ([`RateLimiterActor`],
-//! [`TokenActor`]) and read directly from the state they share, so a call with a slot and a
+//! [`TokenActor`](super::token::TokenActor)) and read directly from the state they share, so a call with a slot and a
 //! valid token sends no message — sends a correlation id,
 //! retries 429/5xx/transport errors with exponential backoff and jitter (honouring
 //! `Retry-After`, and pausing every caller on 429) up to `cxone.max_attempts` attempts in all,
@@ -20,10 +20,11 @@ use actix_rt::time::sleep;
 use awc::error::SendRequestError;
 use awc::http::Method;
 
+use super::error::TokenError;
 use super::error::{is_local, CxoneError, TransportCause, TransportKind, MAX_ERROR_TEXT_BYTES};
 use super::rate_limiter::{self, RateLimit, RateLimiterActor, Throttle};
 use super::retry::{self, RetryPolicy};
-use super::token::{AccessToken, GetToken, TokenActor, TokenCache, TokenError};
+use super::token_cache::{AccessToken, GetToken, TokenCache};
 use crate::audit::{AuditActor, AuditEvent, AuditOutcome};
 use crate::metrics::METRICS;
 use crate::settings::CxoneSettings;
@@ -96,7 +97,7 @@ pub struct ApiResponse {
 pub struct CxoneHandle {
     settings: Arc<CxoneSettings>,
     tls: Arc<rustls::ClientConfig>,
-    token: Addr<TokenActor>,
+    token: Recipient<GetToken>,
     token_cache: Arc<TokenCache>,
     limiter: Addr<RateLimiterActor>,
     limit: Arc<RateLimit>,
@@ -109,7 +110,7 @@ impl CxoneHandle {
     pub fn new(
         settings: Arc<CxoneSettings>,
         tls: Arc<rustls::ClientConfig>,
-        token: Addr<TokenActor>,
+        token: Recipient<GetToken>,
         token_cache: Arc<TokenCache>,
         limiter: Addr<RateLimiterActor>,
         limit: Arc<RateLimit>,

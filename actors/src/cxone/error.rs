@@ -17,7 +17,6 @@ use std::sync::Arc;
 use actix::MailboxError;
 use awc::error::{ConnectError, SendRequestError};
 
-use super::token::TokenError;
 use crate::text::truncate;
 
 /// Largest text of a [`CxoneError::Transport`] or [`CxoneError::Request`] kept, in bytes:
@@ -203,6 +202,56 @@ pub fn is_local(e: &SendRequestError) -> bool {
             | SendRequestError::Custom(..)
             | SendRequestError::Connect(ConnectError::SslIsNotSupported)
     )
+}
+
+/// Why no token could be obtained. Texts never contain credentials.
+#[derive(Debug, Clone, derive_more::Display, derive_more::Error)]
+pub enum TokenError {
+    /// The token endpoint refused the credentials (HTTP status given).
+    #[display("token endpoint refused the credentials (HTTP {_0})")]
+    Refused(#[error(not(source))] u16),
+    /// The token endpoint could not be reached or kept failing. Source: the last failure.
+    #[display("token endpoint unavailable: {_0}")]
+    Unavailable(TokenFailure),
+    /// The token endpoint answered something that is not a token. Source: why.
+    #[display("token endpoint answered an invalid body: {_0}")]
+    InvalidResponse(InvalidTokenBody),
+}
+
+/// The last failure of the token endpoint before the token actor gave up on it
+/// ([`TokenError::Unavailable`]).
+#[derive(Debug, Clone, derive_more::Display, derive_more::Error)]
+pub enum TokenFailure {
+    /// It kept answering 429 or 5xx; the last status.
+    #[display("HTTP {_0}")]
+    Status(#[error(not(source))] u16),
+    /// It could not be reached: awc's text, whole. Source: the [`TransportCause`].
+    #[display("{_0}")]
+    Transport(TransportCause),
+    /// The refresh ended before it had an answer (its actor restarted).
+    #[display("token refresh was cancelled")]
+    Cancelled,
+}
+
+/// Why a 2xx answer of the token endpoint is no token ([`TokenError::InvalidResponse`]).
+#[derive(Debug, Clone, derive_more::Display)]
+pub enum InvalidTokenBody {
+    /// The body is not the JSON of a token (`{"access_token", "expires_in"}`). Source: the
+    /// `serde_json` error.
+    #[display("{_0}")]
+    Json(Arc<serde_json::Error>),
+    /// `access_token` is empty.
+    #[display("empty access_token")]
+    EmptyToken,
+}
+
+impl std::error::Error for InvalidTokenBody {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            InvalidTokenBody::Json(e) => Some(&**e),
+            InvalidTokenBody::EmptyToken => None,
+        }
+    }
 }
 
 #[cfg(test)]

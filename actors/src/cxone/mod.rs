@@ -20,6 +20,7 @@ pub mod rate_limiter;
 pub mod retry;
 pub mod runtime;
 pub mod token;
+pub mod token_cache;
 
 pub use client::{ApiCall, ApiResponse, CxoneClient, CxoneHandle};
 pub use error::{CxoneError, TransportCause, TransportKind};

@@ -87,7 +87,7 @@ impl CxoneRuntime {
         let handle = CxoneHandle::new(
             cxone,
             tls,
-            token.clone(),
+            token.clone().recipient(),
             token_cache,
             limiter.clone(),
             limit,

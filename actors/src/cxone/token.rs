@@ -16,121 +16,18 @@ use serde::Deserialize;
 use tokio::sync::oneshot;
 
 use super::api;
-use super::error::TransportCause;
+use super::error::{InvalidTokenBody, TokenError, TokenFailure};
 use super::retry::{self, RetryPolicy};
+use super::token_cache::{AccessToken, GetToken, TokenCache};
 use crate::lifecycle::Lifecycle;
 use crate::metrics::METRICS;
 use crate::settings::CxoneSettings;
-
-/// An access token. Its `Debug` never shows the value.
-#[derive(Clone, PartialEq, Eq)]
-pub struct AccessToken(Arc<str>);
-
-impl AccessToken {
-    /// The bearer value, for the `Authorization` header only.
-    pub fn secret(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for AccessToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("AccessToken(<redacted>)")
-    }
-}
-
-/// Why no token could be obtained. Texts never contain credentials.
-#[derive(Debug, Clone, derive_more::Display, derive_more::Error)]
-pub enum TokenError {
-    /// The token endpoint refused the credentials (HTTP status given).
-    #[display("token endpoint refused the credentials (HTTP {_0})")]
-    Refused(#[error(not(source))] u16),
-    /// The token endpoint could not be reached or kept failing. Source: the last failure.
-    #[display("token endpoint unavailable: {_0}")]
-    Unavailable(TokenFailure),
-    /// The token endpoint answered something that is not a token. Source: why.
-    #[display("token endpoint answered an invalid body: {_0}")]
-    InvalidResponse(InvalidTokenBody),
-}
-
-/// The last failure of the token endpoint before the token actor gave up on it
-/// ([`TokenError::Unavailable`]).
-#[derive(Debug, Clone, derive_more::Display, derive_more::Error)]
-pub enum TokenFailure {
-    /// It kept answering 429 or 5xx; the last status.
-    #[display("HTTP {_0}")]
-    Status(#[error(not(source))] u16),
-    /// It could not be reached: awc's text, whole. Source: the [`TransportCause`].
-    #[display("{_0}")]
-    Transport(TransportCause),
-    /// The refresh ended before it had an answer (its actor restarted).
-    #[display("token refresh was cancelled")]
-    Cancelled,
-}
-
-/// Why a 2xx answer of the token endpoint is no token ([`TokenError::InvalidResponse`]).
-#[derive(Debug, Clone, derive_more::Display)]
-pub enum InvalidTokenBody {
-    /// The body is not the JSON of a token (`{"access_token", "expires_in"}`). Source: the
-    /// `serde_json` error.
-    #[display("{_0}")]
-    Json(Arc<serde_json::Error>),
-    /// `access_token` is empty.
-    #[display("empty access_token")]
-    EmptyToken,
-}
-
-impl std::error::Error for InvalidTokenBody {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            InvalidTokenBody::Json(e) => Some(&**e),
-            InvalidTokenBody::EmptyToken => None,
-        }
-    }
-}
-
-/// Asks for a valid token; waits for the refresh in flight when there is none.
-#[derive(Message, Debug, Clone, Copy)]
-#[rtype(result = "Result<AccessToken, TokenError>")]
-pub struct GetToken;
 
 #[derive(Deserialize)]
 struct TokenResponse {
     access_token: String,
     #[serde(default)]
     expires_in: Option<u64>,
-}
-
-/// The current token of a tenant, written by the [`TokenActor`] alone and read by CXone
-/// clients directly, so a call with a valid token sends no message.
-#[derive(Default)]
-pub struct TokenCache {
-    current: std::sync::RwLock<Option<(AccessToken, Instant)>>,
-}
-
-impl TokenCache {
-    /// The token, while it may still be handed out.
-    pub fn valid(&self, now: Instant) -> Option<AccessToken> {
-        let current = self.current.read().unwrap_or_else(|e| e.into_inner());
-        current
-            .as_ref()
-            .filter(|(_, until)| *until > now)
-            .map(|(t, _)| t.clone())
-    }
-
-    fn set(&self, token: AccessToken, usable_until: Instant) {
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some((token, usable_until));
-    }
-
-    /// Drops `token` if it is the current one (the API refused it); true when it was.
-    pub fn clear_if(&self, token: &AccessToken) -> bool {
-        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
-        if current.as_ref().is_some_and(|(t, _)| t == token) {
-            *current = None;
-            return true;
-        }
-        false
-    }
 }
 
 type Waiter = oneshot::Sender<Result<AccessToken, TokenError>>;
@@ -241,7 +138,7 @@ async fn fetch_token(
                         return Err(TokenError::InvalidResponse(InvalidTokenBody::EmptyToken));
                     }
                     let ttl = Duration::from_secs(parsed.expires_in.unwrap_or(3600).max(1));
-                    return Ok((AccessToken(parsed.access_token.into()), ttl));
+                    return Ok((AccessToken::new(&parsed.access_token), ttl));
                 }
                 if !retry::is_retryable(status) {
                     return Err(TokenError::Refused(status));
@@ -302,6 +199,7 @@ crate::handle_stop_actor!(TokenActor);
 
 #[cfg(test)]
 mod tests {
+    use super::super::error::TransportCause;
     use super::*;
 
     #[test]
@@ -399,7 +297,7 @@ mod tests {
 
     #[test]
     fn the_token_debug_output_hides_the_value() {
-        let t = AccessToken("s3cr3t".into());
+        let t = AccessToken::new("s3cr3t");
         assert!(!format!("{t:?}").contains("s3cr3t"));
     }
 }
