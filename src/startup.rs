@@ -16,7 +16,7 @@ use switchboard_actors::exports::ExportOptions;
 use switchboard_actors::orchestration;
 use switchboard_actors::router::{MemoryDedupe, RouterIntake};
 use switchboard_actors::settings::DedupeMode;
-use switchboard_actors::store::{SharedDedupe, SqlCheckpointStore, Store};
+use switchboard_actors::store::{SharedDedupe, SqlCheckpointStore, SqlRunReports, Store};
 use switchboard_actors::{
     AcknowledgementActor, CxoneHandle, Flush, KafkaConnection, KafkaRouterActor,
 };
@@ -97,6 +97,7 @@ fn start_actors(
     runtime: CxoneRuntime,
     kafka: Arc<KafkaConnection>,
     store: &Store,
+    replica_id: &str,
 ) -> Actors {
     let CxoneRuntime {
         handle,
@@ -113,7 +114,13 @@ fn start_actors(
         let (handle, settings, audit) = (handle.clone(), settings.deltas.clone(), audit.clone());
         Supervisor::start(move |_| DeltaBatchActor::new(handle, settings, Some(audit)))
     };
-    let (runs, completions) = orchestration::start(&settings.orchestration, &handle, Some(&audit));
+    let reports = (SqlRunReports::new(store.clone()), replica_id.to_string());
+    let (runs, completions) = orchestration::start(
+        &settings.orchestration,
+        &handle,
+        Some(&audit),
+        Some(reports),
+    );
     let acknowledger = {
         let r = &settings.routing;
         let (capacity, concurrency) = (r.ack_queue_capacity, r.ack_concurrency);
@@ -128,9 +135,7 @@ fn start_actors(
             // A reservation outlives the longest produce twice over before another replica
             // may take the key of a replica that died holding it.
             let lease = Duration::from_millis(settings.kafka.produce_timeout_ms.saturating_mul(2));
-            let owner = uuid::Uuid::new_v4().to_string();
-            log::info!("component=startup event=shared_dedupe owner={owner}");
-            SharedDedupe::new(store.clone(), owner, window, lease)
+            SharedDedupe::new(store.clone(), replica_id.to_string(), window, lease)
         });
         Supervisor::start(move |_| {
             let dedupe = Box::new(MemoryDedupe::new(window, capacity));
@@ -223,13 +228,18 @@ impl Application {
                 .context("kafka: cannot start the router")?,
         );
         let cxone = runtime.handle.clone();
-        let actors = start_actors(&settings, runtime, kafka, &store);
+        // This process among the replicas sharing the state store (owner of its dedupe
+        // reservations and of its runs).
+        let replica_id = uuid::Uuid::new_v4().to_string();
+        log::info!("component=startup event=replica replica_id={replica_id}");
+        let actors = start_actors(&settings, runtime, kafka, &store, &replica_id);
         let state = web::Data::new(AppState {
             settings: settings.clone(),
             actors: actors.clone(),
             exports,
             verifier,
             rules,
+            run_reports: SqlRunReports::new(store.clone()),
         });
         let (server, port) = serve(&settings.server, state)?;
         register_callback(&cxone, settings.callback_url(port));

@@ -9,6 +9,7 @@ use switchboard_actors::definitions::DefinitionActor;
 use switchboard_actors::deltas::DeltaBatchActor;
 use switchboard_actors::exports::ExportOptions;
 use switchboard_actors::orchestration::{CompletionRouter, RunsActor};
+use switchboard_actors::store::SqlRunReports;
 use switchboard_actors::{
     AcknowledgementActor, AuditActor, KafkaRouterActor, RateLimiterActor, RuleSet, TokenActor,
 };
@@ -30,6 +31,9 @@ pub struct AppState {
     /// The routing rules (`routing.rules_file`), matched on the HTTP worker that received
     /// the event.
     pub rules: Arc<RuleSet>,
+    /// Runs' reports in the state store: a run of another replica, or of this one before a
+    /// restart.
+    pub run_reports: SqlRunReports,
 }
 
 /// Addresses of the long-lived actors (each under a supervisor).

@@ -68,6 +68,7 @@ pub async fn orchestrate(
         &settings.orchestration,
         &runtime.handle,
         Some(&runtime.audit),
+        None,
     );
     let total = plan.sub_flows.len() as u64;
     let run_id = runs.send(StartRun(plan)).await.context("runs actor")?;

@@ -47,25 +47,40 @@ pub async fn submit(
     Ok(HttpResponse::Accepted().json(json!({"run_id": run_id})))
 }
 
-/// `GET /orchestrations/{run_id}`.
+/// `GET /orchestrations/{run_id}`: the run's report — from this replica while it runs or is
+/// kept here, otherwise its last snapshot in the state store (a run of another replica, or
+/// one from before a restart). 404 `not_found` when neither knows it; 503
+/// `state_unavailable` when the store cannot be read.
 pub async fn report(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let run_id = path.into_inner();
-    match state
+    let here = state
         .actors
         .runs
         .send(GetRun(run_id.clone()))
         .await
-        .map_err(|_| restarting())?
-    {
-        Some(report) => Ok(HttpResponse::Ok().json(report)),
-        None => Err(ApiError::new(
+        .map_err(|_| restarting())?;
+    if let Some(report) = here {
+        return Ok(HttpResponse::Ok().json(report));
+    }
+    // Not run here (another replica's), or before this process started: its last snapshot.
+    match state.run_reports.load(&run_id).await {
+        Ok(Some(snapshot)) => Ok(HttpResponse::Ok().json(snapshot.report)),
+        Ok(None) => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",
             format!("no run with id {run_id}"),
         )),
+        Err(e) => {
+            log::warn!("component=orchestrations event=run_report_unreadable error={e}");
+            Err(ApiError::unavailable(
+                "state_unavailable",
+                "the state store cannot be read".to_string(),
+                1,
+            ))
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use switchboard_actors::settings::DedupeMode;
 
 use crate::helpers::{
-    brokers, event, postgres_database, read_partition, spawn_replicas, spawn_sandbox,
+    brokers, event, eventually, postgres_database, read_partition, spawn_replicas, spawn_sandbox,
     status_and_json, unique_topics,
 };
 
@@ -107,4 +107,125 @@ async fn with_memory_dedupe_the_other_replica_does_not_know_the_event() {
         .collect();
     assert_eq!(post_all(a_address, &events).await["routed"], 20);
     assert_eq!(post_all(b_address, &events).await["routed"], 20);
+}
+
+/// A plan of `n` independent sub-flows of `latency_ms` each.
+fn plan(n: usize, latency_ms: u64) -> Value {
+    let sub_flows: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({
+                "id": format!("00000000-0000-4000-8000-{i:012}"),
+                "depends_on": [],
+                "input_data": {"sandbox": {"latency_ms": latency_ms}}
+            })
+        })
+        .collect();
+    json!({"sub_flows": sub_flows, "concurrency_max": 2, "merge_condition": "ALL"})
+}
+
+async fn get_json(address: &str, path: &str) -> (u16, Value) {
+    let resp = awc::Client::new()
+        .get(format!("{address}{path}"))
+        .send()
+        .await
+        .expect("request");
+    status_and_json(resp).await
+}
+
+#[actix_rt::test]
+async fn a_run_on_one_replica_is_answered_by_another_while_it_runs_and_once_settled() {
+    let sandbox = spawn_sandbox().await;
+    let state_url = postgres_database().await;
+    let replicas = spawn_replicas(2, &sandbox.base_url(), &unique_topics(), |s| {
+        s.state.url = state_url.clone();
+    })
+    .await;
+    let (a, b) = (&replicas[0].address, &replicas[1].address);
+    let resp = awc::Client::new()
+        .post(format!("{a}/orchestrations"))
+        .send_json(&plan(6, 150))
+        .await
+        .expect("submit");
+    let (status, body) = status_and_json(resp).await;
+    assert_eq!(status, 202, "{body}");
+    let run_id = body["run_id"].as_str().expect("run_id").to_string();
+    let path = format!("/orchestrations/{run_id}");
+
+    // While it runs: B answers with A's latest snapshot.
+    let running = eventually(
+        Duration::from_secs(10),
+        "B to see the run running",
+        || async {
+            let (status, report) = get_json(b, &path).await;
+            (status == 200 && report["status"] == "running").then_some(report)
+        },
+    )
+    .await;
+    assert_eq!(running["run_id"], run_id.as_str());
+    assert_eq!(running["sub_flows"].as_array().map(Vec::len), Some(6));
+
+    // Once settled: B's answer is A's report.
+    let settled_b = eventually(
+        Duration::from_secs(20),
+        "B to see the run settled",
+        || async {
+            let (status, report) = get_json(b, &path).await;
+            (status == 200 && report["settled"] == true).then_some(report)
+        },
+    )
+    .await;
+    let (status, settled_a) = get_json(a, &path).await;
+    assert_eq!(status, 200);
+    assert_eq!(settled_b["outcome"], "satisfied");
+    assert_eq!(settled_b["sub_flows"], settled_a["sub_flows"]);
+
+    let (status, body) = get_json(b, "/orchestrations/no-such-run").await;
+    assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));
+}
+
+#[actix_rt::test]
+async fn a_settled_runs_report_outlives_a_restart() {
+    let sandbox = spawn_sandbox().await;
+    let topics = unique_topics();
+    let dir = crate::helpers::temp_dir();
+    let state_url = format!("sqlite://{}", dir.join("state.db").display());
+    let first = spawn_replicas(1, &sandbox.base_url(), &topics, |s| {
+        s.state.url = state_url.clone()
+    })
+    .await;
+    let resp = awc::Client::new()
+        .post(format!("{}/orchestrations", first[0].address))
+        .send_json(&plan(3, 10))
+        .await
+        .expect("submit");
+    let (status, body) = status_and_json(resp).await;
+    assert_eq!(status, 202, "{body}");
+    let path = format!(
+        "/orchestrations/{}",
+        body["run_id"].as_str().expect("run_id")
+    );
+    let before = eventually(Duration::from_secs(10), "the run to settle", || async {
+        let (status, report) = get_json(&first[0].address, &path).await;
+        (status == 200 && report["settled"] == true).then_some(report)
+    })
+    .await;
+    // Its last snapshot is written in the background: wait until the store has it.
+    eventually(Duration::from_secs(5), "the settled snapshot", || async {
+        let snapshot = switchboard_actors::store::SqlRunReports::new(first[0].store.clone())
+            .load(before["run_id"].as_str()?)
+            .await
+            .ok()??;
+        snapshot.settled.then_some(())
+    })
+    .await;
+    first[0].handle.stop(true).await;
+
+    let second = spawn_replicas(1, &sandbox.base_url(), &topics, |s| {
+        s.state.url = state_url.clone()
+    })
+    .await;
+    let (status, after) = get_json(&second[0].address, &path).await;
+    assert_eq!(status, 200, "{after}");
+    assert_eq!(after["sub_flows"], before["sub_flows"]);
+    assert_eq!(after["outcome"], "satisfied");
 }

@@ -16,7 +16,9 @@ pub mod scan;
 mod sink;
 mod stream;
 
-pub use checkpoint::{Checkpoint, CheckpointStore, CheckpointWriter, MemoryCheckpointStore};
+pub use checkpoint::{
+    checkpoint_writer, Checkpoint, CheckpointStore, CheckpointWriter, MemoryCheckpointStore,
+};
 pub use request::{validate_request, StreamRequest};
 pub use stream::{
     close_reason, ExportOptions, ExportStreamActor, Flushed, CLOSE_REASON_MAX, IN_TRANSIT_BYTES,

@@ -29,6 +29,7 @@ use actix::{Addr, Supervisor};
 use crate::audit::AuditActor;
 use crate::cxone::CxoneHandle;
 use crate::settings::OrchestrationSettings;
+use crate::store::runs::SqlRunReports;
 
 /// Polling and timeout of sub-flow executions: `orchestration.poll_after_ms`,
 /// `poll_interval_ms` and `execution_timeout_secs`.
@@ -43,12 +44,14 @@ impl From<&OrchestrationSettings> for Timing {
 }
 
 /// Starts the supervised completion router and runs registry for `settings`: runs call CXone
-/// through `cxone`, audit to `audit`, and the last `orchestration.keep_finished_runs`
-/// reports are kept in memory.
+/// through `cxone`, audit to `audit`, write their reports to `reports` (with this replica's
+/// id) when given, and the last `orchestration.keep_finished_runs` reports are kept in
+/// memory.
 pub fn start(
     settings: &OrchestrationSettings,
     cxone: &CxoneHandle,
     audit: Option<&Addr<AuditActor>>,
+    reports: Option<(SqlRunReports, String)>,
 ) -> (Addr<RunsActor>, Addr<CompletionRouter>) {
     let completions = Supervisor::start(|_| CompletionRouter::default());
     let timing = Timing::from(settings);
@@ -62,6 +65,7 @@ pub fn start(
                 settled,
                 audit: audit.clone(),
                 timing,
+                reports: reports.clone(),
             },
             Box::new(MemoryRunStore::new(keep)),
         )

@@ -7,6 +7,7 @@
 //! "error"}], "wall_clock_ms", "throughput_per_sec"}` — `completed` once the merge condition is
 //! decided (executions still in flight keep being recorded).
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix::prelude::*;
@@ -19,6 +20,8 @@ use super::scheduler::{Scheduler, SubFlowState};
 use super::subflow::{SubFlowActor, SubFlowFinished, Timing};
 use crate::audit::{AuditActor, AuditEvent, AuditOutcome};
 use crate::cxone::{CxoneClient, CxoneHandle};
+use crate::store::runs::{RunSnapshot, SqlRunReports};
+use crate::store::writer::LatestWriter;
 
 /// One sub-flow in a report.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -90,6 +93,10 @@ pub struct RunContext {
     pub audit: Option<Addr<AuditActor>>,
     /// Polling and timeout.
     pub timing: Timing,
+    /// Where the run writes its report at its start and after each sub-flow's end (so any
+    /// replica can answer for it, and it outlives a restart), with this replica's id;
+    /// `None`: kept in this process only.
+    pub reports: Option<(SqlRunReports, String)>,
 }
 
 /// One run.
@@ -102,6 +109,7 @@ pub struct OrchestrationActor {
     client: Option<CxoneClient>,
     started: Instant,
     last_end: Option<Instant>,
+    snapshots: Option<LatestWriter<RunSnapshot>>,
 }
 
 impl OrchestrationActor {
@@ -130,7 +138,33 @@ impl OrchestrationActor {
             client: None,
             started: Instant::now(),
             last_end: None,
+            snapshots: None,
         }
+    }
+
+    /// Hands the current report to the snapshot writer (the run does not wait for it).
+    fn snapshot(&mut self) {
+        let Some((reports, owner)) = &self.context.reports else {
+            return;
+        };
+        let report = self.report();
+        let snapshot = RunSnapshot {
+            run_id: self.run_id.clone(),
+            owner: owner.clone(),
+            settled: report.settled,
+            report: serde_json::to_value(&report).unwrap_or_default(),
+        };
+        let writer = self.snapshots.get_or_insert_with(|| {
+            let reports = reports.clone();
+            LatestWriter::new(
+                "run report",
+                Arc::new(move |s| {
+                    let reports = reports.clone();
+                    Box::pin(async move { reports.save(s).await })
+                }),
+            )
+        });
+        writer.save(snapshot);
     }
 
     fn launch(&mut self, ctx: &mut Context<Self>) {
@@ -223,6 +257,7 @@ impl Actor for OrchestrationActor {
             self.plan.concurrency_max
         );
         self.launch(ctx);
+        self.snapshot();
     }
 
     fn stopping(&mut self, _: &mut Self::Context) -> Running {
@@ -275,6 +310,7 @@ impl Handler<SubFlowFinished> for OrchestrationActor {
             }
         }
         self.launch(ctx);
+        self.snapshot();
         if self.scheduler.is_settled() {
             self.context.settled.do_send(RunSettled(self.report()));
             ctx.stop();

@@ -9,12 +9,15 @@
 //! at start-up by [`Store::open`]: an empty database gets every one, a current one none. They
 //! are written in the SQL both backends accept, so one set serves both.
 //!
-//! What lives here so far: export checkpoints ([`SqlCheckpointStore`]) and, with
-//! `routing.dedupe = "shared"`, the dedupe window ([`SharedDedupe`]).
+//! What lives here so far: export checkpoints ([`SqlCheckpointStore`]), orchestration run
+//! reports ([`SqlRunReports`]) and, with `routing.dedupe = "shared"`, the dedupe window
+//! ([`SharedDedupe`]).
 
 mod checkpoints;
 pub mod dedupe;
 pub mod error;
+pub mod runs;
+pub mod writer;
 
 use std::sync::Arc;
 
@@ -27,6 +30,7 @@ pub use error::Backend;
 pub use checkpoints::SqlCheckpointStore;
 pub use dedupe::{Claim, SharedDedupe};
 pub use error::StoreError;
+pub use runs::{RunSnapshot, SqlRunReports};
 
 /// The schema's migrations, compiled in.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");

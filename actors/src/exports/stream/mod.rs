@@ -30,7 +30,7 @@ use actix::prelude::*;
 use actix_web_actors::ws::{self, CloseCode, CloseReason};
 use serde_json::{json, Value};
 
-use super::checkpoint::{Checkpoint, CheckpointStore, CheckpointWriter};
+use super::checkpoint::{checkpoint_writer, Checkpoint, CheckpointStore, CheckpointWriter};
 use super::frame::{schema_fingerprint, Chunk};
 use super::request::StreamRequest;
 use crate::audit::{AuditActor, AuditEvent, AuditOutcome};
@@ -193,7 +193,7 @@ impl ExportStreamActor {
     /// A stream waiting for its request.
     pub fn new(opts: ExportOptions) -> Self {
         ExportStreamActor {
-            checkpoints: CheckpointWriter::new(opts.store.clone()),
+            checkpoints: checkpoint_writer(opts.store.clone()),
             opts,
             client: None,
             phase: Phase::AwaitingRequest,
