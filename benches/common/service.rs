@@ -36,6 +36,7 @@ pub fn service_settings(
     s.kafka.brokers = vec![brokers.to_string()];
     s.routing.rules_file = rules_file.display().to_string();
     s.audit.path = dir.join("audit.jsonl").display().to_string();
+    s.state.url = format!("sqlite://{}", dir.join("state.db").display());
     s.cxone.base_url = sandbox_base;
     Ok((dir, s))
 }

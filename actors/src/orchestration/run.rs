@@ -110,7 +110,14 @@ pub struct OrchestrationActor {
     started: Instant,
     last_end: Option<Instant>,
     snapshots: Option<LatestWriter<RunSnapshot>>,
+    /// Whether the report changed since the last snapshot.
+    snapshot_due: bool,
 }
+
+/// How often a running run writes its report to the state store when it changed (and once
+/// at its start and when it settles). A report is O(sub-flows): writing one per transition
+/// would make a run O(sub-flows²).
+pub const SNAPSHOT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
 
 impl OrchestrationActor {
     /// A run of a validated plan.
@@ -139,11 +146,13 @@ impl OrchestrationActor {
             started: Instant::now(),
             last_end: None,
             snapshots: None,
+            snapshot_due: false,
         }
     }
 
     /// Hands the current report to the snapshot writer (the run does not wait for it).
     fn snapshot(&mut self) {
+        self.snapshot_due = false;
         let Some((reports, owner)) = &self.context.reports else {
             return;
         };
@@ -258,6 +267,14 @@ impl Actor for OrchestrationActor {
         );
         self.launch(ctx);
         self.snapshot();
+        if self.context.reports.is_some() {
+            ctx.run_interval(SNAPSHOT_INTERVAL, |act, _| {
+                let idle = act.snapshots.as_ref().is_none_or(|w| !w.busy());
+                if act.snapshot_due && idle {
+                    act.snapshot();
+                }
+            });
+        }
     }
 
     fn stopping(&mut self, _: &mut Self::Context) -> Running {
@@ -310,8 +327,9 @@ impl Handler<SubFlowFinished> for OrchestrationActor {
             }
         }
         self.launch(ctx);
-        self.snapshot();
+        self.snapshot_due = true;
         if self.scheduler.is_settled() {
+            self.snapshot();
             self.context.settled.do_send(RunSettled(self.report()));
             ctx.stop();
         }
