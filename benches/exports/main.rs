@@ -48,7 +48,9 @@
 //! cores shared by sandbox, service and this client. Figures are the best round (the one
 //! least disturbed by whatever else runs); every round is printed too. Environment (all
 //! optional): `BENCH_RECORDS` (200 000), `BENCH_CHUNK` (1000), `BENCH_ROUNDS` (5),
-//! `BENCH_STREAMS` (20), `BENCH_IDLE_CLIENTS` (100), `SWITCHBOARD_BENCH_BROKERS`. Linux only.
+//! `BENCH_STREAMS` (20), `BENCH_IDLE_CLIENTS` (100), `SWITCHBOARD_BENCH_BROKERS`, `BENCH_STATE_URL` (the services' state store; default a SQLite file in the
+//! bench's temp dir, e.g. `postgres://switchboard@127.0.0.1:15432/switchboard` to measure checkpoints on
+//! PostgreSQL). Linux only.
 //! Nothing is asserted against the target; a wrong or missing record fails the run.
 
 mod breakdown;

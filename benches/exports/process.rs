@@ -77,8 +77,9 @@ pub(crate) fn ensure_broker(brokers: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Starts the service against `sandbox`, its audit log under `dir/tag`, its checkpoints in
-/// `checkpoints`.
+/// Starts the service against `sandbox`, its audit log under `dir/tag`, its checkpoints in a
+/// SQLite state store in `checkpoints` — or, when `BENCH_STATE_URL` is set (e.g. a
+/// PostgreSQL URL), in that store.
 pub(crate) fn start_service(
     dir: &Path,
     tag: &str,
@@ -97,7 +98,8 @@ pub(crate) fn start_service(
         ("SWITCHBOARD__KAFKA__BROKERS", brokers.to_string()),
         (
             "SWITCHBOARD__STATE__URL",
-            format!("sqlite://{}", checkpoints.join("state.db").display()),
+            std::env::var("BENCH_STATE_URL")
+                .unwrap_or_else(|_| format!("sqlite://{}", checkpoints.join("state.db").display())),
         ),
         (
             "SWITCHBOARD__AUDIT__PATH",
