@@ -13,7 +13,7 @@ use switchboard_actors::cxone::{api, CxoneRuntime};
 use switchboard_actors::definitions::DefinitionActor;
 use switchboard_actors::deltas::DeltaBatchActor;
 use switchboard_actors::exports::ExportOptions;
-use switchboard_actors::orchestration;
+use switchboard_actors::orchestration::{self, DurableRuns};
 use switchboard_actors::router::{MemoryDedupe, RouterIntake};
 use switchboard_actors::settings::DedupeMode;
 use switchboard_actors::store::{SharedDedupe, SqlCheckpointStore, SqlRunReports, Store};
@@ -114,12 +114,16 @@ fn start_actors(
         let (handle, settings, audit) = (handle.clone(), settings.deltas.clone(), audit.clone());
         Supervisor::start(move |_| DeltaBatchActor::new(handle, settings, Some(audit)))
     };
-    let reports = (SqlRunReports::new(store.clone()), replica_id.to_string());
+    let durable = DurableRuns {
+        reports: SqlRunReports::new(store.clone()),
+        owner: replica_id.to_string(),
+        lease: Duration::from_secs(settings.orchestration.lease_secs.max(1)),
+    };
     let (runs, completions) = orchestration::start(
         &settings.orchestration,
         &handle,
         Some(&audit),
-        Some(reports),
+        Some(durable),
     );
     let acknowledger = {
         let r = &settings.routing;

@@ -274,6 +274,9 @@ pub struct OrchestrationSettings {
     pub max_plan_bytes: usize,
     /// Finished runs whose reports are kept (oldest forgotten first).
     pub keep_finished_runs: usize,
+    /// Seconds a replica owns its unsettled runs without renewing them (renewed every third
+    /// of it); after that another replica, or this one restarted, resumes them.
+    pub lease_secs: u64,
 }
 
 /// `[state]`: the state store (see [`crate::store`]). Its `Debug` hides the URL's password.

@@ -71,7 +71,11 @@ pub async fn orchestrate(
         None,
     );
     let total = plan.sub_flows.len() as u64;
-    let run_id = runs.send(StartRun(plan)).await.context("runs actor")?;
+    let run_id = runs
+        .send(StartRun(plan))
+        .await
+        .context("runs actor")?
+        .context("the run could not be recorded")?;
     let bar = ProgressBar::new(total);
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} sub-flows {msg}")

@@ -43,7 +43,15 @@ pub async fn submit(
         .runs
         .send(StartRun(plan))
         .await
-        .map_err(|_| restarting())?;
+        .map_err(|_| restarting())?
+        .map_err(|e| {
+            log::warn!("component=orchestrations event=run_not_recorded error={e}");
+            ApiError::unavailable(
+                "state_unavailable",
+                "the run could not be recorded in the state store; nothing started".to_string(),
+                1,
+            )
+        })?;
     Ok(HttpResponse::Accepted().json(json!({"run_id": run_id})))
 }
 

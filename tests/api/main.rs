@@ -11,6 +11,7 @@ mod exports;
 mod helpers;
 mod orchestration;
 mod replicas;
+mod resume;
 mod routing;
 mod signatures;
 mod supervision;

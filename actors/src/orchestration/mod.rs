@@ -18,7 +18,7 @@ mod subflow;
 pub use completions::{Completion, CompletionRouter, Delivery, ExecutionStatus};
 pub use plan::{validate_plan, MergeCondition, Plan, PlanProblem, SubFlow};
 pub use run::{GetRunReport, OrchestrationActor, RunContext, RunReport, RunSettled, SubFlowRecord};
-pub use runs::{GetRun, MemoryRunStore, RunStore, RunsActor, StartRun};
+pub use runs::{DurableRuns, GetRun, MemoryRunStore, RunStore, RunsActor, StartRun};
 pub use scheduler::{decide, Scheduler, SubFlowState};
 pub use subflow::{SubFlowActor, SubFlowFinished, Timing};
 
@@ -29,7 +29,6 @@ use actix::{Addr, Supervisor};
 use crate::audit::AuditActor;
 use crate::cxone::CxoneHandle;
 use crate::settings::OrchestrationSettings;
-use crate::store::runs::SqlRunReports;
 
 /// Polling and timeout of sub-flow executions: `orchestration.poll_after_ms`,
 /// `poll_interval_ms` and `execution_timeout_secs`.
@@ -44,21 +43,25 @@ impl From<&OrchestrationSettings> for Timing {
 }
 
 /// Starts the supervised completion router and runs registry for `settings`: runs call CXone
-/// through `cxone`, audit to `audit`, write their reports to `reports` (with this replica's
-/// id) when given, and the last `orchestration.keep_finished_runs` reports are kept in
-/// memory.
+/// through `cxone` and audit to `audit`; with `durable`, they are recorded in the state store
+/// (plan, lease of `orchestration.lease_secs`, snapshots of their report) and resumed by any
+/// replica when their owner stops; the last `orchestration.keep_finished_runs` reports are
+/// also kept in memory.
 pub fn start(
     settings: &OrchestrationSettings,
     cxone: &CxoneHandle,
     audit: Option<&Addr<AuditActor>>,
-    reports: Option<(SqlRunReports, String)>,
+    durable: Option<DurableRuns>,
 ) -> (Addr<RunsActor>, Addr<CompletionRouter>) {
     let completions = Supervisor::start(|_| CompletionRouter::default());
     let timing = Timing::from(settings);
     let keep = settings.keep_finished_runs;
     let (cxone, router, audit) = (cxone.clone(), completions.clone(), audit.cloned());
+    let reports = durable
+        .as_ref()
+        .map(|d| (d.reports.clone(), d.owner.clone()));
     let runs = Supervisor::start(move |_| {
-        RunsActor::new(
+        let runs = RunsActor::new(
             move |settled| RunContext {
                 cxone: cxone.clone(),
                 router: router.clone(),
@@ -68,7 +71,11 @@ pub fn start(
                 reports: reports.clone(),
             },
             Box::new(MemoryRunStore::new(keep)),
-        )
+        );
+        match durable {
+            Some(durable) => runs.with_durable_runs(durable),
+            None => runs,
+        }
     });
     (runs, completions)
 }

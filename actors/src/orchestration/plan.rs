@@ -33,7 +33,7 @@ pub enum MergeCondition {
 }
 
 /// One sub-flow of a plan.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SubFlow {
     /// The Data Action id (UUID).
     pub id: String,
@@ -43,8 +43,9 @@ pub struct SubFlow {
     pub input_data: Value,
 }
 
-/// A validated plan.
-#[derive(Debug, Clone, PartialEq)]
+/// A validated plan. It serialises as the plan document it was read from (so
+/// [`validate_plan`] reads it back to the same plan).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Plan {
     /// Sub-flows in the order given.
     pub sub_flows: Vec<SubFlow>,

@@ -24,7 +24,7 @@ use crate::store::runs::{RunSnapshot, SqlRunReports};
 use crate::store::writer::LatestWriter;
 
 /// One sub-flow in a report.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct SubFlowRecord {
     /// The sub-flow (Data Action) id.
     pub sub_flow_id: String,
@@ -150,6 +150,58 @@ impl OrchestrationActor {
         }
     }
 
+    /// A run resumed from its last snapshot (its replica stopped before it settled): the
+    /// recorded ends of executions are kept and replayed into the scheduler; every other
+    /// sub-flow (running or pending when the snapshot was written) is pending again. A
+    /// sub-flow that had been started is POSTed again with the same `Idempotency-Key`, so
+    /// CXone answers with the execution it started then, which is awaited as usual.
+    pub fn resume(
+        run_id: String,
+        plan: Plan,
+        recorded: Vec<SubFlowRecord>,
+        context: RunContext,
+    ) -> Self {
+        let mut run = OrchestrationActor::new(run_id, plan, context);
+        // Replayed in the order they ended (RFC 3339 UTC times sort as text), as they
+        // happened: the merge decision falls where it fell.
+        let mut recorded: Vec<(usize, SubFlowRecord)> = recorded
+            .into_iter()
+            .enumerate()
+            .filter(|(i, r)| {
+                run.records
+                    .get(*i)
+                    .is_some_and(|o| o.sub_flow_id == r.sub_flow_id)
+            })
+            .collect();
+        recorded.sort_by(|(_, a), (_, b)| a.finished_at.cmp(&b.finished_at));
+        for (i, record) in recorded {
+            let replayable = matches!(
+                record.status,
+                SubFlowState::Succeeded | SubFlowState::Failed | SubFlowState::TimedOut
+            );
+            if !replayable {
+                continue;
+            }
+            let now = record.finished_at.clone();
+            for (d, state) in run.scheduler.replay(i, record.status) {
+                let r = &mut run.records[d];
+                r.status = state;
+                r.finished_at = now.clone();
+                r.error = Some(match state {
+                    SubFlowState::Skipped => "a dependency did not succeed".to_string(),
+                    _ => "the merge condition was decided before it started".to_string(),
+                });
+            }
+            run.records[i] = record;
+        }
+        run
+    }
+
+    /// The report as JSON, as `GET /orchestrations/{id}` answers it.
+    pub fn report_value(&self) -> serde_json::Value {
+        serde_json::to_value(self.report()).unwrap_or_default()
+    }
+
     /// Hands the current report to the snapshot writer (the run does not wait for it).
     fn snapshot(&mut self) {
         self.snapshot_due = false;
@@ -267,6 +319,12 @@ impl Actor for OrchestrationActor {
         );
         self.launch(ctx);
         self.snapshot();
+        if self.scheduler.is_settled() {
+            // A resumed run whose every sub-flow had ended.
+            self.context.settled.do_send(RunSettled(self.report()));
+            ctx.stop();
+            return;
+        }
         if self.context.reports.is_some() {
             ctx.run_interval(SNAPSHOT_INTERVAL, |act, _| {
                 let idle = act.snapshots.as_ref().is_none_or(|w| !w.busy());

@@ -3,12 +3,18 @@
 //! `orchestration.keep_finished_runs`; a shared store would let replicas answer for each other).
 
 use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
 
 use actix::prelude::*;
+use serde_json::Value;
 
-use super::plan::Plan;
-use super::run::{GetRunReport, OrchestrationActor, RunContext, RunReport, RunSettled};
+use super::plan::{validate_plan, Plan};
+use super::run::{
+    GetRunReport, OrchestrationActor, RunContext, RunReport, RunSettled, SubFlowRecord,
+};
 use crate::lifecycle::Lifecycle;
+use crate::store::error::StoreError;
+use crate::store::runs::{RunSnapshot, SqlRunReports};
 
 /// Where settled runs' reports are kept.
 pub trait RunStore: Send {
@@ -53,9 +59,35 @@ impl RunStore for MemoryRunStore {
 }
 
 /// Starts a run of a validated plan; answers its id.
+///
+/// Errors: with a state store, the run could not be recorded there (nothing started).
 #[derive(Message, Debug, Clone)]
-#[rtype(result = "String")]
+#[rtype(result = "Result<String, StoreError>")]
 pub struct StartRun(pub Plan);
+
+/// Where runs are recorded so that they survive this process: the store, this replica's id,
+/// and the lease its heartbeat keeps renewing (`orchestration.lease_secs`).
+#[derive(Clone)]
+pub struct DurableRuns {
+    /// Runs in the state store.
+    pub reports: SqlRunReports,
+    /// This replica.
+    pub owner: String,
+    /// How long a run stays this replica's without a heartbeat.
+    pub lease: Duration,
+}
+
+impl DurableRuns {
+    fn lease_until(&self) -> i64 {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        i64::try_from(now + self.lease.as_millis()).unwrap_or(i64::MAX)
+    }
+}
+
+/// Runs claimed per heartbeat at most.
+pub const CLAIMS_PER_HEARTBEAT: usize = 100;
 
 /// Asks for a run's report (`None`: unknown run).
 #[derive(Message, Debug, Clone)]
@@ -67,6 +99,7 @@ pub struct RunsActor {
     make_context: Box<dyn Fn(Recipient<RunSettled>) -> RunContext>,
     active: HashMap<String, Addr<OrchestrationActor>>,
     store: Box<dyn RunStore>,
+    durable: Option<DurableRuns>,
     /// Its lifecycle log lines and restart count.
     lifecycle: Lifecycle,
 }
@@ -81,8 +114,74 @@ impl RunsActor {
             make_context: Box::new(make_context),
             active: HashMap::new(),
             store,
+            durable: None,
             lifecycle: Lifecycle::new("RunsActor"),
         }
+    }
+
+    /// Records runs in the state store before they start, renews their lease every third
+    /// of it, and resumes the runs whose lease passed unsettled (another replica's, or this
+    /// process's predecessor's): at start and at every heartbeat.
+    pub fn with_durable_runs(mut self, durable: DurableRuns) -> Self {
+        self.durable = Some(durable);
+        self
+    }
+
+    /// Renews this replica's leases, then claims and resumes expired runs.
+    fn heartbeat(&mut self, ctx: &mut Context<Self>) {
+        let Some(durable) = self.durable.clone() else {
+            return;
+        };
+        let active: Vec<String> = self.active.keys().cloned().collect();
+        let work = async move {
+            let until = durable.lease_until();
+            durable
+                .reports
+                .renew(&durable.owner, &active, until)
+                .await?;
+            durable
+                .reports
+                .claim_expired(&durable.owner, until, CLAIMS_PER_HEARTBEAT)
+                .await
+        };
+        ctx.spawn(
+            work.into_actor(self)
+                .map(|claimed, act, ctx| match claimed {
+                    Ok(claimed) => {
+                        for (run_id, plan, report) in claimed {
+                            act.resume(run_id, &plan, &report, ctx);
+                        }
+                    }
+                    Err(e) => log::warn!("actor=RunsActor event=heartbeat_failed error={e}"),
+                }),
+        );
+    }
+
+    /// Starts a claimed run again from its plan and last report.
+    fn resume(&mut self, run_id: String, plan: &Value, report: &Value, ctx: &mut Context<Self>) {
+        if self.active.contains_key(&run_id) {
+            return;
+        }
+        let plan = match validate_plan(plan, usize::MAX) {
+            Ok(plan) => plan,
+            Err(problems) => {
+                log::error!(
+                    "actor=RunsActor event=resume_failed run_id={run_id} problems={}",
+                    problems.len()
+                );
+                return;
+            }
+        };
+        let recorded: Vec<SubFlowRecord> =
+            serde_json::from_value(report["sub_flows"].clone()).unwrap_or_default();
+        let done = recorded.iter().filter(|r| r.status.is_terminal()).count();
+        log::info!(
+            "actor=RunsActor event=run_resumed run_id={run_id} sub_flows={} recorded_ended={done}",
+            plan.sub_flows.len()
+        );
+        let context = (self.make_context)(ctx.address().recipient());
+        let addr = OrchestrationActor::resume(run_id.clone(), plan, recorded, context).start();
+        self.active.insert(run_id, addr);
     }
 }
 
@@ -92,6 +191,11 @@ impl Actor for RunsActor {
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(1024);
         self.lifecycle.started();
+        if let Some(durable) = &self.durable {
+            let every = (durable.lease / 3).max(Duration::from_millis(100));
+            self.heartbeat(ctx);
+            ctx.run_interval(every, |act, ctx| act.heartbeat(ctx));
+        }
     }
 
     fn stopping(&mut self, _: &mut Self::Context) -> Running {
@@ -108,16 +212,40 @@ impl Supervised for RunsActor {
 
 crate::handle_stop_actor!(RunsActor);
 
-/// Starts an OrchestrationActor for the plan.
+/// Starts an OrchestrationActor for the plan — with a state store, once the run is recorded
+/// there (plan, owner, lease, first report).
 impl Handler<StartRun> for RunsActor {
-    type Result = String;
+    type Result = ResponseActFuture<Self, Result<String, StoreError>>;
 
-    fn handle(&mut self, msg: StartRun, ctx: &mut Self::Context) -> String {
+    fn handle(&mut self, msg: StartRun, ctx: &mut Self::Context) -> Self::Result {
         let run_id = uuid::Uuid::new_v4().to_string();
         let context = (self.make_context)(ctx.address().recipient());
-        let addr = OrchestrationActor::new(run_id.clone(), msg.0, context).start();
-        self.active.insert(run_id.clone(), addr);
-        run_id
+        let plan_json = serde_json::to_value(&msg.0).unwrap_or_default();
+        let run = OrchestrationActor::new(run_id.clone(), msg.0, context);
+        let record = self.durable.clone().map(|durable| {
+            let snapshot = RunSnapshot {
+                run_id: run_id.clone(),
+                owner: durable.owner.clone(),
+                settled: false,
+                report: run.report_value(),
+            };
+            (durable, snapshot)
+        });
+        let recorded = async move {
+            match record {
+                Some((durable, snapshot)) => {
+                    let until = durable.lease_until();
+                    durable.reports.create(snapshot, &plan_json, until).await
+                }
+                None => Ok(()),
+            }
+        };
+        Box::pin(recorded.into_actor(self).map(move |recorded, act, _| {
+            recorded?;
+            let addr = run.start();
+            act.active.insert(run_id.clone(), addr);
+            Ok(run_id)
+        }))
     }
 }
 

@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::plan::{MergeCondition, Plan};
 
 /// A sub-flow's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SubFlowState {
     /// Waiting for its dependencies or a slot.
@@ -130,6 +130,24 @@ impl Scheduler {
         out
     }
 
+    /// Restores sub-flow `i`'s recorded end when a run is resumed: it is started (outside the
+    /// cap) and finished with `state`, with the same consequences as at the time (dependents
+    /// readied or skipped, the merge condition decided). Only an execution's own ends
+    /// (succeeded, failed, timed out) are replayed; skips and cancellations follow from them.
+    /// Nothing happens for a sub-flow no longer pending, or a non-terminal state.
+    pub fn replay(&mut self, i: usize, state: SubFlowState) -> Vec<(usize, SubFlowState)> {
+        let replayable = matches!(
+            state,
+            SubFlowState::Succeeded | SubFlowState::Failed | SubFlowState::TimedOut
+        );
+        if !replayable || self.nodes.get(i).map(|n| n.state) != Some(SubFlowState::Pending) {
+            return Vec::new();
+        }
+        self.nodes[i].state = SubFlowState::Running;
+        self.running += 1;
+        self.finish(i, state)
+    }
+
     /// Records a running sub-flow's terminal state; returns the sub-flows that became
     /// `Skipped` or `Cancelled` as a consequence. Unknown, non-running or non-terminal
     /// reports change nothing (duplicate completions are ignored).
@@ -239,6 +257,47 @@ mod tests {
     }
 
     use SubFlowState::*;
+
+    #[test]
+    fn a_resumed_run_replays_recorded_ends_in_any_order_and_starts_only_what_is_left() {
+        // 0 -> 1 -> 2, and 3 alone, under ANY: 3 failed, then 0 succeeded (their recorded
+        // order), which decided the run; 1 and 2 never started.
+        let p = plan(
+            &[(0, &[]), (1, &[0]), (2, &[1]), (3, &[])],
+            1,
+            MergeCondition::Any,
+        );
+        let mut s = Scheduler::new(&p);
+        assert!(s.replay(3, Failed).is_empty());
+        assert_eq!(s.outcome(), None);
+        assert_eq!(s.replay(0, Succeeded), vec![(1, Cancelled), (2, Cancelled)]);
+        assert_eq!(
+            s.replay(0, Failed),
+            vec![],
+            "an ended sub-flow is not replayed twice"
+        );
+        assert!(
+            s.replay(2, Skipped).is_empty(),
+            "a derived state is not replayed"
+        );
+        assert_eq!(s.outcome(), Some(true));
+        assert!(s.start_ready().is_empty(), "decided: nothing more starts");
+        assert!(s.is_settled());
+
+        // Under ALL with nothing decided: only the sub-flow whose dependencies ended starts.
+        let p = plan(
+            &[(0, &[]), (1, &[0]), (2, &[1]), (3, &[])],
+            4,
+            MergeCondition::All,
+        );
+        let mut s = Scheduler::new(&p);
+        s.replay(0, Succeeded);
+        s.replay(3, Succeeded);
+        assert_eq!(s.start_ready(), vec![1]);
+        assert_eq!(s.replay(1, Failed), vec![], "1 is running now, not pending");
+        assert_eq!(s.finish(1, Failed), vec![(2, Skipped)]);
+        assert_eq!(s.outcome(), Some(false));
+    }
 
     #[test]
     fn merge_conditions_are_decided_as_early_as_possible() {

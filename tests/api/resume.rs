@@ -1,0 +1,160 @@
+//! A run survives its service being SIGKILLed: the service restarted on the same state store
+//! claims the run once its lease passes and finishes it, and no sub-flow is executed twice.
+
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::helpers::{brokers, eventually, spawn_sandbox, status_and_json, temp_dir};
+
+/// `switchboard serve` as a child process on a free port; SIGKILLed on drop.
+struct Service {
+    child: Child,
+    address: String,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+async fn start_service(dir: &std::path::Path, sandbox_url: &str, tag: &str) -> Service {
+    let port = free_port();
+    let log = std::fs::File::create(dir.join(format!("{tag}.log"))).expect("log file");
+    let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .arg("serve")
+        .env("SWITCHBOARD__SERVER__BIND", format!("127.0.0.1:{port}"))
+        .env("SWITCHBOARD__CXONE__BASE_URL", sandbox_url)
+        .env("SWITCHBOARD__KAFKA__BROKERS", brokers())
+        .env(
+            "SWITCHBOARD__STATE__URL",
+            format!("sqlite://{}", dir.join("state.db").display()),
+        )
+        .env(
+            "SWITCHBOARD__AUDIT__PATH",
+            dir.join(format!("{tag}-audit.jsonl")),
+        )
+        .env("SWITCHBOARD__ORCHESTRATION__LEASE_SECS", "2")
+        .env("SWITCHBOARD__ORCHESTRATION__POLL_AFTER_MS", "300")
+        .env("SWITCHBOARD__ORCHESTRATION__POLL_INTERVAL_MS", "100")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("switchboard serve");
+    let address = format!("http://127.0.0.1:{port}");
+    let service = Service { child, address };
+    let http = awc::Client::new();
+    eventually(Duration::from_secs(30), "the service to answer", || async {
+        let resp = http
+            .get(format!("{}/healthz", service.address))
+            .send()
+            .await
+            .ok()?;
+        (resp.status().as_u16() == 200).then_some(())
+    })
+    .await;
+    service
+}
+
+/// Executions the sandbox started, by sub-flow (Data Action) id.
+async fn executions_by_sub_flow(sandbox_url: &str) -> HashMap<String, usize> {
+    let state: Value = awc::Client::new()
+        .get(format!("{sandbox_url}/sandbox/state"))
+        .send()
+        .await
+        .expect("state")
+        .json()
+        .limit(16 << 20)
+        .await
+        .expect("state json");
+    let mut counts = HashMap::new();
+    for e in state["executions"].as_array().into_iter().flatten() {
+        let id = e["data_action_id"].as_str().unwrap_or_default().to_string();
+        *counts.entry(id).or_insert(0) += 1;
+    }
+    counts
+}
+
+#[actix_rt::test]
+async fn a_run_whose_service_was_sigkilled_is_resumed_after_a_restart_with_one_execution_per_sub_flow(
+) {
+    crate::helpers::init_logging();
+    let sandbox = spawn_sandbox().await;
+    let sandbox_url = sandbox.base_url();
+    let dir = temp_dir();
+    let n = 24;
+    let sub_flows: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({
+                "id": format!("00000000-0000-4000-8000-{i:012}"),
+                "depends_on": if i >= 4 { vec![format!("00000000-0000-4000-8000-{:012}", i - 4)] } else { vec![] },
+                "input_data": {"sandbox": {"latency_ms": 250}}
+            })
+        })
+        .collect();
+    let plan = json!({"sub_flows": sub_flows, "concurrency_max": 4, "merge_condition": "ALL"});
+
+    let first = start_service(&dir, &sandbox_url, "first").await;
+    let resp = awc::Client::new()
+        .post(format!("{}/orchestrations", first.address))
+        .send_json(&plan)
+        .await
+        .expect("submit");
+    let (status, body) = status_and_json(resp).await;
+    assert_eq!(status, 202, "{body}");
+    let run_id = body["run_id"].as_str().expect("run_id").to_string();
+    // Mid-run: some sub-flows done, some running, most pending.
+    eventually(
+        Duration::from_secs(20),
+        "a third of the executions",
+        || async {
+            let started: usize = executions_by_sub_flow(&sandbox_url).await.values().sum();
+            (started >= n / 3).then_some(())
+        },
+    )
+    .await;
+    drop(first); // SIGKILL
+
+    let second = start_service(&dir, &sandbox_url, "second").await;
+    let path = format!("{}/orchestrations/{run_id}", second.address);
+    let report = eventually(
+        Duration::from_secs(60),
+        "the resumed run to settle",
+        || async {
+            let resp = awc::Client::new().get(&path).send().await.ok()?;
+            let (status, report) = status_and_json(resp).await;
+            (status == 200 && report["settled"] == true).then_some(report)
+        },
+    )
+    .await;
+    assert_eq!(report["outcome"], "satisfied", "{report}");
+    let statuses: Vec<&str> = report["sub_flows"]
+        .as_array()
+        .expect("sub_flows")
+        .iter()
+        .map(|s| s["status"].as_str().unwrap_or(""))
+        .collect();
+    assert!(statuses.iter().all(|s| *s == "succeeded"), "{statuses:?}");
+    let executions = executions_by_sub_flow(&sandbox_url).await;
+    assert_eq!(
+        executions.len(),
+        n,
+        "every sub-flow executed: {executions:?}"
+    );
+    assert!(
+        executions.values().all(|&c| c == 1),
+        "no sub-flow executed twice: {executions:?}"
+    );
+}
