@@ -36,7 +36,9 @@ pub fn service_settings(
     s.kafka.brokers = vec![brokers.to_string()];
     s.routing.rules_file = rules_file.display().to_string();
     s.audit.path = dir.join("audit.jsonl").display().to_string();
-    s.state.url = format!("sqlite://{}", dir.join("state.db").display());
+    // BENCH_STATE_URL: another state store (e.g. PostgreSQL) instead of a SQLite file here.
+    s.state.url = std::env::var("BENCH_STATE_URL")
+        .unwrap_or_else(|_| format!("sqlite://{}", dir.join("state.db").display()));
     s.cxone.base_url = sandbox_base;
     Ok((dir, s))
 }

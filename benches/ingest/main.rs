@@ -57,6 +57,7 @@
 //! | variable | default | meaning |
 //! |---|---|---|
 //! | `SWITCHBOARD_BENCH_BROKERS` | `127.0.0.1:9092` | broker to use |
+//! | `BENCH_STATE_URL` | a SQLite file in the temp dir | the service's state store (e.g. PostgreSQL, for shared dedupe) |
 //! | `BENCH_EVENTS` | 20000 | measured events per round and target (plus 500 warm-up) |
 //! | `BENCH_ROUNDS` | 5 | measured rounds per target |
 //! | `BENCH_CONCURRENCY` | `64,256` | requests in flight; each listed value measures every target again (the trap sweep runs once, with one in flight) |

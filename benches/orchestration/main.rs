@@ -35,7 +35,8 @@
 //!    `BENCH_VALIDATION_RUNS`, and the same plan made invalid (one unknown dependency, so
 //!    nothing runs) through `POST /orchestrations`: the HTTP round trip with validation.
 //!
-//! Environment (all optional): `SWITCHBOARD_BENCH_BROKERS` (127.0.0.1:9092),
+//! Environment (all optional): `SWITCHBOARD_BENCH_BROKERS` (127.0.0.1:9092), `BENCH_STATE_URL`
+//! (the service's state store: a SQLite file in the temp dir by default, or e.g. PostgreSQL),
 //! `BENCH_LATENCY_MS` (100), `BENCH_LAYERS` (10), `BENCH_WIDTH` (100), `BENCH_CAP` (50),
 //! `BENCH_RUNS` (3), `BENCH_POLL_MS` (20), `BENCH_VALIDATION_RUNS` (5), `RUST_LOG` (warn).
 //! Checked: each run is `satisfied` and every sub-flow executed exactly once and succeeded.
