@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{brokers, eventually, spawn_sandbox, status_and_json, temp_dir};
+use crate::helpers::{
+    brokers, eventually, postgres_database, spawn_sandbox, status_and_json, temp_dir,
+};
 
 /// `switchboard serve` as a child process on a free port; SIGKILLed on drop.
 struct Service {
@@ -29,7 +31,12 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn start_service(dir: &std::path::Path, sandbox_url: &str, tag: &str) -> Service {
+async fn start_service(
+    dir: &std::path::Path,
+    sandbox_url: &str,
+    tag: &str,
+    state_url: &str,
+) -> Service {
     let port = free_port();
     let log = std::fs::File::create(dir.join(format!("{tag}.log"))).expect("log file");
     let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
@@ -37,10 +44,7 @@ async fn start_service(dir: &std::path::Path, sandbox_url: &str, tag: &str) -> S
         .env("SWITCHBOARD__SERVER__BIND", format!("127.0.0.1:{port}"))
         .env("SWITCHBOARD__CXONE__BASE_URL", sandbox_url)
         .env("SWITCHBOARD__KAFKA__BROKERS", brokers())
-        .env(
-            "SWITCHBOARD__STATE__URL",
-            format!("sqlite://{}", dir.join("state.db").display()),
-        )
+        .env("SWITCHBOARD__STATE__URL", state_url)
         .env(
             "SWITCHBOARD__AUDIT__PATH",
             dir.join(format!("{tag}-audit.jsonl")),
@@ -87,29 +91,38 @@ async fn executions_by_sub_flow(sandbox_url: &str) -> HashMap<String, usize> {
     counts
 }
 
-#[actix_rt::test]
-async fn a_run_whose_service_was_sigkilled_is_resumed_after_a_restart_with_one_execution_per_sub_flow(
-) {
-    crate::helpers::init_logging();
-    let sandbox = spawn_sandbox().await;
-    let sandbox_url = sandbox.base_url();
-    let dir = temp_dir();
-    let n = 24;
-    let sub_flows: Vec<Value> = (0..n)
+/// A plan of 24 sub-flows in chains of 4 (cap 4, 250 ms each).
+fn plan() -> Value {
+    let sub_flows: Vec<Value> = (0..SUB_FLOWS)
         .map(|i| {
+            let deps = if i >= 4 {
+                vec![format!("00000000-0000-4000-8000-{:012}", i - 4)]
+            } else {
+                vec![]
+            };
             json!({
                 "id": format!("00000000-0000-4000-8000-{i:012}"),
-                "depends_on": if i >= 4 { vec![format!("00000000-0000-4000-8000-{:012}", i - 4)] } else { vec![] },
+                "depends_on": deps,
                 "input_data": {"sandbox": {"latency_ms": 250}}
             })
         })
         .collect();
-    let plan = json!({"sub_flows": sub_flows, "concurrency_max": 4, "merge_condition": "ALL"});
+    json!({"sub_flows": sub_flows, "concurrency_max": 4, "merge_condition": "ALL"})
+}
 
-    let first = start_service(&dir, &sandbox_url, "first").await;
+const SUB_FLOWS: usize = 24;
+
+/// Submits the plan to `first`, SIGKILLs it once a third of the executions started, and
+/// checks that `finisher` (already running, or started by `then`) settles the run with one
+/// execution per sub-flow.
+async fn killed_mid_run_then_finished_by<F, Fut>(first: Service, sandbox_url: &str, then: F)
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Service>,
+{
     let resp = awc::Client::new()
         .post(format!("{}/orchestrations", first.address))
-        .send_json(&plan)
+        .send_json(&plan())
         .await
         .expect("submit");
     let (status, body) = status_and_json(resp).await;
@@ -120,15 +133,15 @@ async fn a_run_whose_service_was_sigkilled_is_resumed_after_a_restart_with_one_e
         Duration::from_secs(20),
         "a third of the executions",
         || async {
-            let started: usize = executions_by_sub_flow(&sandbox_url).await.values().sum();
-            (started >= n / 3).then_some(())
+            let started: usize = executions_by_sub_flow(sandbox_url).await.values().sum();
+            (started >= SUB_FLOWS / 3).then_some(())
         },
     )
     .await;
     drop(first); // SIGKILL
 
-    let second = start_service(&dir, &sandbox_url, "second").await;
-    let path = format!("{}/orchestrations/{run_id}", second.address);
+    let finisher = then().await;
+    let path = format!("{}/orchestrations/{run_id}", finisher.address);
     let report = eventually(
         Duration::from_secs(60),
         "the resumed run to settle",
@@ -147,14 +160,41 @@ async fn a_run_whose_service_was_sigkilled_is_resumed_after_a_restart_with_one_e
         .map(|s| s["status"].as_str().unwrap_or(""))
         .collect();
     assert!(statuses.iter().all(|s| *s == "succeeded"), "{statuses:?}");
-    let executions = executions_by_sub_flow(&sandbox_url).await;
+    let executions = executions_by_sub_flow(sandbox_url).await;
     assert_eq!(
         executions.len(),
-        n,
+        SUB_FLOWS,
         "every sub-flow executed: {executions:?}"
     );
     assert!(
         executions.values().all(|&c| c == 1),
         "no sub-flow executed twice: {executions:?}"
     );
+}
+
+#[actix_rt::test]
+async fn a_run_whose_service_was_sigkilled_is_resumed_after_a_restart_with_one_execution_per_sub_flow(
+) {
+    crate::helpers::init_logging();
+    let sandbox = spawn_sandbox().await;
+    let sandbox_url = sandbox.base_url();
+    let dir = temp_dir();
+    let state_url = format!("sqlite://{}", dir.join("state.db").display());
+    let first = start_service(&dir, &sandbox_url, "first", &state_url).await;
+    killed_mid_run_then_finished_by(first, &sandbox_url, || {
+        start_service(&dir, &sandbox_url, "second", &state_url)
+    })
+    .await;
+}
+
+#[actix_rt::test]
+async fn a_run_of_a_sigkilled_replica_is_claimed_and_finished_by_the_other_on_postgresql() {
+    crate::helpers::init_logging();
+    let sandbox = spawn_sandbox().await;
+    let sandbox_url = sandbox.base_url();
+    let dir = temp_dir();
+    let state_url = postgres_database().await;
+    let a = start_service(&dir, &sandbox_url, "a", &state_url).await;
+    let b = start_service(&dir, &sandbox_url, "b", &state_url).await;
+    killed_mid_run_then_finished_by(a, &sandbox_url, || async { b }).await;
 }
