@@ -240,6 +240,16 @@ async fn acknowledgements_survive_sandbox_429s_and_503s() {
 async fn a_two_second_token_lifetime_across_a_longer_run_surfaces_no_401() {
     let app = spawn_app().await;
     app.set_faults(json!({"token_ttl_secs": 2})).await;
+    // The service may already hold a token of the default lifetime (taken at start-up to
+    // register its webhook): revoke it, so every token of the run has the 2 s lifetime. The
+    // next call's 401 is retried once with a fresh token inside the client, and succeeds.
+    let revoked = app
+        .http
+        .post(format!("{}/sandbox/revoke-tokens", app.sandbox_url))
+        .send()
+        .await
+        .expect("revoke");
+    assert!(revoked.status().is_success());
     let mut ids = Vec::new();
     let mut pace = actix_rt::time::interval(Duration::from_millis(250));
     for i in 0..24 {
