@@ -14,6 +14,7 @@ use switchboard_actors::settings::{
     AuditSettings, CxoneSettings, DefinitionSettings, DeltaSettings, ExportSettings, GrantType,
     KafkaSettings, OrchestrationSettings, RoutingSettings, StateSettings,
 };
+use switchboard_actors::store::StoreUrl;
 use switchboard_sandbox::SandboxOptions;
 
 /// The compiled-in defaults, every key commented.
@@ -315,17 +316,7 @@ impl Settings {
         if self.cxone.client_id.is_empty() {
             return invalid("cxone.client_id", "must not be empty");
         }
-        let url = &self.state.url;
-        let path = url
-            .strip_prefix("sqlite:")
-            .map(|p| p.trim_start_matches('/'));
-        if path.is_some_and(|p| p.split('?').next().unwrap_or_default().is_empty()) {
-            return invalid(
-                "state.url",
-                "a sqlite URL needs a file path (sqlite://PATH)",
-            );
-        }
-        if path.is_none() && !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+        if StoreUrl::parse(&self.state.url).is_err() {
             return invalid(
                 "state.url",
                 "must be sqlite://PATH or postgres://USER[:PASSWORD]@HOST[:PORT]/DB",

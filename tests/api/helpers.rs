@@ -433,21 +433,7 @@ impl TestApp {
     /// Takes every token of the tenant's sandbox bucket by acknowledging throwaway ids,
     /// until the sandbox answers 429.
     pub async fn drain_sandbox_bucket(&self) {
-        let mut resp = self
-            .http
-            .post(format!("{}/oauth/token", self.sandbox_url))
-            .send_form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", switchboard_sandbox::DEFAULT_CLIENT_ID),
-                ("client_secret", switchboard_sandbox::DEFAULT_CLIENT_SECRET),
-            ])
-            .await
-            .expect("token");
-        let token: Value = resp.json().await.expect("token json");
-        let bearer = format!(
-            "Bearer {}",
-            token["access_token"].as_str().expect("access_token")
-        );
+        let bearer = self.sandbox_bearer().await;
         for i in 0..10_000 {
             let resp = self
                 .http

@@ -48,30 +48,3 @@ pub type CheckpointWriter = LatestWriter<Checkpoint>;
 pub fn checkpoint_writer(store: Arc<dyn CheckpointStore>) -> CheckpointWriter {
     LatestWriter::new("export checkpoint", Arc::new(move |c| store.save(c)))
 }
-
-/// Checkpoints in memory, for tests and benches: what a store holds, without a database.
-#[derive(Default)]
-pub struct MemoryCheckpointStore {
-    rows: std::sync::Mutex<std::collections::HashMap<String, Checkpoint>>,
-}
-
-impl CheckpointStore for MemoryCheckpointStore {
-    fn load(
-        &self,
-        export_job_id: &str,
-    ) -> BoxFuture<'static, Result<Option<Checkpoint>, StoreError>> {
-        let found = self
-            .rows
-            .lock()
-            .map(|rows| rows.get(export_job_id).cloned())
-            .unwrap_or_default();
-        Box::pin(async move { Ok(found) })
-    }
-
-    fn save(&self, checkpoint: Checkpoint) -> BoxFuture<'static, Result<(), StoreError>> {
-        if let Ok(mut rows) = self.rows.lock() {
-            rows.insert(checkpoint.export_job_id.clone(), checkpoint);
-        }
-        Box::pin(async { Ok(()) })
-    }
-}

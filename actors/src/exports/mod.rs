@@ -16,9 +16,7 @@ pub mod scan;
 mod sink;
 mod stream;
 
-pub use checkpoint::{
-    checkpoint_writer, Checkpoint, CheckpointStore, CheckpointWriter, MemoryCheckpointStore,
-};
+pub use checkpoint::{checkpoint_writer, Checkpoint, CheckpointStore, CheckpointWriter};
 pub use request::{validate_request, StreamRequest};
 pub use stream::{
     close_reason, ExportOptions, ExportStreamActor, Flushed, CLOSE_REASON_MAX, IN_TRANSIT_BYTES,

@@ -182,19 +182,32 @@ impl OrchestrationActor {
             if !replayable {
                 continue;
             }
-            let now = record.finished_at.clone();
-            for (d, state) in run.scheduler.replay(i, record.status) {
-                let r = &mut run.records[d];
-                r.status = state;
-                r.finished_at = now.clone();
-                r.error = Some(match state {
-                    SubFlowState::Skipped => "a dependency did not succeed".to_string(),
-                    _ => "the merge condition was decided before it started".to_string(),
-                });
-            }
+            let changed = run.scheduler.replay(i, record.status);
+            run.mark_consequences(changed, record.finished_at.as_deref());
             run.records[i] = record;
         }
         run
+    }
+
+    /// The run settled: its last snapshot and its report to the registry, then it stops.
+    fn settle(&mut self, ctx: &mut Context<Self>) {
+        let report = self.report();
+        self.snapshot_of(&report);
+        self.context.settled.do_send(RunSettled(report));
+        ctx.stop();
+    }
+
+    /// Records the sub-flows a sub-flow's end skipped or cancelled, as ended at `at`.
+    fn mark_consequences(&mut self, changed: Vec<(usize, SubFlowState)>, at: Option<&str>) {
+        for (i, state) in changed {
+            let r = &mut self.records[i];
+            r.status = state;
+            r.finished_at = at.map(str::to_string);
+            r.error = Some(match state {
+                SubFlowState::Skipped => "a dependency did not succeed".to_string(),
+                _ => "the merge condition was decided before it started".to_string(),
+            });
+        }
     }
 
     /// The report as JSON, as `GET /orchestrations/{id}` answers it.
@@ -204,16 +217,21 @@ impl OrchestrationActor {
 
     /// Hands the current report to the snapshot writer (the run does not wait for it).
     fn snapshot(&mut self) {
+        let report = self.report();
+        self.snapshot_of(&report);
+    }
+
+    /// Hands `report` (the current one) to the snapshot writer.
+    fn snapshot_of(&mut self, report: &RunReport) {
         self.snapshot_due = false;
         let Some((reports, owner)) = &self.context.reports else {
             return;
         };
-        let report = self.report();
         let snapshot = RunSnapshot {
             run_id: self.run_id.clone(),
             owner: owner.clone(),
             settled: report.settled,
-            report: serde_json::to_value(&report).unwrap_or_default(),
+            report: serde_json::to_value(report).unwrap_or_default(),
         };
         let writer = self.snapshots.get_or_insert_with(|| {
             let reports = reports.clone();
@@ -318,13 +336,11 @@ impl Actor for OrchestrationActor {
             self.plan.concurrency_max
         );
         self.launch(ctx);
-        self.snapshot();
         if self.scheduler.is_settled() {
             // A resumed run whose every sub-flow had ended.
-            self.context.settled.do_send(RunSettled(self.report()));
-            ctx.stop();
-            return;
+            return self.settle(ctx);
         }
+        self.snapshot();
         if self.context.reports.is_some() {
             ctx.run_interval(SNAPSHOT_INTERVAL, |act, _| {
                 let idle = act.snapshots.as_ref().is_none_or(|w| !w.busy());
@@ -365,15 +381,8 @@ impl Handler<SubFlowFinished> for OrchestrationActor {
         let record = record.clone();
         self.audit(&record);
         let was_decided = self.scheduler.outcome().is_some();
-        for (i, state) in self.scheduler.finish(msg.index, msg.state) {
-            let r = &mut self.records[i];
-            r.status = state;
-            r.finished_at = Some(now.clone());
-            r.error = Some(match state {
-                SubFlowState::Skipped => "a dependency did not succeed".to_string(),
-                _ => "the merge condition was decided before it started".to_string(),
-            });
-        }
+        let changed = self.scheduler.finish(msg.index, msg.state);
+        self.mark_consequences(changed, Some(&now));
         self.last_end = Some(Instant::now());
         if !was_decided {
             if let Some(ok) = self.scheduler.outcome() {
@@ -387,9 +396,7 @@ impl Handler<SubFlowFinished> for OrchestrationActor {
         self.launch(ctx);
         self.snapshot_due = true;
         if self.scheduler.is_settled() {
-            self.snapshot();
-            self.context.settled.do_send(RunSettled(self.report()));
-            ctx.stop();
+            self.settle(ctx);
         }
     }
 }

@@ -15,6 +15,7 @@ use super::run::{
 use crate::lifecycle::Lifecycle;
 use crate::store::error::StoreError;
 use crate::store::runs::{RunSnapshot, SqlRunReports};
+use crate::store::{millis, now_millis};
 
 /// Where settled runs' reports are kept.
 pub trait RunStore: Send {
@@ -79,10 +80,7 @@ pub struct DurableRuns {
 
 impl DurableRuns {
     fn lease_until(&self) -> i64 {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis());
-        i64::try_from(now + self.lease.as_millis()).unwrap_or(i64::MAX)
+        now_millis().saturating_add(millis(self.lease))
     }
 }
 

@@ -43,6 +43,15 @@ pub struct RouteEvents {
     pub replies: ReplyChannel,
 }
 
+impl RouteEvents {
+    /// Answers every event of the message `error` (nothing of it is admitted).
+    fn refuse(self, error: &RouteError, outbox: &mut Outbox) {
+        for event in self.events {
+            outbox.push(self.replies.reply_to(event.reply), Err(error.clone()));
+        }
+    }
+}
+
 /// How often queues are swept for records that can no longer be answered in time.
 pub const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
 
@@ -126,8 +135,8 @@ impl KafkaRouterActor {
         let mut touched: Vec<Route> = Vec::new();
         let mut effects = Effects::default();
         for event in events {
-            let (event, sender) = event.split();
-            let reply = replies.reply_to(sender);
+            let RouteEvent { event, reply } = event;
+            let reply = replies.reply_to(reply);
             match claims.and_then(|c| c.get(&event.dedupe_key)) {
                 Some(Claim::Routed) => {
                     effects.acks.push(event.data_action_id);
@@ -326,10 +335,7 @@ impl Supervised for KafkaRouterActor {
         // Messages waiting for a claim are answered too; those of the claims in flight died
         // with their futures (their senders see the router stopped).
         for m in std::mem::take(&mut self.to_claim) {
-            for event in m.events {
-                let (_, sender) = event.split();
-                outbox.push(m.replies.reply_to(sender), Err(RouteError::Stopped));
-            }
+            m.refuse(&RouteError::Stopped, &mut outbox);
         }
         (self.claiming, self.claims_in_flight) = (0, 0);
         outbox.send();
@@ -351,10 +357,7 @@ impl Handler<RouteEvents> for KafkaRouterActor {
         // waiting for their claim count against the capacity.
         if self.claiming + self.core.pending() >= self.core.capacity() {
             let mut outbox = Outbox::default();
-            for event in msg.events {
-                let (_, sender) = event.split();
-                outbox.push(msg.replies.reply_to(sender), Err(RouteError::QueueFull));
-            }
+            msg.refuse(&RouteError::QueueFull, &mut outbox);
             return outbox.send();
         }
         self.claiming += msg.events.len();
@@ -378,7 +381,7 @@ impl KafkaRouterActor {
         let n: usize = messages.iter().map(|m| m.events.len()).sum();
         let keys: Vec<DedupeKey> = messages
             .iter()
-            .flat_map(|m| m.events.iter().map(|e| e.dedupe_key))
+            .flat_map(|m| m.events.iter().map(|e| e.event.dedupe_key))
             .collect();
         let next = shared.clone();
         let claim = async move { shared.claim(&keys).await };
@@ -393,14 +396,10 @@ impl KafkaRouterActor {
                 }
                 Err(e) => {
                     log::warn!("actor=KafkaRouterActor event=shared_dedupe_unavailable events={n} error={e}");
-                    let failure = StateFailure(Arc::new(e));
+                    let failure = RouteError::DedupeUnavailable(StateFailure(Arc::new(e)));
                     let mut outbox = Outbox::default();
                     for m in messages {
-                        for event in m.events {
-                            let (_, sender) = event.split();
-                            let reply = Err(RouteError::DedupeUnavailable(failure.clone()));
-                            outbox.push(m.replies.reply_to(sender), reply);
-                        }
+                        m.refuse(&failure, &mut outbox);
                     }
                     outbox.send();
                 }

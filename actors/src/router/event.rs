@@ -46,20 +46,8 @@ pub fn event_record(
 /// [`RouteEvents`](super::RouteEvents) (through a [`RouterIntake`](super::RouterIntake)).
 #[derive(Debug)]
 pub struct RouteEvent {
-    /// Dedupe key: of the `webhook-id` header, or of `dataActionId` + `eventType` +
-    /// `timestamp` ([`DedupeKey`]).
-    pub dedupe_key: DedupeKey,
-    /// `dataActionId`: the record key.
-    pub data_action_id: String,
-    /// `eventType`: a record header.
-    pub event_type: String,
-    /// `timestamp`: a record header.
-    pub timestamp: String,
-    /// The payload serialised compactly: the record value.
-    pub compact: String,
-    /// Where the first matching rule sends it ([`RuleSet::route`](super::RuleSet::route), decided by the sender so
-    /// the router's one thread does not match every payload); `None`: no rule matched.
-    pub route: Option<Route>,
+    /// The event itself.
+    pub event: Incoming,
     /// Where the outcome goes.
     pub reply: oneshot::Sender<Reply>,
 }
@@ -75,30 +63,7 @@ impl RouteEvent {
         route: Option<Route>,
     ) -> (Self, oneshot::Receiver<Reply>) {
         let (reply, rx) = oneshot::channel();
-        let event = RouteEvent {
-            dedupe_key,
-            data_action_id,
-            event_type,
-            timestamp,
-            compact,
-            route,
-            reply,
-        };
-        (event, rx)
-    }
-
-    /// The event as the router's core admits it, and its reply sender.
-    pub(crate) fn split(self) -> (Incoming, oneshot::Sender<Reply>) {
-        let RouteEvent {
-            dedupe_key,
-            data_action_id,
-            event_type,
-            timestamp,
-            compact,
-            route,
-            reply,
-        } = self;
-        let incoming = Incoming {
+        let event = Incoming {
             dedupe_key,
             data_action_id,
             event_type,
@@ -106,14 +71,15 @@ impl RouteEvent {
             compact,
             route,
         };
-        (incoming, reply)
+        (RouteEvent { event, reply }, rx)
     }
 }
 
-/// An event as the router's core admits it: a [`RouteEvent`] without its reply sender.
+/// An event to route without its reply sender: what the router's core admits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Incoming {
-    /// Dedupe key ([`DedupeKey`]).
+    /// Dedupe key: of the `webhook-id` header, or of `dataActionId` + `eventType` +
+    /// `timestamp` ([`DedupeKey`]).
     pub dedupe_key: DedupeKey,
     /// `dataActionId`: the record key, and the id acknowledged once routed.
     pub data_action_id: String,
@@ -123,7 +89,9 @@ pub struct Incoming {
     pub timestamp: String,
     /// The payload as written minus whitespace: the record value.
     pub compact: String,
-    /// The route the sender matched; `None`: no rule matched.
+    /// Where the first matching rule sends it ([`RuleSet::route`](super::RuleSet::route),
+    /// decided by the sender so the router's one thread does not match every payload);
+    /// `None`: no rule matched.
     pub route: Option<Route>,
 }
 

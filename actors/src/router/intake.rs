@@ -116,7 +116,7 @@ mod tests {
         fn handle(&mut self, msg: RouteEvents, _: &mut Self::Context) {
             self.sizes.push(msg.events.len());
             for e in msg.events {
-                self.ids.push(e.data_action_id.clone());
+                self.ids.push(e.event.data_action_id.clone());
                 let _ = e.reply.send(Ok(RouteOutcome::Duplicate));
             }
         }

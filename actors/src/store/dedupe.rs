@@ -15,7 +15,7 @@ use std::time::Duration;
 use sqlx::Row as _;
 
 use super::error::StoreError;
-use super::{now_millis, Store};
+use super::{millis, now_millis, placeholders, Store};
 use crate::router::dedupe::DedupeKey;
 
 /// What a claim found for a key.
@@ -48,18 +48,6 @@ fn hex(key: &DedupeKey) -> String {
         let _ = write!(s, "{b:02x}");
     }
     s
-}
-
-/// `$first, $first+1, …` for `n` parameters.
-fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 impl SharedDedupe {
@@ -171,22 +159,13 @@ impl SharedDedupe {
     /// Errors: [`StoreError`]; the keys then stay reserved until their lease passes.
     pub async fn confirm(&self, keys: &[DedupeKey]) -> Result<(), StoreError> {
         let until = now_millis().saturating_add(millis(self.window));
-        for chunk in keys.chunks(KEYS_PER_STATEMENT) {
-            let sql = format!(
-                "UPDATE dedupe_keys SET state = 'routed', expires_at = $1 \
-                 WHERE owner = $2 AND dedupe_key IN ({})",
-                placeholders(3, chunk.len())
-            );
-            let mut query = sqlx::query(&sql).bind(until).bind(self.owner.clone());
-            for k in chunk {
-                query = query.bind(hex(k));
-            }
-            query
-                .execute(self.store.pool())
-                .await
-                .map_err(|e| self.store.error(e))?;
-        }
-        Ok(())
+        self.for_own_keys(keys, Some(until), |list| {
+            format!(
+                "UPDATE dedupe_keys SET state = 'routed', expires_at = $2 \
+                 WHERE owner = $1 AND dedupe_key IN ({list})"
+            )
+        })
+        .await
     }
 
     /// The deliveries of `keys`, reserved by this replica, failed (or were refused before
@@ -194,13 +173,30 @@ impl SharedDedupe {
     ///
     /// Errors: [`StoreError`]; the keys then stay reserved until their lease passes.
     pub async fn release(&self, keys: &[DedupeKey]) -> Result<(), StoreError> {
-        for chunk in keys.chunks(KEYS_PER_STATEMENT) {
-            let sql = format!(
+        self.for_own_keys(keys, None, |list| {
+            format!(
                 "DELETE FROM dedupe_keys WHERE owner = $1 AND state = 'reserved' \
-                 AND dedupe_key IN ({})",
-                placeholders(2, chunk.len())
-            );
+                 AND dedupe_key IN ({list})"
+            )
+        })
+        .await
+    }
+
+    /// Runs `sql(list)` per chunk of `keys`, binding this replica's id as `$1`, `time` (when
+    /// given) as `$2`, then the chunk's keys in `list`.
+    async fn for_own_keys(
+        &self,
+        keys: &[DedupeKey],
+        time: Option<i64>,
+        sql: impl Fn(&str) -> String,
+    ) -> Result<(), StoreError> {
+        let first = if time.is_some() { 3 } else { 2 };
+        for chunk in keys.chunks(KEYS_PER_STATEMENT) {
+            let sql = sql(&placeholders(first, chunk.len()));
             let mut query = sqlx::query(&sql).bind(self.owner.clone());
+            if let Some(time) = time {
+                query = query.bind(time);
+            }
             for k in chunk {
                 query = query.bind(hex(k));
             }

@@ -17,8 +17,8 @@ pub enum Backend {
 /// Why the state store failed. Its text never holds the URL's password.
 #[derive(Debug, Clone, derive_more::Display, derive_more::Error)]
 pub enum StoreError {
-    /// `state.url` names no backend this build has.
-    #[display("state.url: unsupported scheme (use sqlite:// or postgres://)")]
+    /// `state.url` names no backend this build has, or a SQLite URL has no file path.
+    #[display("state.url: must be sqlite://PATH or postgres://USER[:PASSWORD]@HOST[:PORT]/DB")]
     Scheme,
     /// The SQLite file's directory cannot be created.
     #[display("state.url: cannot create the directory {path}")]

@@ -35,6 +35,53 @@ pub use runs::{RunSnapshot, SqlRunReports};
 /// The schema's migrations, compiled in.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
+/// A `state.url` read: its backend, the URL sqlx is given (a SQLite file is created when
+/// missing: `mode=rwc`), and the SQLite file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreUrl {
+    /// The backend.
+    pub backend: Backend,
+    /// The URL to connect to.
+    pub url: String,
+    /// The SQLite file (`None` for PostgreSQL).
+    pub sqlite_file: Option<std::path::PathBuf>,
+}
+
+impl StoreUrl {
+    /// Reads `sqlite://PATH[?…]` or `postgres://…` (`postgresql://…`).
+    ///
+    /// Errors: [`StoreError::Scheme`] for another scheme or a SQLite URL without a path.
+    pub fn parse(url: &str) -> Result<Self, StoreError> {
+        if let Some(rest) = url.strip_prefix("sqlite:") {
+            let path = rest.trim_start_matches("//");
+            let file = path.split('?').next().unwrap_or_default();
+            if file.trim_start_matches('/').is_empty() {
+                return Err(StoreError::Scheme);
+            }
+            let mode = if path.contains("mode=") {
+                ""
+            } else if path.contains('?') {
+                "&mode=rwc"
+            } else {
+                "?mode=rwc"
+            };
+            return Ok(StoreUrl {
+                backend: Backend::Sqlite,
+                url: format!("sqlite://{path}{mode}"),
+                sqlite_file: Some(file.into()),
+            });
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(StoreUrl {
+                backend: Backend::Postgres,
+                url: url.to_string(),
+                sqlite_file: None,
+            });
+        }
+        Err(StoreError::Scheme)
+    }
+}
+
 /// The state store: a pool on one backend, migrated. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -59,30 +106,20 @@ impl Store {
     /// [`StoreError::Database`] when the database cannot be reached or migrated.
     pub async fn open(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
-        let (backend, url) = if let Some(rest) = url.strip_prefix("sqlite:") {
-            let path = rest.trim_start_matches("//");
-            let file = path.split('?').next().unwrap_or_default();
-            if let Some(dir) = std::path::Path::new(file).parent() {
-                if !dir.as_os_str().is_empty() {
-                    std::fs::create_dir_all(dir).map_err(|e| StoreError::Directory {
-                        path: dir.display().to_string(),
-                        source: Arc::new(e),
-                    })?;
-                }
+        let target = StoreUrl::parse(url)?;
+        if let Some(dir) = target
+            .sqlite_file
+            .as_deref()
+            .and_then(std::path::Path::parent)
+        {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).map_err(|e| StoreError::Directory {
+                    path: dir.display().to_string(),
+                    source: Arc::new(e),
+                })?;
             }
-            let mode = if path.contains("mode=") {
-                ""
-            } else if path.contains('?') {
-                "&mode=rwc"
-            } else {
-                "?mode=rwc"
-            };
-            (Backend::Sqlite, format!("sqlite://{path}{mode}"))
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            (Backend::Postgres, url.to_string())
-        } else {
-            return Err(StoreError::Scheme);
-        };
+        }
+        let (backend, url) = (target.backend, target.url);
         let db = |e| StoreError::Database {
             backend,
             error: Arc::new(e),
@@ -143,8 +180,21 @@ impl Store {
     }
 }
 
+/// `$first, $first+1, …` for `n` bind parameters (an `IN (…)` list or a `VALUES` row).
+pub(crate) fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `d` in milliseconds, as the store keeps times (saturating).
+pub(crate) fn millis(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
 /// Milliseconds since the Unix epoch, now.
-fn now_millis() -> i64 {
+pub(crate) fn now_millis() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))

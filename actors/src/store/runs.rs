@@ -10,7 +10,7 @@ use serde_json::Value;
 use sqlx::Row as _;
 
 use super::error::StoreError;
-use super::{now_millis, Store};
+use super::{now_millis, placeholders, Store};
 
 /// A run's report as written (the JSON `GET /orchestrations/{id}` answers).
 #[derive(Debug, Clone, PartialEq)]
@@ -76,10 +76,7 @@ impl SqlRunReports {
         lease_until: i64,
     ) -> Result<(), StoreError> {
         for chunk in run_ids.chunks(500) {
-            let list = (0..chunk.len())
-                .map(|i| format!("${}", i + 3))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let list = placeholders(3, chunk.len());
             let sql = format!(
                 "UPDATE orchestration_runs SET lease_until = $1 \
                  WHERE owner = $2 AND settled = 0 AND run_id IN ({list})"
