@@ -16,7 +16,9 @@ use switchboard_actors::exports::ExportOptions;
 use switchboard_actors::orchestration::{self, DurableRuns};
 use switchboard_actors::router::{MemoryDedupe, RouterIntake};
 use switchboard_actors::settings::DedupeMode;
-use switchboard_actors::store::{SharedDedupe, SqlCheckpointStore, SqlRunReports, Store};
+use switchboard_actors::store::{
+    SharedDedupe, SqlCheckpointStore, SqlCompletions, SqlRunReports, Store,
+};
 use switchboard_actors::{
     AcknowledgementActor, CxoneHandle, Flush, KafkaConnection, KafkaRouterActor,
 };
@@ -116,6 +118,7 @@ fn start_actors(
     };
     let durable = DurableRuns {
         reports: SqlRunReports::new(store.clone()),
+        completions: SqlCompletions::new(store.clone()),
         owner: replica_id.to_string(),
         lease: Duration::from_secs(settings.orchestration.lease_secs.max(1)),
     };

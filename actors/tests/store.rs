@@ -259,3 +259,118 @@ mod shared_dedupe {
         leases_and_windows_pass(&super::postgres_url().await).await;
     }
 }
+
+mod completions {
+    use std::time::Duration;
+
+    use switchboard_actors::store::{SqlCompletions, Store, StoredCompletion};
+
+    fn event(id: &str, execution: &str, status: &str) -> StoredCompletion {
+        StoredCompletion {
+            event_id: id.into(),
+            execution_id: execution.into(),
+            status: status.into(),
+        }
+    }
+
+    async fn the_first_event_of_an_execution_is_kept_until_taken(url: &str) {
+        let store = Store::open(url, 2).await.expect("open");
+        let events = SqlCompletions::new(store.clone());
+        assert!(events
+            .record(&event("e1", "x1", "failed"))
+            .await
+            .expect("record"));
+        assert!(
+            !events
+                .record(&event("e2", "x1", "succeeded"))
+                .await
+                .expect("record"),
+            "a second event of x1 is not stored"
+        );
+        assert!(events
+            .record(&event("e3", "x2", "succeeded"))
+            .await
+            .expect("record"));
+        assert_eq!(
+            events.take("x1").await.expect("take"),
+            Some(event("e1", "x1", "failed"))
+        );
+        assert_eq!(events.take("x1").await.expect("take"), None, "taken once");
+        assert_eq!(events.take("nope").await.expect("take"), None);
+        // Forgetting honours the time: nothing is older than a minute ago; x2 is older than
+        // a minute from now.
+        let now = chrono::Utc::now().timestamp_millis();
+        assert_eq!(
+            events
+                .forget_received_before(now - 60_000)
+                .await
+                .expect("forget"),
+            0
+        );
+        assert_eq!(
+            events
+                .forget_received_before(now + 60_000)
+                .await
+                .expect("forget"),
+            1
+        );
+        assert_eq!(events.take("x2").await.expect("take"), None);
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn sqlite_the_first_event_of_an_execution_is_kept_until_taken() {
+        the_first_event_of_an_execution_is_kept_until_taken(&super::sqlite_url()).await;
+        let store = Store::open(&super::sqlite_url(), 1).await.expect("open");
+        assert!(
+            SqlCompletions::new(store)
+                .listen()
+                .await
+                .expect("listen")
+                .is_none(),
+            "SQLite: one process, nothing to listen to"
+        );
+    }
+
+    #[tokio::test]
+    async fn postgres_the_first_event_of_an_execution_is_kept_until_taken() {
+        the_first_event_of_an_execution_is_kept_until_taken(&super::postgres_url().await).await;
+    }
+
+    #[tokio::test]
+    async fn postgres_an_event_recorded_by_one_replica_is_announced_to_another() {
+        let url = super::postgres_url().await;
+        let a = SqlCompletions::new(Store::open(&url, 2).await.expect("open a"));
+        let b = SqlCompletions::new(Store::open(&url, 2).await.expect("open b"));
+        let mut listener = b
+            .listen()
+            .await
+            .expect("listen")
+            .expect("a PostgreSQL listener");
+        assert!(a
+            .record(&event("e1", "x1", "succeeded"))
+            .await
+            .expect("record"));
+        // A second event of the same execution is neither stored nor announced.
+        assert!(!a
+            .record(&event("e2", "x1", "failed"))
+            .await
+            .expect("record"));
+        assert!(a
+            .record(&event("e3", "x2", "failed"))
+            .await
+            .expect("record"));
+        let mut got = Vec::new();
+        for _ in 0..2 {
+            let n = tokio::time::timeout(Duration::from_secs(5), listener.recv())
+                .await
+                .expect("an announcement within 5 s")
+                .expect("recv");
+            got.push(serde_json::from_str::<StoredCompletion>(n.payload()).expect("payload"));
+        }
+        assert_eq!(
+            got,
+            vec![event("e1", "x1", "succeeded"), event("e3", "x2", "failed")]
+        );
+    }
+}

@@ -142,7 +142,15 @@ pub async fn completion(
         .completions
         .send(completion)
         .await
-        .map_err(|_| restarting())?;
+        .map_err(|_| restarting())?
+        .map_err(|e| {
+            log::warn!("component=orchestrations event=completion_not_stored error={e}");
+            ApiError::unavailable(
+                "state_unavailable",
+                "the completion event cannot be stored; send it again".to_string(),
+                1,
+            )
+        })?;
     let status = match delivery {
         Delivery::Delivered => "delivered",
         Delivery::Buffered => "buffered",

@@ -229,3 +229,105 @@ async fn a_settled_runs_report_outlives_a_restart() {
     assert_eq!(after["sub_flows"], before["sub_flows"]);
     assert_eq!(after["outcome"], "satisfied");
 }
+
+/// A plan of `chains` chains of `length` sub-flows of `latency_ms` each, all running at once:
+/// each sub-flow starts when its predecessor's completion arrives.
+fn chains_plan(chains: usize, length: usize, latency_ms: u64) -> Value {
+    let id = |i: usize| format!("00000000-0000-4000-8000-{i:012}");
+    let sub_flows: Vec<Value> = (0..chains * length)
+        .map(|i| {
+            let deps: Vec<String> = if i >= chains {
+                vec![id(i - chains)]
+            } else {
+                vec![]
+            };
+            json!({
+                "id": id(i),
+                "depends_on": deps,
+                "input_data": {"sandbox": {"latency_ms": latency_ms}}
+            })
+        })
+        .collect();
+    json!({"sub_flows": sub_flows, "concurrency_max": chains, "merge_condition": "ALL"})
+}
+
+/// Submits `plan` to `address` and waits for its settled report.
+async fn run_to_settled(address: &str, plan: &Value) -> Value {
+    let resp = awc::Client::new()
+        .post(format!("{address}/orchestrations"))
+        .send_json(plan)
+        .await
+        .expect("submit");
+    let (status, body) = status_and_json(resp).await;
+    assert_eq!(status, 202, "{body}");
+    let path = format!(
+        "/orchestrations/{}",
+        body["run_id"].as_str().expect("run_id")
+    );
+    eventually(Duration::from_secs(60), "the run to settle", || async {
+        let (status, report) = get_json(address, &path).await;
+        (status == 200 && report["settled"] == true).then_some(report)
+    })
+    .await
+}
+
+#[actix_rt::test]
+async fn completions_sent_to_another_replica_reach_the_runs_owner_without_polling() {
+    let sandbox = spawn_sandbox().await;
+    let state_url = postgres_database().await;
+    let topics = unique_topics();
+    // No status poll within a minute: a completion arrives by its webhook or not at all.
+    let no_polling = |s: &mut switchboard::config::Settings| {
+        s.state.url = state_url.clone();
+        s.orchestration.poll_after_ms = 60_000;
+    };
+    let b = spawn_replicas(1, &sandbox.base_url(), &topics, no_polling).await;
+    let b = &b[0].address;
+    // A registers B's webhook URL: every completion event is sent to B.
+    let a = spawn_replicas(1, &sandbox.base_url(), &topics, |s| {
+        no_polling(s);
+        s.orchestration.callback_url = format!("{b}/cxone/webhook");
+    })
+    .await;
+    let a = &a[0].address;
+    let plan = chains_plan(8, 4, 100);
+
+    // One replica: B runs the plan and gets its own completions.
+    let alone = run_to_settled(b, &plan).await;
+    assert_eq!(alone["outcome"], "satisfied", "{alone}");
+    // Two replicas: A runs it, and every completion reaches A through the state store.
+    let shared = run_to_settled(a, &plan).await;
+    assert_eq!(shared["outcome"], "satisfied", "{shared}");
+    let succeeded = shared["sub_flows"]
+        .as_array()
+        .expect("sub_flows")
+        .iter()
+        .filter(|s| s["status"] == "succeeded")
+        .count();
+    assert_eq!(succeeded, 32, "{shared}");
+
+    let state: Value = awc::Client::new()
+        .get(format!("{}/sandbox/state", sandbox.base_url()))
+        .send()
+        .await
+        .expect("state")
+        .json()
+        .limit(16 << 20)
+        .await
+        .expect("state json");
+    let requests = state["requests"].as_object().expect("requests");
+    assert!(
+        requests
+            .keys()
+            .all(|k| !k.starts_with("GET /api/v1/executions")),
+        "no execution status was polled: {requests:?}"
+    );
+    let (alone_ms, shared_ms) = (
+        alone["wall_clock_ms"].as_u64().expect("wall clock"),
+        shared["wall_clock_ms"].as_u64().expect("wall clock"),
+    );
+    assert!(
+        shared_ms <= 2 * alone_ms,
+        "makespan with completions sent to the other replica: {shared_ms} ms, alone {alone_ms} ms"
+    );
+}

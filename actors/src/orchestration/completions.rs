@@ -3,13 +3,22 @@
 //! a second completion of an execution already completed, is ignored. An event may arrive
 //! before the execution POST has answered: it is buffered (bounded, at most
 //! [`EARLY_CAPACITY`] for [`EARLY_TTL`]) and delivered when the sub-flow starts watching.
+//!
+//! With a state store ([`CompletionRouter::with_store`]), an event no sub-flow here waits for
+//! is also stored before the webhook is answered ([`SqlCompletions`]); on PostgreSQL that
+//! announces it to every replica (`LISTEN`/`NOTIFY`), so the replica whose run waits for it
+//! gets it at once, wherever the webhook landed. A sub-flow that starts waiting (a run resumed
+//! on another replica, or after a restart) takes a stored event, so it need not poll.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
+use actix::WeakAddr;
 
 use crate::lifecycle::Lifecycle;
+use crate::store::error::StoreError;
+use crate::store::{millis, now_millis, SqlCompletions, StoredCompletion};
 
 /// Early events buffered at most.
 pub const EARLY_CAPACITY: usize = 100_000;
@@ -17,6 +26,10 @@ pub const EARLY_CAPACITY: usize = 100_000;
 pub const EARLY_TTL: Duration = Duration::from_secs(600);
 /// Event ids and completed executions remembered for dedupe.
 pub const SEEN_CAPACITY: usize = 200_000;
+/// How often stored events older than [`EARLY_TTL`] are deleted.
+pub const STORED_CLEANUP: Duration = Duration::from_secs(60);
+/// Delay before listening again after the announcements' connection failed.
+pub const LISTEN_RETRY: Duration = Duration::from_secs(1);
 
 /// How an execution ended, as a completion event or a status poll says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +48,14 @@ impl ExecutionStatus {
             "succeeded" | "completed" => Some(ExecutionStatus::Succeeded),
             "failed" => Some(ExecutionStatus::Failed),
             _ => None,
+        }
+    }
+
+    /// As the state store keeps it: `succeeded` or `failed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecutionStatus::Succeeded => "succeeded",
+            ExecutionStatus::Failed => "failed",
         }
     }
 }
@@ -68,8 +89,11 @@ pub struct Unwatch {
 }
 
 /// A completion event from the webhook.
+///
+/// Errors: with a state store, an event nobody here waits for could not be stored (the
+/// webhook should be answered 503, so that CXone sends it again).
 #[derive(Message, Debug, Clone)]
-#[rtype(result = "Delivery")]
+#[rtype(result = "Result<Delivery, StoreError>")]
 pub struct Completion {
     /// The event's id (dedupe key).
     pub event_id: String,
@@ -84,7 +108,8 @@ pub struct Completion {
 pub enum Delivery {
     /// Delivered to the waiting sub-flow.
     Delivered,
-    /// Nobody waits yet: buffered.
+    /// Nobody here waits yet: buffered (and, with a state store, stored and announced to
+    /// every replica).
     Buffered,
     /// Seen before (same event, or the execution already completed): ignored.
     Duplicate,
@@ -98,6 +123,10 @@ struct Recent {
 }
 
 impl Recent {
+    fn contains(&self, key: &str) -> bool {
+        self.set.contains(key)
+    }
+
     /// Inserts; false when already present.
     fn insert(&mut self, key: &str) -> bool {
         if self.set.contains(key) {
@@ -121,6 +150,10 @@ pub struct CompletionRouter {
     early_order: VecDeque<String>,
     events: Recent,
     completed: Recent,
+    /// Events stored and announced to every replica, when there is a state store.
+    stored: Option<SqlCompletions>,
+    /// The task handing this router the events announced on PostgreSQL.
+    listener: Option<tokio::task::JoinHandle<()>>,
     /// Its lifecycle log lines and restart count.
     lifecycle: Lifecycle,
 }
@@ -133,12 +166,38 @@ impl Default for CompletionRouter {
             early_order: VecDeque::new(),
             events: Recent::default(),
             completed: Recent::default(),
+            stored: None,
+            listener: None,
             lifecycle: Lifecycle::new("CompletionRouter"),
         }
     }
 }
 
 impl CompletionRouter {
+    /// A router that stores the events nobody here waits for in `stored`, and on
+    /// PostgreSQL hears about those stored by every replica.
+    pub fn with_store(stored: SqlCompletions) -> Self {
+        CompletionRouter {
+            stored: Some(stored),
+            ..CompletionRouter::default()
+        }
+    }
+
+    /// Hands `status` to the sub-flow waiting for `execution_id`; false when none waits.
+    fn deliver(&mut self, execution_id: &str, status: ExecutionStatus) -> bool {
+        let Some(recipient) = self.waiting.remove(execution_id) else {
+            return false;
+        };
+        self.completed.insert(execution_id);
+        recipient.do_send(ExecutionCompleted {
+            execution_id: execution_id.to_string(),
+            status,
+        });
+        true
+    }
+
+    /// Keeps an event nobody waits for yet, dropping the oldest past [`EARLY_CAPACITY`] or
+    /// [`EARLY_TTL`].
     fn buffer(&mut self, execution_id: String, status: ExecutionStatus) {
         let now = Instant::now();
         while let Some(front) = self.early_order.front() {
@@ -156,7 +215,63 @@ impl CompletionRouter {
         self.early.insert(execution_id.clone(), (status, now));
         self.early_order.push_back(execution_id);
     }
+
+    /// Listens to the events every replica stores (PostgreSQL), unless already listening.
+    fn listen(&mut self, ctx: &mut Context<Self>) {
+        let Some(stored) = self.stored.clone() else {
+            return;
+        };
+        if self.listener.as_ref().is_some_and(|l| !l.is_finished()) {
+            return;
+        }
+        // A Tokio task, not a future of this actor: the listening connection must be dropped
+        // where the runtime can close it, which an actor's context at shutdown is not.
+        let router = ctx.address().downgrade();
+        self.listener = Some(tokio::spawn(forward_announcements(stored, router)));
+    }
 }
+
+/// Hands every event announced on the store's channel to `router` while it lives, listening
+/// again after [`LISTEN_RETRY`] when the connection fails (events announced meanwhile are
+/// still stored: the sub-flow that waits takes them when it starts waiting, or polls).
+async fn forward_announcements(stored: SqlCompletions, router: WeakAddr<CompletionRouter>) {
+    loop {
+        match stored.listen().await {
+            Ok(None) => return,
+            Ok(Some(mut listener)) => {
+                log::info!("actor=CompletionRouter event=listening");
+                loop {
+                    let notification = match listener.recv().await {
+                        Ok(n) => n,
+                        Err(e) => {
+                            log::warn!("actor=CompletionRouter event=listen_lost error={e}");
+                            break;
+                        }
+                    };
+                    let Some(router) = router.upgrade() else {
+                        return;
+                    };
+                    match serde_json::from_str::<StoredCompletion>(notification.payload()) {
+                        Ok(event) => router.do_send(Announced(event)),
+                        Err(_) => {
+                            log::warn!("actor=CompletionRouter event=announcement_unreadable")
+                        }
+                    }
+                }
+            }
+            Err(e) => log::warn!("actor=CompletionRouter event=listen_failed error={e}"),
+        }
+        if router.upgrade().is_none() {
+            return;
+        }
+        tokio::time::sleep(LISTEN_RETRY).await;
+    }
+}
+
+/// An event stored by a replica (this one included) and announced on PostgreSQL.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+struct Announced(StoredCompletion);
 
 impl Actor for CompletionRouter {
     type Context = Context<Self>;
@@ -164,6 +279,18 @@ impl Actor for CompletionRouter {
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(4096);
         self.lifecycle.started();
+        if let Some(stored) = self.stored.clone() {
+            self.listen(ctx);
+            ctx.run_interval(STORED_CLEANUP, move |_, ctx| {
+                let stored = stored.clone();
+                ctx.spawn(fut::wrap_future(async move {
+                    let before = now_millis().saturating_sub(millis(EARLY_TTL));
+                    if let Err(e) = stored.forget_received_before(before).await {
+                        log::warn!("actor=CompletionRouter event=cleanup_failed error={e}");
+                    }
+                }));
+            });
+        }
     }
 
     fn stopping(&mut self, _: &mut Self::Context) -> Running {
@@ -180,20 +307,35 @@ impl Supervised for CompletionRouter {
 
 crate::handle_stop_actor!(CompletionRouter);
 
-/// Registers a watcher, delivering a buffered completion at once.
+/// Registers a watcher, delivering a buffered completion at once, or one the state store
+/// holds as soon as it is read.
 impl Handler<Watch> for CompletionRouter {
     type Result = ();
 
-    fn handle(&mut self, msg: Watch, _: &mut Self::Context) {
-        if let Some((status, _)) = self.early.remove(&msg.execution_id) {
-            self.completed.insert(&msg.execution_id);
-            msg.recipient.do_send(ExecutionCompleted {
-                execution_id: msg.execution_id,
-                status,
-            });
+    fn handle(&mut self, msg: Watch, ctx: &mut Self::Context) {
+        let execution_id = msg.execution_id;
+        self.waiting.insert(execution_id.clone(), msg.recipient);
+        if let Some((status, _)) = self.early.remove(&execution_id) {
+            self.deliver(&execution_id, status);
             return;
         }
-        self.waiting.insert(msg.execution_id, msg.recipient);
+        let Some(stored) = self.stored.clone() else {
+            return;
+        };
+        ctx.spawn(
+            async move { stored.take(&execution_id).await.map(|e| (execution_id, e)) }
+                .into_actor(self)
+                .map(|taken, act, _| match taken {
+                    Ok((execution_id, Some(event))) => {
+                        if let Some(status) = ExecutionStatus::parse(&event.status) {
+                            act.deliver(&execution_id, status);
+                        }
+                    }
+                    Ok((_, None)) => {}
+                    // The sub-flow polls, as it would without the store.
+                    Err(e) => log::warn!("actor=CompletionRouter event=take_failed error={e}"),
+                }),
+        );
     }
 }
 
@@ -209,29 +351,60 @@ impl Handler<Unwatch> for CompletionRouter {
 
 /// Routes a completion event.
 impl Handler<Completion> for CompletionRouter {
-    type Result = MessageResult<Completion>;
+    type Result = ResponseActFuture<Self, Result<Delivery, StoreError>>;
 
     fn handle(&mut self, msg: Completion, _: &mut Self::Context) -> Self::Result {
-        if !self.events.insert(&msg.event_id) || self.completed.set.contains(&msg.execution_id) {
-            return MessageResult(Delivery::Duplicate);
+        let answer = |d| Box::pin(fut::ready(Ok(d)));
+        if self.events.contains(&msg.event_id)
+            || self.completed.contains(&msg.execution_id)
+            || self.early.contains_key(&msg.execution_id)
+        {
+            return answer(Delivery::Duplicate);
         }
-        match self.waiting.remove(&msg.execution_id) {
-            Some(recipient) => {
-                self.completed.insert(&msg.execution_id);
-                recipient.do_send(ExecutionCompleted {
-                    execution_id: msg.execution_id,
-                    status: msg.status,
-                });
-                MessageResult(Delivery::Delivered)
-            }
-            None if self.early.contains_key(&msg.execution_id) => {
-                MessageResult(Delivery::Duplicate)
-            }
-            None => {
-                self.buffer(msg.execution_id, msg.status);
-                MessageResult(Delivery::Buffered)
-            }
+        if self.deliver(&msg.execution_id, msg.status) {
+            self.events.insert(&msg.event_id);
+            return answer(Delivery::Delivered);
         }
+        self.buffer(msg.execution_id.clone(), msg.status);
+        let Some(stored) = self.stored.clone() else {
+            self.events.insert(&msg.event_id);
+            return answer(Delivery::Buffered);
+        };
+        // Answered once stored: a failure is answered 503 and the event, not remembered as
+        // seen, is taken again when CXone sends it again.
+        let event = StoredCompletion {
+            event_id: msg.event_id,
+            execution_id: msg.execution_id,
+            status: msg.status.as_str().to_string(),
+        };
+        Box::pin(
+            async move { stored.record(&event).await.map(|_| event.event_id) }
+                .into_actor(self)
+                .map(|recorded, act, _| {
+                    act.events.insert(&recorded?);
+                    Ok(Delivery::Buffered)
+                }),
+        )
+    }
+}
+
+/// An event a replica (this one included) stored: delivered to the sub-flow waiting here,
+/// or buffered in case one starts waiting.
+impl Handler<Announced> for CompletionRouter {
+    type Result = ();
+
+    fn handle(&mut self, Announced(event): Announced, _: &mut Self::Context) {
+        let Some(status) = ExecutionStatus::parse(&event.status) else {
+            return;
+        };
+        self.events.insert(&event.event_id);
+        if self.completed.contains(&event.execution_id)
+            || self.deliver(&event.execution_id, status)
+            || self.early.contains_key(&event.execution_id)
+        {
+            return;
+        }
+        self.buffer(event.execution_id, status);
     }
 }
 
@@ -275,11 +448,19 @@ mod tests {
         let sink = Sink(got.clone()).start().recipient();
         let router = CompletionRouter::default().start();
         assert_eq!(
-            router.send(completion("e1", "x1")).await.expect("send"),
+            router
+                .send(completion("e1", "x1"))
+                .await
+                .expect("send")
+                .expect("no store"),
             Delivery::Buffered
         );
         assert_eq!(
-            router.send(completion("e1", "x1")).await.expect("send"),
+            router
+                .send(completion("e1", "x1"))
+                .await
+                .expect("send")
+                .expect("no store"),
             Delivery::Duplicate
         );
         router
@@ -297,16 +478,28 @@ mod tests {
             .await
             .expect("send");
         assert_eq!(
-            router.send(completion("e2", "x2")).await.expect("send"),
+            router
+                .send(completion("e2", "x2"))
+                .await
+                .expect("send")
+                .expect("no store"),
             Delivery::Delivered
         );
         assert_eq!(
-            router.send(completion("e3", "x2")).await.expect("send"),
+            router
+                .send(completion("e3", "x2"))
+                .await
+                .expect("send")
+                .expect("no store"),
             Delivery::Duplicate,
             "x2 already completed"
         );
         assert_eq!(
-            router.send(completion("e4", "x1")).await.expect("send"),
+            router
+                .send(completion("e4", "x1"))
+                .await
+                .expect("send")
+                .expect("no store"),
             Delivery::Duplicate,
             "x1 already completed"
         );
@@ -314,5 +507,41 @@ mod tests {
         let got = got.lock().expect("lock");
         let ids: Vec<&str> = got.iter().map(|c| c.execution_id.as_str()).collect();
         assert_eq!(ids, vec!["x1", "x2"]);
+    }
+
+    #[actix_rt::test]
+    async fn an_event_stored_before_a_restart_reaches_the_sub_flow_that_waits_after_it() {
+        let dir = std::env::temp_dir().join(format!("sb-completions-{}", uuid::Uuid::new_v4()));
+        let url = format!("sqlite://{}", dir.join("state.db").display());
+        let store = crate::store::Store::open(&url, 2).await.expect("open");
+        let before = CompletionRouter::with_store(SqlCompletions::new(store.clone())).start();
+        assert_eq!(
+            before
+                .send(completion("e1", "x1"))
+                .await
+                .expect("send")
+                .expect("stored"),
+            Delivery::Buffered
+        );
+        // A new router on the same store (the process restarted) hears nothing of e1 but
+        // what the store kept.
+        let after = CompletionRouter::with_store(SqlCompletions::new(store)).start();
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let sink = Sink(got.clone()).start().recipient();
+        after
+            .send(Watch {
+                execution_id: "x1".into(),
+                recipient: sink,
+            })
+            .await
+            .expect("send");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while got.lock().expect("lock").is_empty() {
+            assert!(Instant::now() < deadline, "the stored event never arrived");
+            actix_rt::time::sleep(Duration::from_millis(5)).await;
+        }
+        let got = got.lock().expect("lock");
+        assert_eq!(got[0].execution_id, "x1");
+        assert_eq!(got[0].status, ExecutionStatus::Succeeded);
     }
 }

@@ -45,7 +45,8 @@ impl From<&OrchestrationSettings> for Timing {
 /// Starts the supervised completion router and runs registry for `settings`: runs call CXone
 /// through `cxone` and audit to `audit`; with `durable`, they are recorded in the state store
 /// (plan, lease of `orchestration.lease_secs`, snapshots of their report) and resumed by any
-/// replica when their owner stops; the last `orchestration.keep_finished_runs` reports are
+/// replica when their owner stops, and completion events are stored and shared by every
+/// replica (see [`CompletionRouter::with_store`]); the last `orchestration.keep_finished_runs` reports are
 /// also kept in memory.
 pub fn start(
     settings: &OrchestrationSettings,
@@ -53,7 +54,11 @@ pub fn start(
     audit: Option<&Addr<AuditActor>>,
     durable: Option<DurableRuns>,
 ) -> (Addr<RunsActor>, Addr<CompletionRouter>) {
-    let completions = Supervisor::start(|_| CompletionRouter::default());
+    let stored = durable.as_ref().map(|d| d.completions.clone());
+    let completions = Supervisor::start(move |_| match &stored {
+        Some(stored) => CompletionRouter::with_store(stored.clone()),
+        None => CompletionRouter::default(),
+    });
     let timing = Timing::from(settings);
     let keep = settings.keep_finished_runs;
     let (cxone, router, audit) = (cxone.clone(), completions.clone(), audit.cloned());

@@ -15,6 +15,7 @@ use super::run::{
 use crate::lifecycle::Lifecycle;
 use crate::store::error::StoreError;
 use crate::store::runs::{RunSnapshot, SqlRunReports};
+use crate::store::SqlCompletions;
 use crate::store::{millis, now_millis};
 
 /// Where settled runs' reports are kept.
@@ -72,6 +73,8 @@ pub struct StartRun(pub Plan);
 pub struct DurableRuns {
     /// Runs in the state store.
     pub reports: SqlRunReports,
+    /// Completion events no sub-flow of this replica waited for, in the state store.
+    pub completions: SqlCompletions,
     /// This replica.
     pub owner: String,
     /// How long a run stays this replica's without a heartbeat.

@@ -10,10 +10,12 @@
 //! are written in the SQL both backends accept, so one set serves both.
 //!
 //! What lives here so far: export checkpoints ([`SqlCheckpointStore`]), orchestration run
-//! reports ([`SqlRunReports`]) and, with `routing.dedupe = "shared"`, the dedupe window
+//! reports ([`SqlRunReports`]), completion events no sub-flow here waited for
+//! ([`SqlCompletions`]) and, with `routing.dedupe = "shared"`, the dedupe window
 //! ([`SharedDedupe`]).
 
 mod checkpoints;
+pub mod completions;
 pub mod dedupe;
 pub mod error;
 pub mod runs;
@@ -28,6 +30,7 @@ use sqlx::AnyPool;
 pub use error::Backend;
 
 pub use checkpoints::SqlCheckpointStore;
+pub use completions::{SqlCompletions, StoredCompletion};
 pub use dedupe::{Claim, SharedDedupe};
 pub use error::StoreError;
 pub use runs::{RunSnapshot, SqlRunReports};
@@ -87,6 +90,8 @@ impl StoreUrl {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The URL connected to (it may hold a password: never shown).
+    url: Arc<str>,
 }
 
 impl std::fmt::Debug for Store {
@@ -138,7 +143,11 @@ impl Store {
             "component=state event=opened backend={backend} migrations={}",
             MIGRATOR.iter().count()
         );
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            url: url.into(),
+        })
     }
 
     /// The backend.
