@@ -1,11 +1,13 @@
-//! A run survives its service being SIGKILLed: the service restarted on the same state store
+//! A run survives its service being SIGKILLed (a 200-sub-flow plan, cap 10, ~200 ms each): the
+//! service restarted on the same state store, or another replica on PostgreSQL,
 //! claims the run once its lease passes and finishes it, and no sub-flow is executed twice.
 
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use switchboard_actors::store::{SqlRunReports, Store};
 
 use crate::helpers::{
     brokers, eventually, postgres_database, spawn_sandbox, status_and_json, temp_dir,
@@ -45,11 +47,17 @@ async fn start_service(
         .env("SWITCHBOARD__CXONE__BASE_URL", sandbox_url)
         .env("SWITCHBOARD__KAFKA__BROKERS", brokers())
         .env("SWITCHBOARD__STATE__URL", state_url)
+        // The sandbox's own limit (6 000 a minute) rules, not the default client-side 100.
+        .env("SWITCHBOARD__CXONE__REQUESTS_PER_MINUTE", "6000")
+        .env("SWITCHBOARD__CXONE__BURST", "20")
         .env(
             "SWITCHBOARD__AUDIT__PATH",
             dir.join(format!("{tag}-audit.jsonl")),
         )
-        .env("SWITCHBOARD__ORCHESTRATION__LEASE_SECS", "2")
+        .env(
+            "SWITCHBOARD__ORCHESTRATION__LEASE_SECS",
+            LEASE.as_secs().to_string(),
+        )
         .env("SWITCHBOARD__ORCHESTRATION__POLL_AFTER_MS", "300")
         .env("SWITCHBOARD__ORCHESTRATION__POLL_INTERVAL_MS", "100")
         .env("RUST_LOG", "info")
@@ -91,32 +99,43 @@ async fn executions_by_sub_flow(sandbox_url: &str) -> HashMap<String, usize> {
     counts
 }
 
-/// A plan of 24 sub-flows in chains of 4 (cap 4, 250 ms each).
+/// The plan: [`SUB_FLOWS`] sub-flows in 10 chains (each depends on the one 10 before it),
+/// cap 10, ~200 ms each; the last one fails, so with `ALL` the run is `unsatisfied` — a
+/// decision the resumed run must reach from the recorded and the new ends alike.
 fn plan() -> Value {
     let sub_flows: Vec<Value> = (0..SUB_FLOWS)
         .map(|i| {
-            let deps = if i >= 4 {
-                vec![format!("00000000-0000-4000-8000-{:012}", i - 4)]
+            let deps = if i >= 10 {
+                vec![format!("00000000-0000-4000-8000-{:012}", i - 10)]
             } else {
                 vec![]
             };
+            let outcome = if i == SUB_FLOWS - 1 { "failed" } else { "succeeded" };
             json!({
                 "id": format!("00000000-0000-4000-8000-{i:012}"),
                 "depends_on": deps,
-                "input_data": {"sandbox": {"latency_ms": 250}}
+                "input_data": {"sandbox": {"latency_ms": 200, "outcome": outcome}}
             })
         })
         .collect();
-    json!({"sub_flows": sub_flows, "concurrency_max": 4, "merge_condition": "ALL"})
+    json!({"sub_flows": sub_flows, "concurrency_max": 10, "merge_condition": "ALL"})
 }
 
-const SUB_FLOWS: usize = 24;
+const SUB_FLOWS: usize = 200;
+
+/// `orchestration.lease_secs` of the services under test.
+const LEASE: Duration = Duration::from_secs(2);
 
 /// Submits the plan to `first`, SIGKILLs it once a third of the executions started, and
-/// checks that `finisher` (already running, or started by `then`) settles the run with one
-/// execution per sub-flow.
-async fn killed_mid_run_then_finished_by<F, Fut>(first: Service, sandbox_url: &str, then: F)
-where
+/// checks that `finisher` (already running, or started by `then`) claims the run (within
+/// `claim_within` of the SIGKILL, when given) and settles it with one execution per sub-flow.
+async fn killed_mid_run_then_finished_by<F, Fut>(
+    first: Service,
+    sandbox_url: &str,
+    state_url: &str,
+    claim_within: Option<Duration>,
+    then: F,
+) where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Service>,
 {
@@ -138,9 +157,33 @@ where
         },
     )
     .await;
+    let store = Store::open(state_url, 1).await.expect("the state store");
+    let runs = SqlRunReports::new(store);
+    let owner = |runs: SqlRunReports, run_id: String| async move {
+        runs.load(&run_id)
+            .await
+            .expect("load")
+            .expect("the run is recorded")
+            .owner
+    };
+    let first_owner = owner(runs.clone(), run_id.clone()).await;
     drop(first); // SIGKILL
+    let killed = Instant::now();
 
     let finisher = then().await;
+    eventually(
+        Duration::from_secs(30),
+        "another owner to claim the run",
+        || async { (owner(runs.clone(), run_id.clone()).await != first_owner).then_some(()) },
+    )
+    .await;
+    let claimed_after = killed.elapsed();
+    if let Some(bound) = claim_within {
+        assert!(
+            claimed_after <= bound,
+            "claimed {claimed_after:?} after the SIGKILL, more than {bound:?}"
+        );
+    }
     let path = format!("{}/orchestrations/{run_id}", finisher.address);
     let report = eventually(
         Duration::from_secs(60),
@@ -152,14 +195,16 @@ where
         },
     )
     .await;
-    assert_eq!(report["outcome"], "satisfied", "{report}");
+    assert_eq!(report["outcome"], "unsatisfied", "the last sub-flow failed");
     let statuses: Vec<&str> = report["sub_flows"]
         .as_array()
         .expect("sub_flows")
         .iter()
         .map(|s| s["status"].as_str().unwrap_or(""))
         .collect();
-    assert!(statuses.iter().all(|s| *s == "succeeded"), "{statuses:?}");
+    let (last, others) = statuses.split_last().expect("sub-flows");
+    assert_eq!(*last, "failed");
+    assert!(others.iter().all(|s| *s == "succeeded"), "{statuses:?}");
     let executions = executions_by_sub_flow(sandbox_url).await;
     assert_eq!(
         executions.len(),
@@ -181,7 +226,7 @@ async fn a_run_whose_service_was_sigkilled_is_resumed_after_a_restart_with_one_e
     let dir = temp_dir();
     let state_url = format!("sqlite://{}", dir.join("state.db").display());
     let first = start_service(&dir, &sandbox_url, "first", &state_url).await;
-    killed_mid_run_then_finished_by(first, &sandbox_url, || {
+    killed_mid_run_then_finished_by(first, &sandbox_url, &state_url, None, || {
         start_service(&dir, &sandbox_url, "second", &state_url)
     })
     .await;
@@ -196,5 +241,9 @@ async fn a_run_of_a_sigkilled_replica_is_claimed_and_finished_by_the_other_on_po
     let state_url = postgres_database().await;
     let a = start_service(&dir, &sandbox_url, "a", &state_url).await;
     let b = start_service(&dir, &sandbox_url, "b", &state_url).await;
-    killed_mid_run_then_finished_by(a, &sandbox_url, || async { b }).await;
+    // A's lease passes at most a lease after the SIGKILL, and B looks every third of one;
+    // one more second for this shared machine.
+    let bound = LEASE + LEASE / 3 + Duration::from_secs(1);
+    killed_mid_run_then_finished_by(a, &sandbox_url, &state_url, Some(bound), || async { b })
+        .await;
 }
