@@ -10,10 +10,11 @@ use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use switchboard::startup::{Application, BuildOptions};
 use switchboard_actors::exports::frame::{decode_message, verify_payload};
+use switchboard_actors::store::Store;
 
 use crate::helpers::{
-    checkpoint_offset, eventually, postgres_database, spawn_app, spawn_replicas, spawn_sandbox,
-    test_settings, unique_topics, TestApp,
+    checkpoint_offset, eventually, postgres_database, spawn_app, spawn_sandbox, start_service,
+    temp_dir, test_settings, unique_topics, TestApp,
 };
 
 #[derive(Debug)]
@@ -306,15 +307,14 @@ async fn a_stream_resumes_from_its_checkpoint_after_the_service_restarts() {
 }
 
 #[actix_rt::test]
-async fn an_export_started_on_one_replica_resumes_on_another_from_the_shared_checkpoint() {
+async fn an_export_resumes_on_another_replica_after_the_first_was_sigkilled_mid_stream() {
+    crate::helpers::init_logging();
     let sandbox = spawn_sandbox().await;
     let state_url = postgres_database().await;
-    let replicas = spawn_replicas(2, &sandbox.base_url(), &unique_topics(), |s| {
-        s.state.url = state_url.clone();
-    })
-    .await;
-    let (a_address, b_address) = (&replicas[0].address, &replicas[1].address);
-    let store = &replicas[1].store;
+    let dir = temp_dir();
+    let a = start_service(&dir, &sandbox.base_url(), "a", &state_url).await;
+    let b = start_service(&dir, &sandbox.base_url(), "b", &state_url).await;
+    let store = Store::open(&state_url, 1).await.expect("the state store");
     register_report_at(
         &awc::Client::new(),
         &sandbox.base_url(),
@@ -324,20 +324,25 @@ async fn an_export_started_on_one_replica_resumes_on_another_from_the_shared_che
     )
     .await;
 
-    let mut conn = connect(a_address).await;
+    let mut conn = connect(&a.address).await;
     send(&mut conn, request("shared", json!([500]), "gzip", 4)).await;
     let job = started_job(&mut conn).await;
+    // Mid-stream: 2 000 records read and acknowledged, more in flight within the window.
     let mut received = read_records(&mut conn, 2_000, true).await;
     eventually(
         Duration::from_secs(5),
-        "A's checkpoint at 2000, read through B's store",
-        || async { (checkpoint_offset(store, &job).await? == 2_000).then_some(()) },
+        "A's checkpoint at 2000 in the shared store",
+        || async { (checkpoint_offset(&store, &job).await? == 2_000).then_some(()) },
     )
     .await;
+    drop(a); // SIGKILL, the stream open
+    assert!(
+        matches!(next(&mut conn).await, Event::Chunk(..) | Event::Ended),
+        "the stream ends without a close frame"
+    );
     drop(conn);
-    replicas[0].handle.stop(false).await;
 
-    let mut conn = connect(b_address).await;
+    let mut conn = connect(&b.address).await;
     let mut req = request("shared", json!([500]), "gzip", 4);
     req["export_job_id"] = json!(job);
     send(&mut conn, req).await;

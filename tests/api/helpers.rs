@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rskafka::client::partition::UnknownTopicHandling;
@@ -589,4 +590,78 @@ pub async fn spawn_replicas(
         actix_rt::spawn(app.run_until_stopped());
     }
     replicas
+}
+
+/// `orchestration.lease_secs` of the services [`start_service`] starts.
+pub const LEASE: Duration = Duration::from_secs(2);
+
+/// `switchboard serve` as a child process on a free port; SIGKILLed on drop.
+pub struct Service {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub address: String,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Starts `switchboard serve` (log `DIR/TAG.log`, audit `DIR/TAG-audit.jsonl`) on the
+/// sandbox, the test broker and `state_url`, with a lease of [`LEASE`], polling after
+/// 300 ms and the sandbox's rate limit; waits until `/healthz` answers.
+pub async fn start_service(
+    dir: &std::path::Path,
+    sandbox_url: &str,
+    tag: &str,
+    state_url: &str,
+) -> Service {
+    let port = free_port();
+    let log = std::fs::File::create(dir.join(format!("{tag}.log"))).expect("log file");
+    let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .arg("serve")
+        .env("SWITCHBOARD__SERVER__BIND", format!("127.0.0.1:{port}"))
+        .env("SWITCHBOARD__CXONE__BASE_URL", sandbox_url)
+        .env("SWITCHBOARD__KAFKA__BROKERS", brokers())
+        .env("SWITCHBOARD__STATE__URL", state_url)
+        // The sandbox's own limit (6 000 a minute) rules, not the default client-side 100.
+        .env("SWITCHBOARD__CXONE__REQUESTS_PER_MINUTE", "6000")
+        .env("SWITCHBOARD__CXONE__BURST", "20")
+        .env(
+            "SWITCHBOARD__AUDIT__PATH",
+            dir.join(format!("{tag}-audit.jsonl")),
+        )
+        .env(
+            "SWITCHBOARD__ORCHESTRATION__LEASE_SECS",
+            LEASE.as_secs().to_string(),
+        )
+        .env("SWITCHBOARD__ORCHESTRATION__POLL_AFTER_MS", "300")
+        .env("SWITCHBOARD__ORCHESTRATION__POLL_INTERVAL_MS", "100")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("switchboard serve");
+    let address = format!("http://127.0.0.1:{port}");
+    let service = Service { child, address };
+    let http = awc::Client::new();
+    eventually(Duration::from_secs(30), "the service to answer", || async {
+        let resp = http
+            .get(format!("{}/healthz", service.address))
+            .send()
+            .await
+            .ok()?;
+        (resp.status().as_u16() == 200).then_some(())
+    })
+    .await;
+    service
 }

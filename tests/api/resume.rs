@@ -3,82 +3,15 @@
 //! claims the run once its lease passes and finishes it, and no sub-flow is executed twice.
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use switchboard_actors::store::{SqlRunReports, Store};
 
 use crate::helpers::{
-    brokers, eventually, postgres_database, spawn_sandbox, status_and_json, temp_dir,
+    eventually, postgres_database, spawn_sandbox, start_service, status_and_json, temp_dir,
+    Service, LEASE,
 };
-
-/// `switchboard serve` as a child process on a free port; SIGKILLed on drop.
-struct Service {
-    child: Child,
-    address: String,
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-async fn start_service(
-    dir: &std::path::Path,
-    sandbox_url: &str,
-    tag: &str,
-    state_url: &str,
-) -> Service {
-    let port = free_port();
-    let log = std::fs::File::create(dir.join(format!("{tag}.log"))).expect("log file");
-    let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .arg("serve")
-        .env("SWITCHBOARD__SERVER__BIND", format!("127.0.0.1:{port}"))
-        .env("SWITCHBOARD__CXONE__BASE_URL", sandbox_url)
-        .env("SWITCHBOARD__KAFKA__BROKERS", brokers())
-        .env("SWITCHBOARD__STATE__URL", state_url)
-        // The sandbox's own limit (6 000 a minute) rules, not the default client-side 100.
-        .env("SWITCHBOARD__CXONE__REQUESTS_PER_MINUTE", "6000")
-        .env("SWITCHBOARD__CXONE__BURST", "20")
-        .env(
-            "SWITCHBOARD__AUDIT__PATH",
-            dir.join(format!("{tag}-audit.jsonl")),
-        )
-        .env(
-            "SWITCHBOARD__ORCHESTRATION__LEASE_SECS",
-            LEASE.as_secs().to_string(),
-        )
-        .env("SWITCHBOARD__ORCHESTRATION__POLL_AFTER_MS", "300")
-        .env("SWITCHBOARD__ORCHESTRATION__POLL_INTERVAL_MS", "100")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("switchboard serve");
-    let address = format!("http://127.0.0.1:{port}");
-    let service = Service { child, address };
-    let http = awc::Client::new();
-    eventually(Duration::from_secs(30), "the service to answer", || async {
-        let resp = http
-            .get(format!("{}/healthz", service.address))
-            .send()
-            .await
-            .ok()?;
-        (resp.status().as_u16() == 200).then_some(())
-    })
-    .await;
-    service
-}
 
 /// Executions the sandbox started, by sub-flow (Data Action) id.
 async fn executions_by_sub_flow(sandbox_url: &str) -> HashMap<String, usize> {
@@ -110,7 +43,11 @@ fn plan() -> Value {
             } else {
                 vec![]
             };
-            let outcome = if i == SUB_FLOWS - 1 { "failed" } else { "succeeded" };
+            let outcome = if i == SUB_FLOWS - 1 {
+                "failed"
+            } else {
+                "succeeded"
+            };
             json!({
                 "id": format!("00000000-0000-4000-8000-{i:012}"),
                 "depends_on": deps,
@@ -122,9 +59,6 @@ fn plan() -> Value {
 }
 
 const SUB_FLOWS: usize = 200;
-
-/// `orchestration.lease_secs` of the services under test.
-const LEASE: Duration = Duration::from_secs(2);
 
 /// Submits the plan to `first`, SIGKILLs it once a third of the executions started, and
 /// checks that `finisher` (already running, or started by `then`) claims the run (within
@@ -244,6 +178,5 @@ async fn a_run_of_a_sigkilled_replica_is_claimed_and_finished_by_the_other_on_po
     // A's lease passes at most a lease after the SIGKILL, and B looks every third of one;
     // one more second for this shared machine.
     let bound = LEASE + LEASE / 3 + Duration::from_secs(1);
-    killed_mid_run_then_finished_by(a, &sandbox_url, &state_url, Some(bound), || async { b })
-        .await;
+    killed_mid_run_then_finished_by(a, &sandbox_url, &state_url, Some(bound), || async { b }).await;
 }
