@@ -374,3 +374,91 @@ mod completions {
         );
     }
 }
+
+mod runs {
+    use serde_json::{json, Value};
+    use switchboard_actors::store::{RunSnapshot, SqlRunReports, Store};
+
+    fn report(states: &[&str]) -> Value {
+        let sub_flows: Vec<Value> = states
+            .iter()
+            .enumerate()
+            .map(|(i, s)| json!({"sub_flow_id": format!("s{i}"), "status": s}))
+            .collect();
+        json!({"run_id": "r1", "status": "running", "sub_flows": sub_flows})
+    }
+
+    fn states(report: &Value) -> Vec<&str> {
+        report["sub_flows"]
+            .as_array()
+            .expect("sub_flows")
+            .iter()
+            .map(|s| s["status"].as_str().unwrap_or_default())
+            .collect()
+    }
+
+    async fn transitions_are_the_owners_and_newer_than_the_report(url: &str) {
+        let store = Store::open(url, 2).await.expect("open");
+        let runs = SqlRunReports::new(store.clone());
+        let snapshot = RunSnapshot {
+            run_id: "r1".into(),
+            owner: "a".into(),
+            settled: false,
+            report: report(&["pending", "pending", "pending"]),
+        };
+        // A lease already passed: the run may be claimed at once.
+        runs.create(snapshot, &json!({"sub_flows": []}), 0)
+            .await
+            .expect("create");
+        let written = runs
+            .save_transitions(
+                "r1",
+                "a",
+                &[
+                    (0, json!({"sub_flow_id": "s0", "status": "succeeded"})),
+                    (1, json!({"sub_flow_id": "s1", "status": "running"})),
+                ],
+            )
+            .await
+            .expect("write");
+        assert!(written, "a owns r1");
+        let loaded = runs.load("r1").await.expect("load").expect("r1");
+        assert_eq!(states(&loaded.report), ["succeeded", "running", "pending"]);
+
+        // B claims the run: it resumes from the transitions, and A may write no more.
+        let claimed = runs.claim_expired("b", i64::MAX, 10).await.expect("claim");
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(states(&claimed[0].2), ["succeeded", "running", "pending"]);
+        let late = runs
+            .save_transitions(
+                "r1",
+                "a",
+                &[(2, json!({"sub_flow_id": "s2", "status": "running"}))],
+            )
+            .await
+            .expect("write");
+        assert!(!late, "a lost r1 to b");
+        let loaded = runs.load("r1").await.expect("load").expect("r1");
+        assert_eq!(states(&loaded.report), ["succeeded", "running", "pending"]);
+        // Many records in one write: every one or none.
+        let many: Vec<(usize, Value)> =
+            (0..450).map(|i| (i, json!({"status": "failed"}))).collect();
+        assert!(runs
+            .save_transitions("r1", "b", &many)
+            .await
+            .expect("write"));
+        let loaded = runs.load("r1").await.expect("load").expect("r1");
+        assert_eq!(states(&loaded.report), ["failed", "failed", "failed"]);
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn sqlite_transitions_are_the_owners_and_newer_than_the_report() {
+        transitions_are_the_owners_and_newer_than_the_report(&super::sqlite_url()).await;
+    }
+
+    #[tokio::test]
+    async fn postgres_transitions_are_the_owners_and_newer_than_the_report() {
+        transitions_are_the_owners_and_newer_than_the_report(&super::postgres_url().await).await;
+    }
+}

@@ -331,3 +331,113 @@ async fn completions_sent_to_another_replica_reach_the_runs_owner_without_pollin
         "makespan with completions sent to the other replica: {shared_ms} ms, alone {alone_ms} ms"
     );
 }
+
+/// Executions the sandbox started for Data Action `id`.
+async fn executions_of(sandbox_url: &str, id: &str) -> usize {
+    let state: Value = awc::Client::new()
+        .get(format!("{sandbox_url}/sandbox/state"))
+        .send()
+        .await
+        .expect("state")
+        .json()
+        .limit(16 << 20)
+        .await
+        .expect("state json");
+    state["executions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["data_action_id"] == id)
+        .count()
+}
+
+#[actix_rt::test]
+async fn a_transition_is_written_before_the_run_acts_on_it() {
+    use sqlx::Connection as _;
+    let sandbox = spawn_sandbox().await;
+    let state_url = postgres_database().await;
+    let replica = spawn_replicas(1, &sandbox.base_url(), &unique_topics(), |s| {
+        s.state.url = state_url.clone();
+    })
+    .await;
+    let first = "00000000-0000-4000-8000-000000000000";
+    let second = "00000000-0000-4000-8000-000000000001";
+    let plan = json!({
+        "sub_flows": [
+            {"id": first, "depends_on": [], "input_data": {"sandbox": {"latency_ms": 300}}},
+            {"id": second, "depends_on": [first], "input_data": {"sandbox": {"latency_ms": 10}}}
+        ],
+        "concurrency_max": 2,
+        "merge_condition": "ALL"
+    });
+    let resp = awc::Client::new()
+        .post(format!("{}/orchestrations", replica[0].address))
+        .send_json(&plan)
+        .await
+        .expect("submit");
+    let (status, body) = status_and_json(resp).await;
+    assert_eq!(status, 202, "{body}");
+    let path = format!(
+        "/orchestrations/{}",
+        body["run_id"].as_str().expect("run_id")
+    );
+    eventually(Duration::from_secs(10), "the first execution", || async {
+        (executions_of(&sandbox.base_url(), first).await == 1).then_some(())
+    })
+    .await;
+
+    // Block writes of sub-flow records while the first execution runs: its end cannot be
+    // written, so the second sub-flow must not be posted.
+    let mut blocker = sqlx::PgConnection::connect(&state_url)
+        .await
+        .expect("connect");
+    sqlx::query("BEGIN")
+        .execute(&mut blocker)
+        .await
+        .expect("begin");
+    sqlx::query("LOCK TABLE run_sub_flows IN EXCLUSIVE MODE")
+        .execute(&mut blocker)
+        .await
+        .expect("lock");
+    let mut watcher = sqlx::PgConnection::connect(&state_url)
+        .await
+        .expect("connect");
+    // Wait for the run's write of the first end to wait for the lock.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
+             WHERE c.relname = 'run_sub_flows' AND NOT l.granted",
+        )
+        .fetch_one(&mut watcher)
+        .await
+        .expect("pg_locks");
+        if waiting > 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never wrote the first sub-flow's end"
+        );
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        executions_of(&sandbox.base_url(), second).await,
+        0,
+        "the second sub-flow was posted before the first one's end was written"
+    );
+
+    sqlx::query("ROLLBACK")
+        .execute(&mut blocker)
+        .await
+        .expect("unlock");
+    let report = eventually(Duration::from_secs(10), "the run to settle", || async {
+        let (status, report) = get_json(&replica[0].address, &path).await;
+        (status == 200 && report["settled"] == true).then_some(report)
+    })
+    .await;
+    assert_eq!(report["outcome"], "satisfied", "{report}");
+    assert_eq!(executions_of(&sandbox.base_url(), second).await, 1);
+    let _ = blocker.close().await;
+    let _ = watcher.close().await;
+}

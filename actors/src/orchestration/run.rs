@@ -1,14 +1,21 @@
 //! OrchestrationActor: one run of a plan. Starts sub-flows as the [`Scheduler`] allows,
 //! records every execution (and audits it), and reports to the runs registry once settled.
 //!
+//! With a state store, every transition is written before it is acted on: the records of the
+//! sub-flows a batch of ends changed (ended, skipped, cancelled, made running) are written in
+//! one transaction ([`SqlRunReports::save_transitions`]) before the sub-flows made running are
+//! posted; ends arriving meanwhile gather into the next batch. A replica that lost the run to
+//! another (its lease passed) learns it from that write and stops acting for it.
+//!
 //! Report (`GET /orchestrations/{run_id}`): `{"run_id", "status": "running"|"completed",
 //! "merge_condition", "outcome"?: "satisfied"|"unsatisfied", "sub_flows": [{"sub_flow_id",
 //! "execution_id", "status", "http_status", "latency_ms", "started_at", "finished_at",
 //! "error"}], "wall_clock_ms", "throughput_per_sec"}` — `completed` once the merge condition is
 //! decided (executions still in flight keep being recorded).
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use serde::Serialize;
@@ -93,9 +100,10 @@ pub struct RunContext {
     pub audit: Option<Addr<AuditActor>>,
     /// Polling and timeout.
     pub timing: Timing,
-    /// Where the run writes its report at its start and after each sub-flow's end (so any
-    /// replica can answer for it, and it outlives a restart), with this replica's id;
-    /// `None`: kept in this process only.
+    /// Where the run writes its transitions before acting on them, and its report at its
+    /// start, every [`SNAPSHOT_INTERVAL`] while it changes and once settled (so any replica
+    /// can answer for it and resume it), with this replica's id; `None`: kept in this
+    /// process only.
     pub reports: Option<(SqlRunReports, String)>,
 }
 
@@ -112,7 +120,16 @@ pub struct OrchestrationActor {
     snapshots: Option<LatestWriter<RunSnapshot>>,
     /// Whether the report changed since the last snapshot.
     snapshot_due: bool,
+    /// Sub-flows whose record changed since the last transition write.
+    unsaved: BTreeSet<usize>,
+    /// Sub-flows made running, to be posted once their transition is written.
+    launches: Vec<usize>,
+    /// Whether a transition write is in flight.
+    writing: bool,
 }
+
+/// Delay before a transition write that failed is tried again (the run waits meanwhile).
+pub const TRANSITION_RETRY: Duration = Duration::from_secs(1);
 
 /// How often a running run writes its report to the state store when it changed (and once
 /// at its start and when it settles). A report is O(sub-flows): writing one per transition
@@ -147,6 +164,9 @@ impl OrchestrationActor {
             last_end: None,
             snapshots: None,
             snapshot_due: false,
+            unsaved: BTreeSet::new(),
+            launches: Vec::new(),
+            writing: false,
         }
     }
 
@@ -246,16 +266,85 @@ impl OrchestrationActor {
         writer.save(snapshot);
     }
 
+    /// Marks the sub-flows the scheduler lets start as running, and commits.
     fn launch(&mut self, ctx: &mut Context<Self>) {
+        for i in self.scheduler.start_ready() {
+            let record = &mut self.records[i];
+            record.status = SubFlowState::Running;
+            record.started_at = Some(now_rfc3339());
+            self.unsaved.insert(i);
+            self.launches.push(i);
+        }
+        self.commit(ctx);
+    }
+
+    /// Writes the unsaved transitions, then posts the sub-flows they made running; without
+    /// a state store, posts them at once. One write at a time: what changes meanwhile goes in
+    /// the next.
+    fn commit(&mut self, ctx: &mut Context<Self>) {
+        let Some((reports, owner)) = self.context.reports.clone() else {
+            self.unsaved.clear();
+            let ready = std::mem::take(&mut self.launches);
+            return self.post(ready, ctx);
+        };
+        if self.writing || (self.unsaved.is_empty() && self.launches.is_empty()) {
+            return;
+        }
+        let positions: Vec<usize> = std::mem::take(&mut self.unsaved).into_iter().collect();
+        let launches = std::mem::take(&mut self.launches);
+        let records: Vec<(usize, serde_json::Value)> = positions
+            .iter()
+            .map(|&i| {
+                (
+                    i,
+                    serde_json::to_value(&self.records[i]).unwrap_or_default(),
+                )
+            })
+            .collect();
+        self.writing = true;
+        let run_id = self.run_id.clone();
+        ctx.spawn(
+            async move { reports.save_transitions(&run_id, &owner, &records).await }
+                .into_actor(self)
+                .map(move |saved, act, ctx| {
+                    act.writing = false;
+                    match saved {
+                        Ok(true) => {
+                            act.post(launches, ctx);
+                            act.commit(ctx);
+                        }
+                        Ok(false) => {
+                            log::warn!(
+                                "actor=OrchestrationActor event=run_lost run_id={}; another replica claimed it",
+                                act.run_id
+                            );
+                            ctx.stop();
+                        }
+                        Err(e) => {
+                            log::warn!(
+                                "actor=OrchestrationActor event=transition_not_written run_id={} error={e}",
+                                act.run_id
+                            );
+                            act.unsaved.extend(positions);
+                            act.launches.splice(0..0, launches);
+                            ctx.run_later(TRANSITION_RETRY, |act, ctx| act.commit(ctx));
+                        }
+                    }
+                }),
+        );
+    }
+
+    /// Posts the executions of sub-flows `ready` (each a SubFlowActor).
+    fn post(&mut self, ready: Vec<usize>, ctx: &mut Context<Self>) {
+        if ready.is_empty() {
+            return;
+        }
         let client = self
             .client
             .get_or_insert_with(|| self.context.cxone.client())
             .clone();
-        for i in self.scheduler.start_ready() {
+        for i in ready {
             let sub_flow = &self.plan.sub_flows[i];
-            let record = &mut self.records[i];
-            record.status = SubFlowState::Running;
-            record.started_at = Some(now_rfc3339());
             SubFlowActor::new(
                 i,
                 sub_flow.id.clone(),
@@ -380,8 +469,10 @@ impl Handler<SubFlowFinished> for OrchestrationActor {
         record.error = msg.error;
         let record = record.clone();
         self.audit(&record);
+        self.unsaved.insert(msg.index);
         let was_decided = self.scheduler.outcome().is_some();
         let changed = self.scheduler.finish(msg.index, msg.state);
+        self.unsaved.extend(changed.iter().map(|(i, _)| *i));
         self.mark_consequences(changed, Some(&now));
         self.last_end = Some(Instant::now());
         if !was_decided {

@@ -133,6 +133,8 @@ impl RunsActor {
         let Some(durable) = self.durable.clone() else {
             return;
         };
+        // A run that stopped without settling lost its lease to another replica.
+        self.active.retain(|_, run| run.connected());
         let active: Vec<String> = self.active.keys().cloned().collect();
         let work = async move {
             let until = durable.lease_until();

@@ -4,7 +4,7 @@ use futures::future::BoxFuture;
 use sqlx::Row as _;
 
 use super::error::StoreError;
-use super::{now_millis, Store};
+use super::{detached, now_millis, Store};
 use crate::exports::checkpoint::{Checkpoint, CheckpointStore};
 
 /// [`CheckpointStore`] over a [`Store`]: a save is one upsert, a load one select by job id.
@@ -27,7 +27,7 @@ impl CheckpointStore for SqlCheckpointStore {
     ) -> BoxFuture<'static, Result<Option<Checkpoint>, StoreError>> {
         let store = self.store.clone();
         let id = export_job_id.to_string();
-        Box::pin(async move {
+        Box::pin(detached(async move {
             let row = sqlx::query(
                 "SELECT report_id, next_offset, baseline FROM export_checkpoints \
                  WHERE export_job_id = $1",
@@ -58,12 +58,12 @@ impl CheckpointStore for SqlCheckpointStore {
                 next_offset,
                 baseline,
             }))
-        })
+        }))
     }
 
     fn save(&self, checkpoint: Checkpoint) -> BoxFuture<'static, Result<(), StoreError>> {
         let store = self.store.clone();
-        Box::pin(async move {
+        Box::pin(detached(async move {
             let baseline = checkpoint
                 .baseline
                 .as_ref()
@@ -86,6 +86,6 @@ impl CheckpointStore for SqlCheckpointStore {
             .await
             .map_err(|e| store.error(e))?;
             Ok(())
-        })
+        }))
     }
 }

@@ -14,7 +14,7 @@ use sqlx::postgres::PgListener;
 use sqlx::Row as _;
 
 use super::error::{Backend, StoreError};
-use super::{now_millis, Store};
+use super::{detached, now_millis, Store};
 
 /// The PostgreSQL channel completion events are announced on. The payload is a
 /// [`StoredCompletion`] as JSON.
@@ -52,6 +52,11 @@ impl SqlCompletions {
     ///
     /// Errors: [`StoreError::Database`]; the event is then neither stored nor announced.
     pub async fn record(&self, event: &StoredCompletion) -> Result<bool, StoreError> {
+        let (this, event) = (self.clone(), event.clone());
+        detached(async move { this.record_now(&event).await }).await
+    }
+
+    async fn record_now(&self, event: &StoredCompletion) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "INSERT INTO completion_events (execution_id, event_id, status, received_at) \
              VALUES ($1, $2, $3, $4) ON CONFLICT (execution_id) DO NOTHING",
@@ -82,6 +87,11 @@ impl SqlCompletions {
     ///
     /// Errors: [`StoreError::Database`].
     pub async fn take(&self, execution_id: &str) -> Result<Option<StoredCompletion>, StoreError> {
+        let (this, execution_id) = (self.clone(), execution_id.to_string());
+        detached(async move { this.take_now(&execution_id).await }).await
+    }
+
+    async fn take_now(&self, execution_id: &str) -> Result<Option<StoredCompletion>, StoreError> {
         let row = sqlx::query(
             "DELETE FROM completion_events WHERE execution_id = $1 RETURNING event_id, status",
         )
@@ -103,6 +113,11 @@ impl SqlCompletions {
     ///
     /// Errors: [`StoreError::Database`].
     pub async fn forget_received_before(&self, before: i64) -> Result<u64, StoreError> {
+        let this = self.clone();
+        detached(async move { this.forget_received_before_now(before).await }).await
+    }
+
+    async fn forget_received_before_now(&self, before: i64) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM completion_events WHERE received_at < $1")
             .bind(before)
             .execute(self.store.pool())

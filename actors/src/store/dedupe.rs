@@ -15,7 +15,7 @@ use std::time::Duration;
 use sqlx::Row as _;
 
 use super::error::StoreError;
-use super::{millis, now_millis, placeholders, Store};
+use super::{detached, millis, now_millis, placeholders, Store};
 use crate::router::dedupe::DedupeKey;
 
 /// What a claim found for a key.
@@ -71,6 +71,11 @@ impl SharedDedupe {
     ///
     /// Errors: [`StoreError`] when the store cannot be reached: nothing is known of any key.
     pub async fn claim(&self, keys: &[DedupeKey]) -> Result<HashMap<DedupeKey, Claim>, StoreError> {
+        let (this, keys) = (self.clone(), keys.to_vec());
+        detached(async move { this.claim_now(&keys).await }).await
+    }
+
+    async fn claim_now(&self, keys: &[DedupeKey]) -> Result<HashMap<DedupeKey, Claim>, StoreError> {
         let mut unique: Vec<DedupeKey> = keys.to_vec();
         unique.sort_unstable_by_key(|k| k.0);
         unique.dedup();
@@ -158,6 +163,11 @@ impl SharedDedupe {
     ///
     /// Errors: [`StoreError`]; the keys then stay reserved until their lease passes.
     pub async fn confirm(&self, keys: &[DedupeKey]) -> Result<(), StoreError> {
+        let (this, keys) = (self.clone(), keys.to_vec());
+        detached(async move { this.confirm_now(&keys).await }).await
+    }
+
+    async fn confirm_now(&self, keys: &[DedupeKey]) -> Result<(), StoreError> {
         let until = now_millis().saturating_add(millis(self.window));
         self.for_own_keys(keys, Some(until), |list| {
             format!(
@@ -173,6 +183,11 @@ impl SharedDedupe {
     ///
     /// Errors: [`StoreError`]; the keys then stay reserved until their lease passes.
     pub async fn release(&self, keys: &[DedupeKey]) -> Result<(), StoreError> {
+        let (this, keys) = (self.clone(), keys.to_vec());
+        detached(async move { this.release_now(&keys).await }).await
+    }
+
+    async fn release_now(&self, keys: &[DedupeKey]) -> Result<(), StoreError> {
         self.for_own_keys(keys, None, |list| {
             format!(
                 "DELETE FROM dedupe_keys WHERE owner = $1 AND state = 'reserved' \
@@ -212,6 +227,11 @@ impl SharedDedupe {
     ///
     /// Errors: [`StoreError`].
     pub async fn forget_expired(&self) -> Result<u64, StoreError> {
+        let this = self.clone();
+        detached(async move { this.forget_expired_now().await }).await
+    }
+
+    async fn forget_expired_now(&self) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM dedupe_keys WHERE expires_at < $1")
             .bind(now_millis())
             .execute(self.store.pool())

@@ -40,6 +40,9 @@ pub enum StoreError {
         #[error(not(source))]
         error: Arc<sqlx::Error>,
     },
+    /// The call was stopped before it answered: the process is stopping.
+    #[display("state store: the call was interrupted (the service is stopping)")]
+    Interrupted,
     /// A stored row cannot be read back (a value out of range, or JSON that does not parse).
     #[display("state store: a stored {what} is unreadable: {message}")]
     Corrupt {

@@ -189,6 +189,24 @@ impl Store {
     }
 }
 
+/// Runs `work` as a Tokio task of its own and awaits it; every store call goes through here.
+///
+/// A query holds a pooled connection, which sqlx must hand back on the Tokio runtime; an
+/// actor's futures are dropped outside the runtime's context when the process stops (actix
+/// drops its local tasks first), so a query must never be one of them. Detached, a query
+/// whose caller went away completes on its own, or is dropped with the runtime.
+///
+/// Errors: `work`'s, or [`StoreError::Interrupted`] when the runtime stopped it.
+pub(crate) async fn detached<T, F>(work: F) -> Result<T, StoreError>
+where
+    F: std::future::Future<Output = Result<T, StoreError>> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::spawn(work)
+        .await
+        .map_err(|_| StoreError::Interrupted)?
+}
+
 /// `$first, $first+1, …` for `n` bind parameters (an `IN (…)` list or a `VALUES` row).
 pub(crate) fn placeholders(first: usize, n: usize) -> String {
     (first..first + n)

@@ -1,5 +1,7 @@
 //! Orchestration runs in the state store: table `orchestration_runs`, one row per run — the
-//! plan as submitted, the owner and its lease, and the report as the run last wrote it.
+//! plan as submitted, the owner and its lease, and the report as the run last wrote it — and
+//! table `run_sub_flows`, one row per sub-flow whose state changed, written by the owner
+//! [before it acts on the change](SqlRunReports::save_transitions).
 //!
 //! A run is [created](SqlRunReports::create) before its first execution is posted; its owner
 //! renews the lease ([`renew`](SqlRunReports::renew)) while it runs; a run whose lease has
@@ -10,7 +12,10 @@ use serde_json::Value;
 use sqlx::Row as _;
 
 use super::error::StoreError;
-use super::{now_millis, placeholders, Store};
+use super::{detached, now_millis, placeholders, Store};
+
+/// Sub-flow records written per statement (two bind parameters each).
+const RECORDS_PER_STATEMENT: usize = 200;
 
 /// A run's report as written (the JSON `GET /orchestrations/{id}` answers).
 #[derive(Debug, Clone, PartialEq)]
@@ -47,6 +52,16 @@ impl SqlRunReports {
         plan: &Value,
         lease_until: i64,
     ) -> Result<(), StoreError> {
+        let (this, plan) = (self.clone(), plan.clone());
+        detached(async move { this.create_now(snapshot, &plan, lease_until).await }).await
+    }
+
+    async fn create_now(
+        &self,
+        snapshot: RunSnapshot,
+        plan: &Value,
+        lease_until: i64,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO orchestration_runs \
              (run_id, owner, settled, report, updated_at, plan, lease_until) \
@@ -70,6 +85,16 @@ impl SqlRunReports {
     ///
     /// Errors: [`StoreError::Database`].
     pub async fn renew(
+        &self,
+        owner: &str,
+        run_ids: &[String],
+        lease_until: i64,
+    ) -> Result<(), StoreError> {
+        let (this, owner, run_ids) = (self.clone(), owner.to_string(), run_ids.to_vec());
+        detached(async move { this.renew_now(&owner, &run_ids, lease_until).await }).await
+    }
+
+    async fn renew_now(
         &self,
         owner: &str,
         run_ids: &[String],
@@ -99,6 +124,16 @@ impl SqlRunReports {
     /// Errors: [`StoreError::Database`], or [`StoreError::Corrupt`] for a plan or report that
     /// is not JSON.
     pub async fn claim_expired(
+        &self,
+        owner: &str,
+        lease_until: i64,
+        limit: usize,
+    ) -> Result<Vec<(String, Value, Value)>, StoreError> {
+        let (this, owner) = (self.clone(), owner.to_string());
+        detached(async move { this.claim_expired_now(&owner, lease_until, limit).await }).await
+    }
+
+    async fn claim_expired_now(
         &self,
         owner: &str,
         lease_until: i64,
@@ -141,10 +176,92 @@ impl SqlRunReports {
                 message: e.to_string(),
             };
             let plan = serde_json::from_str(&plan).map_err(corrupt)?;
-            let report = serde_json::from_str(&report).map_err(corrupt)?;
+            let mut report = serde_json::from_str(&report).map_err(corrupt)?;
+            self.merge_transitions(&run_id, &mut report).await?;
             claimed.push((run_id, plan, report));
         }
         Ok(claimed)
+    }
+
+    /// Writes the records of sub-flows whose state changed (`(index in the plan, record)`)
+    /// if the run is still `owner`'s; false when another replica has claimed it (the caller
+    /// must then stop acting for it). One transaction: every record or none.
+    ///
+    /// Errors: [`StoreError::Database`]; nothing is written.
+    pub async fn save_transitions(
+        &self,
+        run_id: &str,
+        owner: &str,
+        records: &[(usize, Value)],
+    ) -> Result<bool, StoreError> {
+        let (this, run_id, owner) = (self.clone(), run_id.to_string(), owner.to_string());
+        let records = records.to_vec();
+        detached(async move { this.save_transitions_now(&run_id, &owner, &records).await }).await
+    }
+
+    async fn save_transitions_now(
+        &self,
+        run_id: &str,
+        owner: &str,
+        records: &[(usize, Value)],
+    ) -> Result<bool, StoreError> {
+        let db = |e| self.store.error(e);
+        let mut tx = self.store.pool().begin().await.map_err(db)?;
+        let ours = sqlx::query(
+            "UPDATE orchestration_runs SET updated_at = $1 WHERE run_id = $2 AND owner = $3",
+        )
+        .bind(now_millis())
+        .bind(run_id.to_string())
+        .bind(owner.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        if ours.rows_affected() == 0 {
+            return Ok(false);
+        }
+        for chunk in records.chunks(RECORDS_PER_STATEMENT) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|i| format!("($1, {})", placeholders(2 + 2 * i, 2)))
+                .collect();
+            let sql = format!(
+                "INSERT INTO run_sub_flows (run_id, position, record) VALUES {}                  ON CONFLICT (run_id, position) DO UPDATE SET record = excluded.record",
+                rows.join(", ")
+            );
+            let mut query = sqlx::query(&sql).bind(run_id.to_string());
+            for (position, record) in chunk {
+                query = query
+                    .bind(i64::try_from(*position).unwrap_or(i64::MAX))
+                    .bind(record.to_string());
+            }
+            query.execute(&mut *tx).await.map_err(db)?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(true)
+    }
+
+    /// Puts the run's written sub-flow records into `report["sub_flows"]`, over the
+    /// report's older copies.
+    async fn merge_transitions(&self, run_id: &str, report: &mut Value) -> Result<(), StoreError> {
+        let rows = sqlx::query("SELECT position, record FROM run_sub_flows WHERE run_id = $1")
+            .bind(run_id.to_string())
+            .fetch_all(self.store.pool())
+            .await
+            .map_err(|e| self.store.error(e))?;
+        for row in rows {
+            let position: i64 = row.try_get(0).map_err(|e| self.store.error(e))?;
+            let record: String = row.try_get(1).map_err(|e| self.store.error(e))?;
+            let record: Value = serde_json::from_str(&record).map_err(|e| StoreError::Corrupt {
+                what: "sub-flow record",
+                message: e.to_string(),
+            })?;
+            let slot = usize::try_from(position)
+                .ok()
+                .and_then(|p| report.get_mut("sub_flows")?.get_mut(p));
+            if let Some(slot) = slot {
+                *slot = record;
+            }
+        }
+        Ok(())
     }
 
     /// Replaces the run's snapshot, if the run is still `snapshot.owner`'s (a replica that
@@ -152,6 +269,11 @@ impl SqlRunReports {
     ///
     /// Errors: [`StoreError::Database`].
     pub async fn save(&self, snapshot: RunSnapshot) -> Result<(), StoreError> {
+        let this = self.clone();
+        detached(async move { this.save_now(snapshot).await }).await
+    }
+
+    async fn save_now(&self, snapshot: RunSnapshot) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO orchestration_runs (run_id, owner, settled, report, updated_at) \
              VALUES ($1, $2, $3, $4, $5) \
@@ -170,11 +292,17 @@ impl SqlRunReports {
         Ok(())
     }
 
-    /// The run's last snapshot, if any.
+    /// The run's last snapshot, if any; while the run is unsettled, with the sub-flow
+    /// records written since.
     ///
     /// Errors: [`StoreError::Database`], or [`StoreError::Corrupt`] for a report that is not
     /// JSON.
     pub async fn load(&self, run_id: &str) -> Result<Option<RunSnapshot>, StoreError> {
+        let (this, run_id) = (self.clone(), run_id.to_string());
+        detached(async move { this.load_now(&run_id).await }).await
+    }
+
+    async fn load_now(&self, run_id: &str) -> Result<Option<RunSnapshot>, StoreError> {
         let row =
             sqlx::query("SELECT owner, settled, report FROM orchestration_runs WHERE run_id = $1")
                 .bind(run_id)
@@ -187,10 +315,13 @@ impl SqlRunReports {
         let owner: String = row.try_get(0).map_err(|e| self.store.error(e))?;
         let settled: i64 = row.try_get(1).map_err(|e| self.store.error(e))?;
         let report: String = row.try_get(2).map_err(|e| self.store.error(e))?;
-        let report = serde_json::from_str(&report).map_err(|e| StoreError::Corrupt {
+        let mut report = serde_json::from_str(&report).map_err(|e| StoreError::Corrupt {
             what: "run report",
             message: e.to_string(),
         })?;
+        if settled == 0 {
+            self.merge_transitions(run_id, &mut report).await?;
+        }
         Ok(Some(RunSnapshot {
             run_id: run_id.to_string(),
             owner,
