@@ -1,8 +1,9 @@
 //! The state store: what must outlive a process and be shared by every replica, in one
 //! schema on one of two backends (sqlx), chosen by `state.url`:
 //!
-//! - `sqlite://PATH` — the embedded default: a file (its directory is created when missing);
-//!   one replica;
+//! - `sqlite://PATH` — the embedded default: a file (its directory is created when missing),
+//!   in WAL mode with `synchronous = NORMAL` (commits survive a crash of the process, and
+//!   cost no fsync each); one replica;
 //! - `postgres://USER[:PASSWORD]@HOST:PORT/DB` — PostgreSQL, shared by several replicas.
 //!
 //! The schema is versioned by the migrations under `actors/migrations/` (compiled in), applied
@@ -129,9 +130,26 @@ impl Store {
             backend,
             error: Arc::new(e),
         };
+        let sqlite = backend == Backend::Sqlite;
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(std::time::Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if sqlite {
+                        // In WAL mode a commit is durable across a crash of the process
+                        // without an fsync of its own (only a crash of the machine may lose
+                        // the last commits), and readers do not wait for the writer. The
+                        // first connection switches the file to WAL; it stays so.
+                        sqlx::Executor::execute(
+                            &mut *conn,
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL",
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
             .connect(&url)
             .await
             .map_err(db)?;
