@@ -56,7 +56,7 @@ impl BenchConfig {
     pub(crate) fn from_env() -> anyhow::Result<Self> {
         let targets: String = env_or(
             "BENCH_TARGETS",
-            "parse,trap,http,broker,lean,ingest".to_string(),
+            "parse,trap,http,broker,lean,ingest,shared".to_string(),
         )?;
         let brokers: String = env_or("SWITCHBOARD_BENCH_BROKERS", "127.0.0.1:9092".to_string())?;
         let broker_pid = find_process("tansu", &brokers);

@@ -7,6 +7,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use switchboard_sandbox::{Sandbox, SandboxOptions};
 
+use switchboard_actors::settings::DedupeMode;
+
 use crate::common::service::{service_settings, start_app, RunningApp};
 use crate::config::BenchConfig;
 use crate::events::Event;
@@ -69,6 +71,15 @@ pub(crate) fn ack_counts(text: &str) -> BTreeMap<String, f64> {
     out
 }
 
+/// The state store's backend named by `state.url`: `postgres` or `sqlite`.
+fn backend_of(url: &str) -> &'static str {
+    if url.starts_with("postgres") {
+        "postgres"
+    } else {
+        "sqlite"
+    }
+}
+
 /// `GET /metrics` of the service.
 pub(crate) async fn get_metrics(client: &awc::Client, base: &str) -> anyhow::Result<String> {
     let mut resp = client
@@ -99,9 +110,13 @@ pub(crate) struct Ingestion {
 }
 
 impl Ingestion {
-    /// Starts the sandbox and the service, and routes the warm-up events (for real, not
-    /// counted).
-    pub(crate) async fn start(cfg: &BenchConfig, events: &Arc<Vec<Event>>) -> anyhow::Result<Self> {
+    /// Starts the sandbox and the service (with `routing.dedupe = dedupe`), and routes the
+    /// warm-up events (for real, not counted).
+    pub(crate) async fn start(
+        cfg: &BenchConfig,
+        events: &Arc<Vec<Event>>,
+        dedupe: DedupeMode,
+    ) -> anyhow::Result<Self> {
         let sandbox = Sandbox::start(SandboxOptions {
             bind: "127.0.0.1:0".into(),
             rate_limit_per_minute: cfg.ack_rpm,
@@ -111,11 +126,18 @@ impl Ingestion {
         .context("starting the sandbox")?;
         let (dir, mut s) = service_settings(&cfg.brokers, sandbox.base_url())?;
         s.server.workers = cfg.workers;
+        s.routing.dedupe = dedupe;
         s.cxone.requests_per_minute = cfg.ack_rpm;
         s.cxone.burst = 1000;
         s.cxone.backoff_initial_ms = 50;
         s.cxone.backoff_max_ms = 2000;
         cfg.apply_batching(&mut s.kafka);
+        let name = match dedupe {
+            DedupeMode::Memory => "ingestion (switchboard)".to_string(),
+            DedupeMode::Shared => {
+                format!("ingestion, shared dedupe ({})", backend_of(&s.state.url))
+            }
+        };
         let settings = format!(
             "linger_ms={} max_in_flight={} max_batch_bytes={} max_batch_records={} workers={} ack_rpm={}",
             s.kafka.linger_ms,
@@ -151,7 +173,7 @@ impl Ingestion {
             client,
             url,
             before,
-            target: Target::new("ingestion (switchboard)"),
+            target: Target::new(&name),
             extras: IngestExtras {
                 batches: 0.0,
                 batch_records: 0.0,

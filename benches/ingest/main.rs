@@ -32,7 +32,10 @@
 //! 5. ingestion: the real service (sandbox + `Application::build`, `BENCH_WORKERS` workers) on
 //!    `POST /webhook/cxone/data-actions`, answering 200 only after the broker acknowledged;
 //!    with the split of its latency into the router's partition queue and the produce
-//!    request (from `/metrics`).
+//!    request (from `/metrics`);
+//! 6. ingestion with `routing.dedupe = "shared"` (target `shared`): the same service keeping
+//!    the dedupe window in the state store (`BENCH_STATE_URL`, e.g. PostgreSQL), reported
+//!    against 5 (best rounds, and round by round; the aim is ≥ 0.8).
 //!
 //! Each concurrency starts by deleting the topics that earlier concurrencies and earlier runs
 //! left (`sbbench-*`): tansu's memory store costs more per produce request the more it
@@ -70,7 +73,7 @@
 //! | `BENCH_PAYLOAD_BYTES` | 260 | size of an event's compact `payload` JSON |
 //! | `BENCH_B2_BATCH` | 20 | records per produce request in baseline B2 |
 //! | `BENCH_TRAP_REQUESTS` | 30 | sequential requests per size in the trap sweep |
-//! | `BENCH_TARGETS` | `parse,trap,http,broker,lean,ingest` | which parts to run |
+//! | `BENCH_TARGETS` | `parse,trap,http,broker,lean,ingest,shared` | which parts to run |
 //! | `RUST_LOG` | `error` | log filter (with `warn`, acknowledgements dropped once `routing.ack_queue_capacity` is full log two lines a second) |
 //!
 //! Nothing is asserted: the bench prints figures and ratios. Without `--bench` (as under
@@ -97,6 +100,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use switchboard::config::Settings;
 use switchboard::routes::event::EventLimits;
+use switchboard_actors::settings::DedupeMode;
 
 use crate::baselines::{drop_bench_topics, http_ceiling, BrokerCeiling};
 use crate::config::BenchConfig;
@@ -287,7 +291,12 @@ async fn measure_at(
         None
     };
     let mut ingest = if cfg.runs("ingest") {
-        Some(Ingestion::start(cfg, events).await?)
+        Some(Ingestion::start(cfg, events, DedupeMode::Memory).await?)
+    } else {
+        None
+    };
+    let mut shared = if cfg.runs("shared") {
+        Some(Ingestion::start(cfg, events, DedupeMode::Shared).await?)
     } else {
         None
     };
@@ -303,6 +312,9 @@ async fn measure_at(
             result = l.round(cfg, events, round).await;
         }
         if let (Some(i), Ok(())) = (&mut ingest, &result) {
+            result = i.round(cfg, events, round).await;
+        }
+        if let (Some(i), Ok(())) = (&mut shared, &result) {
             result = i.round(cfg, events, round).await;
         }
         if result.is_err() {
@@ -324,6 +336,10 @@ async fn measure_at(
         }
         None => (None, None),
     };
+    let shared = match shared {
+        Some(i) => Some(i.stop().await.0),
+        None => None,
+    };
     result?;
     let ratios = match (&http, &broker, &ingest) {
         (Some(h), Some(b), Some(i)) => Some(Ratios::of(h, b, i, lean.as_ref())),
@@ -336,7 +352,11 @@ async fn measure_at(
         rows.push(b.b2);
     }
     rows.extend(lean);
+    if let (Some(memory), Some(shared)) = (&ingest, &shared) {
+        print_shared_ratio(memory, shared);
+    }
     rows.extend(ingest);
+    rows.extend(shared);
 
     if !rows.is_empty() {
         println!();
@@ -414,6 +434,31 @@ async fn measure_at(
         (r.best, r.median)
     });
     Ok(result)
+}
+
+/// Ingestion with the shared dedupe window against ingestion with the in-process one: best
+/// rounds, and round `k` against round `k`.
+fn print_shared_ratio(memory: &Target, shared: &Target) {
+    let mut per_round: Vec<f64> = shared
+        .rounds
+        .iter()
+        .zip(&memory.rounds)
+        .map(|(s, m)| s.events_per_sec() / m.events_per_sec().max(1e-9))
+        .collect();
+    per_round.sort_by(f64::total_cmp);
+    println!();
+    println!(
+        "shared dedupe / memory dedupe: {:.0} / {:.0} events/s = {:.2} (best rounds); round by round {} (median {:.2}); aim >= 0.80",
+        shared.best_rate(),
+        memory.best_rate(),
+        shared.best_rate() / memory.best_rate().max(1e-9),
+        per_round
+            .iter()
+            .map(|r| format!("{r:.2}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        median_of_sorted(&per_round)
+    );
 }
 
 /// Ingestion against the lower ceiling, from the best rounds and round by round.

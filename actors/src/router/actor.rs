@@ -9,7 +9,9 @@
 //! `kafka.queue_capacity` are refused ([`RouteError::QueueFull`]) so memory stays bounded
 //! and the webhook can answer 503 with `Retry-After`.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -57,10 +59,70 @@ pub const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Claims of the shared dedupe window in flight at once; messages arriving meanwhile wait and
 /// go together in the next claim (one round trip for them all).
-pub const SHARED_CLAIMS_IN_FLIGHT: usize = 4;
+pub const SHARED_CLAIMS_IN_FLIGHT: usize = 2;
 
 /// How often the shared dedupe window's expired keys are deleted.
 pub const SHARED_DEDUPE_CLEANUP: Duration = Duration::from_secs(60);
+
+/// Keys whose deliveries ended, on their way to the shared dedupe window: one write (confirm,
+/// then release) in flight at a time, in the background; keys ending meanwhile go together in
+/// the next, so the store gets a few large statements rather than one per produce batch.
+#[derive(Default, Clone)]
+struct WindowUpdates(Rc<RefCell<PendingKeys>>);
+
+#[derive(Default)]
+struct PendingKeys {
+    confirmed: Vec<DedupeKey>,
+    released: Vec<DedupeKey>,
+    writing: bool,
+}
+
+impl WindowUpdates {
+    /// Queues `confirmed` and `released` keys, starting a write unless one runs.
+    fn queue(&self, shared: &SharedDedupe, confirmed: Vec<DedupeKey>, released: Vec<DedupeKey>) {
+        let start = {
+            let mut p = self.0.borrow_mut();
+            p.confirmed.extend(confirmed);
+            p.released.extend(released);
+            let due = !(p.confirmed.is_empty() && p.released.is_empty());
+            due && !std::mem::replace(&mut p.writing, true)
+        };
+        if !start {
+            return;
+        }
+        let (pending, shared) = (self.0.clone(), shared.clone());
+        actix_rt::spawn(async move {
+            loop {
+                let (confirmed, released) = {
+                    let mut p = pending.borrow_mut();
+                    if p.confirmed.is_empty() && p.released.is_empty() {
+                        p.writing = false;
+                        return;
+                    }
+                    (
+                        std::mem::take(&mut p.confirmed),
+                        std::mem::take(&mut p.released),
+                    )
+                };
+                let written = async {
+                    if !confirmed.is_empty() {
+                        shared.confirm(&confirmed).await?;
+                    }
+                    if !released.is_empty() {
+                        shared.release(&released).await?;
+                    }
+                    Ok::<(), crate::store::error::StoreError>(())
+                };
+                if let Err(e) = written.await {
+                    log::warn!(
+                        "actor=KafkaRouterActor event=shared_dedupe_update_failed keys={} error={e}; the keys stay reserved until their lease passes",
+                        confirmed.len() + released.len()
+                    );
+                }
+            }
+        });
+    }
+}
 
 /// Asks whether the broker answers metadata requests (readiness).
 #[derive(Message, Debug, Clone, Copy)]
@@ -83,6 +145,8 @@ pub struct KafkaRouterActor {
     to_claim: Vec<RouteEvents>,
     /// Claims in flight (at most [`SHARED_CLAIMS_IN_FLIGHT`]).
     claims_in_flight: usize,
+    /// Ended keys on their way to the shared window.
+    window_updates: WindowUpdates,
     /// Its lifecycle log lines and restart count.
     lifecycle: Lifecycle,
 }
@@ -102,6 +166,7 @@ impl KafkaRouterActor {
             claiming: 0,
             to_claim: Vec::new(),
             claims_in_flight: 0,
+            window_updates: WindowUpdates::default(),
             lifecycle: Lifecycle::new("KafkaRouterActor"),
         }
     }
@@ -168,27 +233,8 @@ impl KafkaRouterActor {
     /// ended keys to the shared window (in the background).
     fn deliver(&self, effects: Effects<ReplyTo>) {
         if let Some(shared) = &self.shared {
-            let (confirmed, released) = (effects.confirmed, effects.released);
-            if !confirmed.is_empty() || !released.is_empty() {
-                let shared = shared.clone();
-                actix_rt::spawn(async move {
-                    let done = async {
-                        if !confirmed.is_empty() {
-                            shared.confirm(&confirmed).await?;
-                        }
-                        if !released.is_empty() {
-                            shared.release(&released).await?;
-                        }
-                        Ok::<(), crate::store::error::StoreError>(())
-                    };
-                    if let Err(e) = done.await {
-                        log::warn!(
-                            "actor=KafkaRouterActor event=shared_dedupe_update_failed keys={} error={e}; the keys stay reserved until their lease passes",
-                            confirmed.len() + released.len()
-                        );
-                    }
-                });
-            }
+            self.window_updates
+                .queue(shared, effects.confirmed, effects.released);
         }
         let mut outbox = Outbox::default();
         for (to, reply) in effects.replies {

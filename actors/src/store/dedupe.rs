@@ -7,6 +7,11 @@
 //! failed ones, so at-least-once holds: a key is never remembered as routed before the broker
 //! acknowledged it. A replica that dies holding reservations loses them when their lease
 //! (`kafka.produce_timeout_ms` twice over) passes.
+//!
+//! Every statement binds its keys as one parameter, read back by a subquery (PostgreSQL:
+//! `string_to_array` of comma-joined keys; SQLite: `json_each` of a JSON array), so each
+//! statement has one text whatever the number of keys: prepared, and planned, once per
+//! connection rather than once per batch size.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -14,8 +19,8 @@ use std::time::Duration;
 
 use sqlx::Row as _;
 
-use super::error::StoreError;
-use super::{detached, millis, now_millis, placeholders, Store};
+use super::error::{Backend, StoreError};
+use super::{detached, millis, now_millis, Store};
 use crate::router::dedupe::DedupeKey;
 
 /// What a claim found for a key.
@@ -37,10 +42,73 @@ pub struct SharedDedupe {
     owner: String,
     window: Duration,
     lease: Duration,
+    statements: std::sync::Arc<Statements>,
 }
 
-/// Keys bound per statement at most (PostgreSQL allows 65 535 parameters, SQLite 32 766).
-const KEYS_PER_STATEMENT: usize = 500;
+/// Keys per statement at most (its one parameter stays below ~165 KB).
+const KEYS_PER_STATEMENT: usize = 5_000;
+
+/// The window's statements on one backend; `keys` is always the last parameter.
+#[derive(Debug)]
+struct Statements {
+    /// `$1` owner, `$2` lease end, `$3` now, `$4` keys: `RETURNING` the keys reserved now.
+    reserve: String,
+    /// `$1` keys: each key's owner and state.
+    read: String,
+    /// `$1` owner, `$2` window end, `$3` keys.
+    confirm: String,
+    /// `$1` owner, `$2` keys.
+    release: String,
+    backend: Backend,
+}
+
+impl Statements {
+    fn new(backend: Backend) -> Self {
+        let keys = |param: usize| match backend {
+            Backend::Postgres => format!("SELECT unnest(string_to_array(${param}, ',')) AS value"),
+            Backend::Sqlite => format!("SELECT value FROM json_each(${param})"),
+        };
+        Statements {
+            // `WHERE true` tells SQLite's parser that ON CONFLICT belongs to the INSERT.
+            reserve: format!(
+                "INSERT INTO dedupe_keys (dedupe_key, owner, state, expires_at)                  SELECT k.value, $1, 'reserved', $2 FROM ({}) AS k WHERE true                  ON CONFLICT (dedupe_key) DO UPDATE SET owner = excluded.owner,                  state = excluded.state, expires_at = excluded.expires_at                  WHERE dedupe_keys.expires_at < $3 RETURNING dedupe_key",
+                keys(4)
+            ),
+            read: format!(
+                "SELECT dedupe_key, owner, state FROM dedupe_keys WHERE dedupe_key IN ({})",
+                keys(1)
+            ),
+            confirm: format!(
+                "UPDATE dedupe_keys SET state = 'routed', expires_at = $2                  WHERE owner = $1 AND dedupe_key IN ({})",
+                keys(3)
+            ),
+            release: format!(
+                "DELETE FROM dedupe_keys WHERE owner = $1 AND state = 'reserved'                  AND dedupe_key IN ({})",
+                keys(2)
+            ),
+            backend,
+        }
+    }
+
+    /// `keys` as the one parameter the statements read them from.
+    fn keys<'k>(&self, keys: impl IntoIterator<Item = &'k DedupeKey>) -> String {
+        let mut out = String::new();
+        let json = self.backend == Backend::Sqlite;
+        for (i, k) in keys.into_iter().enumerate() {
+            out.push_str(match (json, i) {
+                (true, 0) => "[\"",
+                (true, _) => "\",\"",
+                (false, 0) => "",
+                (false, _) => ",",
+            });
+            out.push_str(&hex(k));
+        }
+        if json {
+            out.push_str(if out.is_empty() { "[]" } else { "\"]" });
+        }
+        out
+    }
+}
 
 fn hex(key: &DedupeKey) -> String {
     let mut s = String::with_capacity(32);
@@ -54,11 +122,13 @@ impl SharedDedupe {
     /// The window in `store` for the replica `owner` (unique per process), remembering
     /// routed keys for `window` and reservations for `lease`.
     pub fn new(store: Store, owner: String, window: Duration, lease: Duration) -> Self {
+        let statements = std::sync::Arc::new(Statements::new(store.backend()));
         SharedDedupe {
             store,
             owner,
             window,
             lease,
+            statements,
         }
     }
 
@@ -93,25 +163,11 @@ impl SharedDedupe {
     ) -> Result<(), StoreError> {
         let now = now_millis();
         let by_hex: HashMap<String, DedupeKey> = keys.iter().map(|k| (hex(k), *k)).collect();
-        // $1 owner, $2 lease end, $3 now, then the keys.
-        let rows = (0..keys.len())
-            .map(|i| format!("(${}, $1, 'reserved', $2)", i + 4))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "INSERT INTO dedupe_keys (dedupe_key, owner, state, expires_at) VALUES {rows} \
-             ON CONFLICT (dedupe_key) DO UPDATE SET owner = excluded.owner, \
-             state = excluded.state, expires_at = excluded.expires_at \
-             WHERE dedupe_keys.expires_at < $3 RETURNING dedupe_key"
-        );
-        let mut query = sqlx::query(&sql)
+        let reserved = sqlx::query(&self.statements.reserve)
             .bind(self.owner.clone())
             .bind(now.saturating_add(millis(self.lease)))
-            .bind(now);
-        for k in keys {
-            query = query.bind(hex(k));
-        }
-        let reserved = query
+            .bind(now)
+            .bind(self.statements.keys(keys))
             .fetch_all(self.store.pool())
             .await
             .map_err(|e| self.store.error(e))?;
@@ -125,15 +181,8 @@ impl SharedDedupe {
         if others.is_empty() {
             return Ok(());
         }
-        let sql = format!(
-            "SELECT dedupe_key, owner, state FROM dedupe_keys WHERE dedupe_key IN ({})",
-            placeholders(1, others.len())
-        );
-        let mut query = sqlx::query(&sql);
-        for k in &others {
-            query = query.bind(hex(k));
-        }
-        let rows = query
+        let rows = sqlx::query(&self.statements.read)
+            .bind(self.statements.keys(others.iter().copied()))
             .fetch_all(self.store.pool())
             .await
             .map_err(|e| self.store.error(e))?;
@@ -169,13 +218,8 @@ impl SharedDedupe {
 
     async fn confirm_now(&self, keys: &[DedupeKey]) -> Result<(), StoreError> {
         let until = now_millis().saturating_add(millis(self.window));
-        self.for_own_keys(keys, Some(until), |list| {
-            format!(
-                "UPDATE dedupe_keys SET state = 'routed', expires_at = $2 \
-                 WHERE owner = $1 AND dedupe_key IN ({list})"
-            )
-        })
-        .await
+        self.for_own_keys(keys, Some(until), &self.statements.confirm)
+            .await
     }
 
     /// The deliveries of `keys`, reserved by this replica, failed (or were refused before
@@ -188,33 +232,24 @@ impl SharedDedupe {
     }
 
     async fn release_now(&self, keys: &[DedupeKey]) -> Result<(), StoreError> {
-        self.for_own_keys(keys, None, |list| {
-            format!(
-                "DELETE FROM dedupe_keys WHERE owner = $1 AND state = 'reserved' \
-                 AND dedupe_key IN ({list})"
-            )
-        })
-        .await
+        self.for_own_keys(keys, None, &self.statements.release)
+            .await
     }
 
-    /// Runs `sql(list)` per chunk of `keys`, binding this replica's id as `$1`, `time` (when
-    /// given) as `$2`, then the chunk's keys in `list`.
+    /// Runs `sql` per chunk of `keys`, binding this replica's id as `$1`, `time` (when
+    /// given) as `$2`, then the chunk's keys.
     async fn for_own_keys(
         &self,
         keys: &[DedupeKey],
         time: Option<i64>,
-        sql: impl Fn(&str) -> String,
+        sql: &str,
     ) -> Result<(), StoreError> {
-        let first = if time.is_some() { 3 } else { 2 };
         for chunk in keys.chunks(KEYS_PER_STATEMENT) {
-            let sql = sql(&placeholders(first, chunk.len()));
-            let mut query = sqlx::query(&sql).bind(self.owner.clone());
+            let mut query = sqlx::query(sql).bind(self.owner.clone());
             if let Some(time) = time {
                 query = query.bind(time);
             }
-            for k in chunk {
-                query = query.bind(hex(k));
-            }
+            query = query.bind(self.statements.keys(chunk));
             query
                 .execute(self.store.pool())
                 .await
