@@ -101,7 +101,7 @@ pub struct RunContext {
     /// Polling and timeout.
     pub timing: Timing,
     /// Where the run writes its transitions before acting on them, and its report at its
-    /// start, every [`SNAPSHOT_INTERVAL`] while it changes and once settled (so any replica
+    /// start, every `SNAPSHOT_INTERVAL` (200 ms) while it changes and once settled (so any replica
     /// can answer for it and resume it), with this replica's id; `None`: kept in this
     /// process only.
     pub reports: Option<(SqlRunReports, String)>,
