@@ -33,6 +33,11 @@ pub struct Metrics {
     pub produce_seconds: HistogramVec,
     /// Records accepted by the router and not yet answered.
     pub router_queue: IntGauge,
+    /// Seconds of one claim of the shared dedupe window (`routing.dedupe = "shared"`), from
+    /// sending it to the store's verdict.
+    pub dedupe_claim_seconds: Histogram,
+    /// Keys per claim of the shared dedupe window.
+    pub dedupe_claim_keys: Histogram,
     /// Acknowledgements to CXone by `outcome`: acknowledged, already_acknowledged, failed,
     /// requeued, dropped.
     pub acks: IntCounterVec,
@@ -175,6 +180,24 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
                 vec![
                     0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0,
                 ],
+            ),
+        ),
+        dedupe_claim_seconds: registered(
+            &registry,
+            histogram(
+                "switchboard_dedupe_claim_seconds",
+                "Seconds of one claim of the shared dedupe window, from sending it to the store's verdict.",
+                vec![
+                    0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0,
+                ],
+            ),
+        ),
+        dedupe_claim_keys: registered(
+            &registry,
+            histogram(
+                "switchboard_dedupe_claim_keys",
+                "Keys per claim of the shared dedupe window.",
+                vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0],
             ),
         ),
         router_queue: registered(

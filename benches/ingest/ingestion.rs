@@ -36,6 +36,11 @@ pub(crate) struct IngestExtras {
     pub(crate) client_secs: f64,
     /// Acknowledgements sent to the sandbox during the measured rounds, by outcome.
     pub(crate) acks: BTreeMap<String, f64>,
+    /// Claims of the shared dedupe window, their seconds summed, and their keys (from
+    /// `switchboard_dedupe_claim_*`; zero with memory dedupe).
+    pub(crate) claims: f64,
+    pub(crate) claim_secs: f64,
+    pub(crate) claim_keys: f64,
     /// The batching settings in force.
     pub(crate) settings: String,
 }
@@ -184,6 +189,9 @@ impl Ingestion {
                 request_secs: 0.0,
                 client_secs: 0.0,
                 acks: BTreeMap::new(),
+                claims: 0.0,
+                claim_secs: 0.0,
+                claim_keys: 0.0,
                 settings,
             },
         })
@@ -223,6 +231,9 @@ impl Ingestion {
         x.produce_secs += delta("switchboard_produce_seconds_sum");
         x.produced += delta("switchboard_produce_seconds_count");
         x.request_secs += delta("switchboard_produce_request_seconds_sum");
+        x.claims += delta("switchboard_dedupe_claim_seconds_count");
+        x.claim_secs += delta("switchboard_dedupe_claim_seconds_sum");
+        x.claim_keys += delta("switchboard_dedupe_claim_keys_sum");
         x.client_secs += mean_ms(&m.latencies) / 1e3 / cfg.rounds as f64;
         let (acks_before, acks_after) = (ack_counts(before), ack_counts(&after));
         for (k, v) in &acks_after {

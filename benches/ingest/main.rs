@@ -337,7 +337,17 @@ async fn measure_at(
         None => (None, None),
     };
     let shared = match shared {
-        Some(i) => Some(i.stop().await.0),
+        Some(i) => {
+            let (target, x) = i.stop().await;
+            println!(
+                "shared dedupe: {:.0} claims over the measured rounds, {:.1} keys each, {:.3} ms each (send to verdict); client latency {:.3} ms",
+                x.claims,
+                x.claim_keys / x.claims.max(1.0),
+                x.claim_secs * 1000.0 / x.claims.max(1.0),
+                x.client_secs * 1000.0
+            );
+            Some(target)
+        }
         None => None,
     };
     result?;

@@ -430,7 +430,13 @@ impl KafkaRouterActor {
             .flat_map(|m| m.events.iter().map(|e| e.event.dedupe_key))
             .collect();
         let next = shared.clone();
-        let claim = async move { shared.claim(&keys).await };
+        METRICS.dedupe_claim_keys.observe(keys.len() as f64);
+        let timer = METRICS.dedupe_claim_seconds.start_timer();
+        let claim = async move {
+            let claims = shared.claim(&keys).await;
+            timer.observe_duration();
+            claims
+        };
         ctx.spawn(claim.into_actor(self).map(move |claims, act, ctx| {
             act.claims_in_flight -= 1;
             act.claiming -= n;
