@@ -50,6 +50,31 @@ pub struct KafkaSettings {
     pub max_in_flight: usize,
     /// Records accepted but not yet acknowledged by the broker, over all partitions.
     pub queue_capacity: usize,
+    /// The codec of every produce batch.
+    pub compression: KafkaCompression,
+}
+
+/// `kafka.compression`: how produce batches are compressed (Kafka's record-batch codecs;
+/// consumers decompress them whatever their client).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, derive_more::Display)]
+#[serde(rename_all = "lowercase")]
+pub enum KafkaCompression {
+    /// Uncompressed.
+    #[default]
+    #[display("none")]
+    None,
+    /// gzip.
+    #[display("gzip")]
+    Gzip,
+    /// LZ4 (framed, as Kafka uses it).
+    #[display("lz4")]
+    Lz4,
+    /// Snappy (xerial framing, as Kafka uses it).
+    #[display("snappy")]
+    Snappy,
+    /// Zstandard.
+    #[display("zstd")]
+    Zstd,
 }
 
 /// `routing.dedupe`: where the dedupe window lives.

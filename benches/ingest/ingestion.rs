@@ -7,7 +7,24 @@ use std::time::Duration;
 use anyhow::Context as _;
 use switchboard_sandbox::{Sandbox, SandboxOptions};
 
-use switchboard_actors::settings::DedupeMode;
+use switchboard_actors::settings::{DedupeMode, KafkaCompression};
+
+/// What an ingestion target changes in the service's settings.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Variant {
+    /// `routing.dedupe`.
+    pub(crate) dedupe: DedupeMode,
+    /// `kafka.compression`.
+    pub(crate) compression: KafkaCompression,
+}
+
+impl Variant {
+    /// The defaults: memory dedupe, no compression.
+    pub(crate) const PLAIN: Variant = Variant {
+        dedupe: DedupeMode::Memory,
+        compression: KafkaCompression::None,
+    };
+}
 
 use crate::common::service::{service_settings, start_app, RunningApp};
 use crate::config::BenchConfig;
@@ -115,12 +132,12 @@ pub(crate) struct Ingestion {
 }
 
 impl Ingestion {
-    /// Starts the sandbox and the service (with `routing.dedupe = dedupe`), and routes the
+    /// Starts the sandbox and the service (its settings changed by `variant`), and routes the
     /// warm-up events (for real, not counted).
     pub(crate) async fn start(
         cfg: &BenchConfig,
         events: &Arc<Vec<Event>>,
-        dedupe: DedupeMode,
+        variant: Variant,
     ) -> anyhow::Result<Self> {
         let sandbox = Sandbox::start(SandboxOptions {
             bind: "127.0.0.1:0".into(),
@@ -131,15 +148,17 @@ impl Ingestion {
         .context("starting the sandbox")?;
         let (dir, mut s) = service_settings(&cfg.brokers, sandbox.base_url())?;
         s.server.workers = cfg.workers;
-        s.routing.dedupe = dedupe;
+        s.routing.dedupe = variant.dedupe;
+        s.kafka.compression = variant.compression;
         s.cxone.requests_per_minute = cfg.ack_rpm;
         s.cxone.burst = 1000;
         s.cxone.backoff_initial_ms = 50;
         s.cxone.backoff_max_ms = 2000;
         cfg.apply_batching(&mut s.kafka);
-        let name = match dedupe {
-            DedupeMode::Memory => "ingestion (switchboard)".to_string(),
-            DedupeMode::Shared => {
+        let name = match (variant.dedupe, variant.compression) {
+            (DedupeMode::Memory, KafkaCompression::None) => "ingestion (switchboard)".to_string(),
+            (DedupeMode::Memory, codec) => format!("ingestion, {codec}"),
+            (DedupeMode::Shared, _) => {
                 format!("ingestion, shared dedupe ({})", backend_of(&s.state.url))
             }
         };

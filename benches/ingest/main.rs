@@ -35,7 +35,9 @@
 //!    request (from `/metrics`);
 //! 6. ingestion with `routing.dedupe = "shared"` (target `shared`): the same service keeping
 //!    the dedupe window in the state store (`BENCH_STATE_URL`, e.g. PostgreSQL), reported
-//!    against 5 (best rounds, and round by round; the aim is ≥ 0.8).
+//!    against 5 (best rounds, and round by round; the aim is ≥ 0.8);
+//! 7. ingestion with each `kafka.compression` codec (target `codecs`, not in the defaults:
+//!    four more services), each against 5.
 //!
 //! Each concurrency starts by deleting the topics that earlier concurrencies and earlier runs
 //! left (`sbbench-*`): tansu's memory store costs more per produce request the more it
@@ -100,12 +102,12 @@ use std::time::Duration;
 use anyhow::Context as _;
 use switchboard::config::Settings;
 use switchboard::routes::event::EventLimits;
-use switchboard_actors::settings::DedupeMode;
+use switchboard_actors::settings::{DedupeMode, KafkaCompression};
 
 use crate::baselines::{drop_bench_topics, http_ceiling, BrokerCeiling};
 use crate::config::BenchConfig;
 use crate::events::{generate_events, Event};
-use crate::ingestion::Ingestion;
+use crate::ingestion::{Ingestion, Variant};
 use crate::lean::lean_pipeline;
 use crate::parse::parse_costs;
 use crate::stats::{median_of_sorted, print_cpu_header, print_cpu_row, print_row, Target};
@@ -291,15 +293,34 @@ async fn measure_at(
         None
     };
     let mut ingest = if cfg.runs("ingest") {
-        Some(Ingestion::start(cfg, events, DedupeMode::Memory).await?)
+        Some(Ingestion::start(cfg, events, Variant::PLAIN).await?)
     } else {
         None
     };
     let mut shared = if cfg.runs("shared") {
-        Some(Ingestion::start(cfg, events, DedupeMode::Shared).await?)
+        let variant = Variant {
+            dedupe: DedupeMode::Shared,
+            ..Variant::PLAIN
+        };
+        Some(Ingestion::start(cfg, events, variant).await?)
     } else {
         None
     };
+    let mut codecs = Vec::new();
+    if cfg.runs("codecs") {
+        for compression in [
+            KafkaCompression::Gzip,
+            KafkaCompression::Lz4,
+            KafkaCompression::Snappy,
+            KafkaCompression::Zstd,
+        ] {
+            let variant = Variant {
+                compression,
+                ..Variant::PLAIN
+            };
+            codecs.push(Ingestion::start(cfg, events, variant).await?);
+        }
+    }
     let mut result = Ok(());
     for round in 0..cfg.rounds {
         if let Some(h) = &mut http {
@@ -316,6 +337,11 @@ async fn measure_at(
         }
         if let (Some(i), Ok(())) = (&mut shared, &result) {
             result = i.round(cfg, events, round).await;
+        }
+        for i in &mut codecs {
+            if result.is_ok() {
+                result = i.round(cfg, events, round).await;
+            }
         }
         if result.is_err() {
             break;
@@ -350,6 +376,10 @@ async fn measure_at(
         }
         None => None,
     };
+    let mut codec_rows = Vec::new();
+    for i in codecs {
+        codec_rows.push(i.stop().await.0);
+    }
     result?;
     let ratios = match (&http, &broker, &ingest) {
         (Some(h), Some(b), Some(i)) => Some(Ratios::of(h, b, i, lean.as_ref())),
@@ -362,11 +392,22 @@ async fn measure_at(
         rows.push(b.b2);
     }
     rows.extend(lean);
-    if let (Some(memory), Some(shared)) = (&ingest, &shared) {
-        print_shared_ratio(memory, shared);
+    if let Some(plain) = &ingest {
+        if let Some(shared) = &shared {
+            print_against(plain, shared, "shared dedupe / memory dedupe", 0.8);
+        }
+        for codec in &codec_rows {
+            print_against(
+                plain,
+                codec,
+                &format!("{} / no compression", codec.name),
+                0.8,
+            );
+        }
     }
     rows.extend(ingest);
     rows.extend(shared);
+    rows.extend(codec_rows);
 
     if !rows.is_empty() {
         println!();
@@ -446,22 +487,22 @@ async fn measure_at(
     Ok(result)
 }
 
-/// Ingestion with the shared dedupe window against ingestion with the in-process one: best
+/// A variant of ingestion against plain ingestion (memory dedupe, no compression): best
 /// rounds, and round `k` against round `k`.
-fn print_shared_ratio(memory: &Target, shared: &Target) {
-    let mut per_round: Vec<f64> = shared
+fn print_against(plain: &Target, variant: &Target, what: &str, aim: f64) {
+    let mut per_round: Vec<f64> = variant
         .rounds
         .iter()
-        .zip(&memory.rounds)
+        .zip(&plain.rounds)
         .map(|(s, m)| s.events_per_sec() / m.events_per_sec().max(1e-9))
         .collect();
     per_round.sort_by(f64::total_cmp);
     println!();
     println!(
-        "shared dedupe / memory dedupe: {:.0} / {:.0} events/s = {:.2} (best rounds); round by round {} (median {:.2}); aim >= 0.80",
-        shared.best_rate(),
-        memory.best_rate(),
-        shared.best_rate() / memory.best_rate().max(1e-9),
+        "{what}: {:.0} / {:.0} events/s = {:.2} (best rounds); round by round {} (median {:.2}); aim >= {aim:.2}",
+        variant.best_rate(),
+        plain.best_rate(),
+        variant.best_rate() / plain.best_rate().max(1e-9),
         per_round
             .iter()
             .map(|r| format!("{r:.2}"))

@@ -4,6 +4,7 @@ mod acknowledgements;
 mod bad_input;
 mod bad_input_corpus;
 mod broker_down;
+mod compression;
 mod cxone;
 mod definitions;
 mod deltas;

@@ -27,7 +27,7 @@ use super::rules::Route;
 use crate::acknowledger::Acknowledge;
 use crate::lifecycle::Lifecycle;
 use crate::metrics::METRICS;
-use crate::settings::KafkaSettings;
+use crate::settings::{KafkaCompression, KafkaSettings};
 use crate::store::dedupe::{Claim, SharedDedupe};
 
 /// Capacity of the router's mailbox, in messages.
@@ -124,6 +124,17 @@ impl WindowUpdates {
     }
 }
 
+/// rskafka's codec for `kafka.compression`.
+fn codec(compression: KafkaCompression) -> Compression {
+    match compression {
+        KafkaCompression::None => Compression::NoCompression,
+        KafkaCompression::Gzip => Compression::Gzip,
+        KafkaCompression::Lz4 => Compression::Lz4,
+        KafkaCompression::Snappy => Compression::Snappy,
+        KafkaCompression::Zstd => Compression::Zstd,
+    }
+}
+
 /// Asks whether the broker answers metadata requests (readiness).
 #[derive(Message, Debug, Clone, Copy)]
 #[rtype(result = "Result<usize, BrokerCallError>")]
@@ -147,6 +158,8 @@ pub struct KafkaRouterActor {
     claims_in_flight: usize,
     /// Ended keys on their way to the shared window.
     window_updates: WindowUpdates,
+    /// The codec of every produce batch (`kafka.compression`).
+    compression: Compression,
     /// Its lifecycle log lines and restart count.
     lifecycle: Lifecycle,
 }
@@ -167,6 +180,7 @@ impl KafkaRouterActor {
             to_claim: Vec::new(),
             claims_in_flight: 0,
             window_updates: WindowUpdates::default(),
+            compression: codec(settings.compression),
             lifecycle: Lifecycle::new("KafkaRouterActor"),
         }
     }
@@ -279,11 +293,10 @@ impl KafkaRouterActor {
             .produce_timeout()
             .saturating_sub(batch.oldest().elapsed());
         let Batch { records, waiters } = batch;
+        let compression = self.compression;
         let produce = async move {
             let _timer = METRICS.produce_request_seconds.start_timer();
-            match tokio::time::timeout(budget, client.produce(records, Compression::NoCompression))
-                .await
-            {
+            match tokio::time::timeout(budget, client.produce(records, compression)).await {
                 Ok(Ok(offsets)) => Ok(offsets),
                 Ok(Err(e)) => Err(RouteError::Broker(e.into())),
                 Err(_) => Err(RouteError::Timeout),

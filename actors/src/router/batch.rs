@@ -183,6 +183,7 @@ mod tests {
             max_batch_records: 0,
             max_in_flight,
             queue_capacity: 10,
+            compression: crate::settings::KafkaCompression::None,
         }
     }
 

@@ -367,6 +367,7 @@ mod tests {
             max_batch_records: 100,
             max_in_flight: 1,
             queue_capacity,
+            compression: crate::settings::KafkaCompression::None,
         }
     }
 

@@ -270,6 +270,7 @@ mod tests {
             max_batch_records: 100,
             max_in_flight: 1,
             queue_capacity: 10,
+            compression: crate::settings::KafkaCompression::None,
         }
     }
 
