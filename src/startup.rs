@@ -14,7 +14,7 @@ use switchboard_actors::definitions::DefinitionActor;
 use switchboard_actors::deltas::DeltaBatchActor;
 use switchboard_actors::exports::ExportOptions;
 use switchboard_actors::orchestration::{self, DurableRuns};
-use switchboard_actors::router::{MemoryDedupe, RouterIntake};
+use switchboard_actors::router::{MemoryDedupe, Route, RouterIntake};
 use switchboard_actors::settings::DedupeMode;
 use switchboard_actors::store::{
     SharedDedupe, SqlCheckpointStore, SqlCompletions, SqlRunReports, Store,
@@ -138,6 +138,7 @@ fn start_actors(
         let window = Duration::from_secs(settings.routing.dedupe_window_secs);
         let capacity = settings.routing.dedupe_capacity;
         let acks = acknowledger.clone().recipient();
+        let dead_letter = Route::dead_letter(&settings.routing.dead_letter_topic);
         let shared = (settings.routing.dedupe == DedupeMode::Shared).then(|| {
             // A reservation outlives the longest produce twice over before another replica
             // may take the key of a replica that died holding it.
@@ -146,8 +147,9 @@ fn start_actors(
         });
         Supervisor::start(move |_| {
             let dedupe = Box::new(MemoryDedupe::new(window, capacity));
-            let router =
-                KafkaRouterActor::new(&kafka_settings, kafka, dedupe).with_acknowledger(acks);
+            let router = KafkaRouterActor::new(&kafka_settings, kafka, dedupe)
+                .with_acknowledger(acks)
+                .with_dead_letter(dead_letter);
             match shared {
                 Some(shared) => router.with_shared_dedupe(shared),
                 None => router,
@@ -229,8 +231,9 @@ impl Application {
             &runtime.handle,
             Some(&runtime.audit),
         );
+        let dead_letter = Route::dead_letter(&settings.routing.dead_letter_topic);
         let kafka = Arc::new(
-            KafkaConnection::connect(&settings.kafka, &rules)
+            KafkaConnection::connect(&settings.kafka, &rules, dead_letter.as_ref())
                 .await
                 .context("kafka: cannot start the router")?,
         );

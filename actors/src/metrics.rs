@@ -12,16 +12,19 @@ use prometheus::{
 pub struct Metrics {
     /// The registry holding them all.
     pub registry: Registry,
-    /// Webhook events by `outcome`: routed, duplicate, rejected, unavailable.
+    /// Webhook events by `outcome`: routed, duplicate, dead_lettered, rejected, unavailable.
     pub events: IntCounterVec,
     /// `events{outcome}` children, resolved once for the hot path, in [`EventOutcome`]'s
     /// order (read through [`Metrics::event`]).
-    event_outcomes: [IntCounter; 4],
+    event_outcomes: [IntCounter; 5],
     /// `produce_seconds{outcome="ok"}` and `{outcome="failed"}`, resolved once (read through
     /// [`Metrics::produce`]).
     produce_outcomes: [Histogram; 2],
     /// Records acknowledged by the broker, by `topic` and `partition`.
     pub routed: IntCounterVec,
+    /// Events produced to the dead-letter topic, by `reason` (the machine code, e.g.
+    /// `no_route`).
+    pub dead_lettered: IntCounterVec,
     /// Records per produce request.
     pub batch_records: Histogram,
     /// Events per message from an HTTP worker to the router (`RouteEvents`).
@@ -73,6 +76,8 @@ pub enum EventOutcome {
     Routed,
     /// 200 `duplicate`: seen within the dedupe window.
     Duplicate,
+    /// 200 `dead_lettered`: on the dead-letter topic (`routing.dead_letter_topic`).
+    DeadLettered,
     /// Refused for the request itself (4xx): bad input, bad signature, no route.
     Rejected,
     /// 503: the broker or the router could not take it now.
@@ -81,9 +86,10 @@ pub enum EventOutcome {
 
 impl EventOutcome {
     /// Every outcome, in the order of the resolved counters.
-    pub const ALL: [EventOutcome; 4] = [
+    pub const ALL: [EventOutcome; 5] = [
         EventOutcome::Routed,
         EventOutcome::Duplicate,
+        EventOutcome::DeadLettered,
         EventOutcome::Rejected,
         EventOutcome::Unavailable,
     ];
@@ -93,6 +99,7 @@ impl EventOutcome {
         match self {
             EventOutcome::Routed => "routed",
             EventOutcome::Duplicate => "duplicate",
+            EventOutcome::DeadLettered => "dead_lettered",
             EventOutcome::Rejected => "rejected",
             EventOutcome::Unavailable => "unavailable",
         }
@@ -148,6 +155,17 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         produce_outcomes: ["ok", "failed"].map(|o| produce_seconds.with_label_values(&[o])),
         events: registered(&registry, events),
         produce_seconds: registered(&registry, produce_seconds),
+        dead_lettered: registered(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "switchboard_dead_lettered_total",
+                    "Events produced to the dead-letter topic, by reason.",
+                ),
+                &["reason"],
+            )
+            .expect("valid metric"),
+        ),
         routed: registered(
             &registry,
             counter_vec(

@@ -123,6 +123,11 @@ pub struct RoutingSettings {
     /// Largest `dataActionId`, `eventType` and `timestamp`, in bytes of their decoded text;
     /// longer ones are refused with 400 `invalid_event` naming the field.
     pub max_field_bytes: usize,
+    /// Dead-letter topic: an event no rule matches is produced to its partition 0 (with
+    /// headers `error`, `reason`, and the event's `eventType` and `timestamp`) and answered
+    /// `dead_lettered` once the broker acknowledged it; empty: such an event is refused 422
+    /// `no_route`.
+    pub dead_letter_topic: String,
 }
 
 impl std::fmt::Debug for RoutingSettings {
@@ -141,6 +146,7 @@ impl std::fmt::Debug for RoutingSettings {
             signature_tolerance_secs,
             max_depth,
             max_field_bytes,
+            dead_letter_topic,
         } = self;
         let redacted = |s: &String| if s.is_empty() { "" } else { "<redacted>" };
         let secrets: Vec<&str> = signing_secrets.iter().map(redacted).collect();
@@ -157,6 +163,7 @@ impl std::fmt::Debug for RoutingSettings {
             .field("signature_tolerance_secs", signature_tolerance_secs)
             .field("max_depth", max_depth)
             .field("max_field_bytes", max_field_bytes)
+            .field("dead_letter_topic", dead_letter_topic)
             .finish()
     }
 }

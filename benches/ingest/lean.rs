@@ -93,7 +93,7 @@ async fn produce(lean: Rc<Lean>, route: Route, batch: Vec<Pending<Record, Waiter
         batch.into_iter().map(|p| (p.record, p.waiter)).unzip();
     let connection = lean
         .kafka
-        .get_or_try_init(|| KafkaConnection::connect(&lean.settings, &lean.rules))
+        .get_or_try_init(|| KafkaConnection::connect(&lean.settings, &lean.rules, None))
         .await;
     let result = match connection.map(|k| k.partition(&route)) {
         Ok(Some(client)) => match tokio::time::timeout(
@@ -177,7 +177,7 @@ pub(crate) async fn lean_pipeline(cfg: &BenchConfig) -> anyhow::Result<ServedTar
     cfg.apply_batching(&mut s.kafka);
     let rules = Arc::new(s.rules()?);
     // Creates the topics and checks the partitions; each worker opens its own connection.
-    KafkaConnection::connect(&s.kafka, &rules)
+    KafkaConnection::connect(&s.kafka, &rules, None)
         .await
         .context("lean pipeline: connecting to the broker")?;
     let limits = BatchLimits::of(&s.kafka);

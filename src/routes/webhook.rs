@@ -5,7 +5,8 @@
 //! `{"status":"duplicate"}` for a redelivery within the dedupe window (acknowledged again);
 //! 415 for a non-JSON content type; 413 above `server.max_body_bytes`; 400 `malformed_json`
 //! or `invalid_event` (with `details`); 401 `invalid_signature` when signatures are on;
-//! 422 `no_route`; 503 with `Retry-After` when the broker did not acknowledge in time or the
+//! 200 `{"status":"dead_lettered","topic","partition","offset"}` for an event no rule matches
+//! when `routing.dead_letter_topic` is set (otherwise 422 `no_route`); 503 with `Retry-After` when the broker did not acknowledge in time or the
 //! router's queue is full.
 
 use std::rc::Rc;
@@ -46,6 +47,7 @@ pub async fn ingest(
     let outcome = match &result {
         Ok(RouteOutcome::Routed(_)) => EventOutcome::Routed,
         Ok(RouteOutcome::Duplicate) => EventOutcome::Duplicate,
+        Ok(RouteOutcome::DeadLettered { .. }) => EventOutcome::DeadLettered,
         Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE => EventOutcome::Unavailable,
         Err(_) => EventOutcome::Rejected,
     };
@@ -60,6 +62,18 @@ pub async fn ingest(
         RouteOutcome::Duplicate => HttpResponse::Ok()
             .content_type("application/json")
             .body(r#"{"status":"duplicate"}"#),
+        RouteOutcome::DeadLettered { routed, reason } => {
+            METRICS
+                .dead_lettered
+                .with_label_values(&[reason.code()])
+                .inc();
+            HttpResponse::Ok().json(RoutedBody {
+                status: "dead_lettered",
+                topic: &routed.topic,
+                partition: routed.partition,
+                offset: routed.offset,
+            })
+        }
     })
 }
 

@@ -6,6 +6,7 @@ mod bad_input_corpus;
 mod broker_down;
 mod compression;
 mod cxone;
+mod dead_letter;
 mod definitions;
 mod deltas;
 mod exports;

@@ -185,6 +185,15 @@ impl KafkaRouterActor {
         }
     }
 
+    /// Sends events no rule matches to `route` (`routing.dead_letter_topic`, whose partition
+    /// client the connection must have) rather than refusing them.
+    pub fn with_dead_letter(self, route: Option<Route>) -> Self {
+        KafkaRouterActor {
+            core: self.core.with_dead_letter(route),
+            ..self
+        }
+    }
+
     /// Queues the acknowledgement of routed events (a duplicate's too) with `acknowledger`,
     /// which runs on the router's thread, so ingestion pays no extra cross-thread message.
     pub fn with_acknowledger(mut self, acknowledger: Recipient<Acknowledge>) -> Self {

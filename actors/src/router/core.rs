@@ -19,7 +19,8 @@ use rskafka::record::Record;
 use super::batch::{BatchLimits, Next, PartitionQueue, Pending};
 use super::dedupe::{DedupeKey, DedupeStore, Seen};
 use super::event::{
-    event_record, BrokerFailure, Incoming, Reply, RouteError, RouteOutcome, Routed,
+    dead_letter_record, event_record, BrokerFailure, DeadLetterReason, Incoming, Reply, RouteError,
+    RouteOutcome, Routed,
 };
 use super::rules::Route;
 use crate::settings::KafkaSettings;
@@ -31,6 +32,8 @@ pub struct Waiter<T> {
     key: DedupeKey,
     data_action_id: String,
     reply: T,
+    /// Why its record goes to the dead-letter topic, when it does.
+    dead_letter: Option<DeadLetterReason>,
 }
 
 /// A record of a batch that left, with when it was accepted (for latency and the produce
@@ -112,6 +115,7 @@ pub struct RouterCore<T> {
     pending: usize,
     queues: HashMap<Route, PartitionQueue<Record, Waiter<T>>>,
     duplicates: HashMap<DedupeKey, Vec<(T, String)>>,
+    dead_letter: Option<Route>,
 }
 
 impl<T> RouterCore<T> {
@@ -126,7 +130,15 @@ impl<T> RouterCore<T> {
             pending: 0,
             queues: HashMap::new(),
             duplicates: HashMap::new(),
+            dead_letter: None,
         }
+    }
+
+    /// Sends events no rule matches to `route` (`routing.dead_letter_topic`) rather than
+    /// refusing them; `None`: refused with [`RouteError::NoRoute`].
+    pub fn with_dead_letter(mut self, route: Option<Route>) -> Self {
+        self.dead_letter = route;
+        self
     }
 
     /// Records queued or in flight.
@@ -146,8 +158,9 @@ impl<T> RouterCore<T> {
 
     /// Admits one event at `now`, answering `reply` through `effects` when decided at once:
     /// a key already routed → [`RouteOutcome::Duplicate`] (acknowledged again); a key in
-    /// flight → waits for that delivery's outcome; no route → [`RouteError::NoRoute`]; at
-    /// capacity → [`RouteError::QueueFull`] (both release the key). Otherwise the record is
+    /// flight → waits for that delivery's outcome; no route → queued for the dead-letter
+    /// topic, or without one [`RouteError::NoRoute`]; at capacity → [`RouteError::QueueFull`]
+    /// (both refusals release the key). Otherwise the record is
     /// queued and its route returned, to be [stepped](Self::step).
     pub fn admit(
         &mut self,
@@ -171,11 +184,15 @@ impl<T> RouterCore<T> {
             }
             None => {}
         }
-        let Some(route) = event.route else {
-            self.dedupe.release(event.dedupe_key);
-            effects.released.push(event.dedupe_key);
-            effects.replies.push((reply, Err(RouteError::NoRoute)));
-            return None;
+        let (route, dead_letter) = match (event.route, &self.dead_letter) {
+            (Some(route), _) => (route, None),
+            (None, Some(dead_letter)) => (dead_letter.clone(), Some(DeadLetterReason::NoRoute)),
+            (None, None) => {
+                self.dedupe.release(event.dedupe_key);
+                effects.released.push(event.dedupe_key);
+                effects.replies.push((reply, Err(RouteError::NoRoute)));
+                return None;
+            }
         };
         if self.pending >= self.capacity {
             self.dedupe.release(event.dedupe_key);
@@ -183,12 +200,13 @@ impl<T> RouterCore<T> {
             effects.replies.push((reply, Err(RouteError::QueueFull)));
             return None;
         }
-        let (record, size) = event_record(
-            event.data_action_id.clone(),
-            event.event_type,
-            event.timestamp,
-            event.compact,
-        );
+        let id = event.data_action_id.clone();
+        let (record, size) = match dead_letter {
+            None => event_record(id, event.event_type, event.timestamp, event.compact),
+            Some(why) => {
+                dead_letter_record(id, event.event_type, event.timestamp, event.compact, why)
+            }
+        };
         self.queues.entry(route.clone()).or_default().push(Pending {
             record,
             size,
@@ -197,6 +215,7 @@ impl<T> RouterCore<T> {
                 key: event.dedupe_key,
                 data_action_id: event.data_action_id,
                 reply,
+                dead_letter,
             },
         });
         self.pending += 1;
@@ -273,11 +292,17 @@ impl<T> RouterCore<T> {
         for (i, Waiting { waiter, .. }) in waiters.into_iter().enumerate() {
             let reply = match &result {
                 Ok(offsets) => match offsets.get(i) {
-                    Some(&offset) => Ok(RouteOutcome::Routed(Routed {
-                        topic: route.topic.clone(),
-                        partition: route.partition,
-                        offset,
-                    })),
+                    Some(&offset) => {
+                        let routed = Routed {
+                            topic: route.topic.clone(),
+                            partition: route.partition,
+                            offset,
+                        };
+                        Ok(match waiter.dead_letter {
+                            None => RouteOutcome::Routed(routed),
+                            Some(reason) => RouteOutcome::DeadLettered { routed, reason },
+                        })
+                    }
                     None => Err(RouteError::Broker(BrokerFailure::MissingOffset)),
                 },
                 Err(e) => Err(e.clone()),
@@ -550,6 +575,38 @@ mod tests {
         assert_eq!(fx.replies, vec![(1, Err(RouteError::NoRoute))]);
         assert_eq!(core.pending(), 0);
         assert_eq!(core.admit(event("a"), 2, now, &mut fx), Some(route()));
+    }
+
+    #[test]
+    fn with_a_dead_letter_topic_an_event_without_a_route_goes_there_with_its_reason() {
+        let dead = Route {
+            topic: Arc::from("dead"),
+            partition: 0,
+        };
+        let mut core = core(10).with_dead_letter(Some(dead.clone()));
+        let now = Instant::now();
+        let mut fx = Effects::default();
+        let mut lost = event("a");
+        lost.route = None;
+        assert_eq!(core.admit(lost, 1, now, &mut fx), Some(dead.clone()));
+        assert!(fx.replies.is_empty(), "answered once the broker acknowledged it");
+        let Step::Send(batch) = core.step(&dead, now) else {
+            panic!("a batch for the dead-letter topic")
+        };
+        let headers = &batch.records[0].headers;
+        assert_eq!(headers.get("error").map(Vec::as_slice), Some(&b"no_route"[..]));
+        assert!(headers.contains_key("reason") && headers.contains_key("eventType"));
+        core.finish(&dead, batch.waiters, Ok(vec![7]), &mut fx);
+        let expected = RouteOutcome::DeadLettered {
+            routed: Routed {
+                topic: Arc::from("dead"),
+                partition: 0,
+                offset: 7,
+            },
+            reason: DeadLetterReason::NoRoute,
+        };
+        assert_eq!(fx.replies, vec![(1, Ok(expected))]);
+        assert_eq!(fx.confirmed.len(), 1, "a redelivery is a duplicate");
     }
 
     #[test]

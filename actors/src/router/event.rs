@@ -40,6 +40,51 @@ pub fn event_record(
     (record, size)
 }
 
+/// The record of an event sent to the dead-letter topic: [`event_record`]'s, with headers
+/// `error` (the machine code the event would have been refused with) and `reason`.
+pub fn dead_letter_record(
+    data_action_id: String,
+    event_type: String,
+    timestamp: String,
+    compact: String,
+    why: DeadLetterReason,
+) -> (Record, usize) {
+    let (mut record, size) = event_record(data_action_id, event_type, timestamp, compact);
+    let headers = [("error", why.code()), ("reason", why.reason())];
+    let mut added = 0;
+    for (name, value) in headers {
+        added += name.len() + value.len();
+        record
+            .headers
+            .insert(name.to_string(), value.as_bytes().to_vec());
+    }
+    (record, size + added)
+}
+
+/// Why an event went to the dead-letter topic (`routing.dead_letter_topic`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadLetterReason {
+    /// No rule matched the payload.
+    NoRoute,
+}
+
+impl DeadLetterReason {
+    /// The machine code (its `error` header): the code the event is refused with when there
+    /// is no dead-letter topic.
+    pub fn code(self) -> &'static str {
+        match self {
+            DeadLetterReason::NoRoute => "no_route",
+        }
+    }
+
+    /// The text of its `reason` header.
+    pub fn reason(self) -> &'static str {
+        match self {
+            DeadLetterReason::NoRoute => "no routing rule matches the event",
+        }
+    }
+}
+
 /// A Data Action event to route; the outcome comes through `reply` once decided (at once for
 /// a duplicate or a refusal, when the broker answers otherwise). Build it with
 /// [`RouteEvent::new`], which also returns the receiving end, and send it in a
@@ -113,6 +158,13 @@ pub enum RouteOutcome {
     Routed(Routed),
     /// The event was routed before, within the dedupe window; nothing produced.
     Duplicate,
+    /// The broker acknowledged the record on the dead-letter topic.
+    DeadLettered {
+        /// Where it landed.
+        routed: Routed,
+        /// Why it went there.
+        reason: DeadLetterReason,
+    },
 }
 
 /// Why an event was not routed. Nothing of it is in Kafka (or, for a timeout, may be:

@@ -99,12 +99,13 @@ pub struct KafkaConnection {
 
 impl KafkaConnection {
     /// Connects, creates missing topics (when `kafka.create_topics`), checks partitions and
-    /// opens a partition client for every route of `rules`.
+    /// opens a partition client for every route of `rules`, and for `dead_letter`.
     ///
     /// Errors: [`KafkaSetupError`] naming the brokers, topic or partition.
     pub async fn connect(
         settings: &KafkaSettings,
         rules: &RuleSet,
+        dead_letter: Option<&Route>,
     ) -> Result<Self, KafkaSetupError> {
         let timeout = Duration::from_millis(settings.connect_timeout_ms);
         let brokers = settings.brokers.join(",");
@@ -130,7 +131,13 @@ impl KafkaConnection {
         let mut topics = bounded(timeout, client.list_topics())
             .await
             .map_err(&unreachable)?;
-        let targets = rules.targets();
+        let mut targets = rules.targets();
+        if let Some(route) = dead_letter {
+            targets
+                .entry(route.topic.clone())
+                .or_default()
+                .insert(route.partition);
+        }
         let missing: Vec<_> = targets
             .keys()
             .filter(|t| !topics.iter().any(|x| x.name == ***t))
@@ -284,7 +291,8 @@ mod tests {
         let brokers = format!("127.0.0.1:{port}");
         let rules = RuleSet::from_toml("[[rules]]\npattern = '.*'\ntopic = 't'\npartition = 0\n")
             .expect("rules");
-        let Err(e) = KafkaConnection::connect(&settings(brokers.clone()), &rules).await else {
+        let Err(e) = KafkaConnection::connect(&settings(brokers.clone()), &rules, None).await
+        else {
             panic!("connected to nothing");
         };
         assert_eq!(

@@ -44,6 +44,17 @@ pub struct Route {
     pub partition: i32,
 }
 
+impl Route {
+    /// Where events no rule matches go: partition 0 of `routing.dead_letter_topic`, or
+    /// `None` when it is empty (they are refused then).
+    pub fn dead_letter(topic: &str) -> Option<Route> {
+        (!topic.is_empty()).then(|| Route {
+            topic: topic.into(),
+            partition: 0,
+        })
+    }
+}
+
 /// A rule that cannot be used; `index` counts from 0 in file order.
 #[derive(Debug, Clone, derive_more::Display, derive_more::Error)]
 #[display("routing rule {index} ({field}): {message}")]
