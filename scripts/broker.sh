@@ -1,29 +1,31 @@
 #!/usr/bin/env bash
-# Installs (if missing) and runs a local Kafka-compatible broker: tansu 0.6 with in-memory
-# storage. Usage:
-#   scripts/broker.sh install           # cargo install tansu (about 8 minutes the first time)
+# Installs (if missing) and runs a local Kafka-compatible broker: nisshi 0.8.1 (tansu's
+# successor) with in-memory storage. Usage:
+#   scripts/broker.sh install           # cargo install nisshi (about 20 minutes the first time)
 #   scripts/broker.sh start [PORT]      # start on 127.0.0.1:PORT (default 9092), wait until it listens
 #   scripts/broker.sh stop [PORT]       # stop the broker started on PORT
-# tansu reads a .env in its working directory, so it runs from its own state directory.
+# nisshi reads a .env in its working directory, so it runs from its own state directory.
+# It declares rustc 1.96 through a dependency but builds with older toolchains, hence
+# --ignore-rust-version.
 set -euo pipefail
 
-TANSU_VERSION=0.6.0
+NISSHI_VERSION=0.8.1
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-STATE="$ROOT/.tansu"
+STATE="$ROOT/.nisshi"
 CARGO_BIN="${CARGO_HOME:-$HOME/.cargo}/bin"
 export PATH="$CARGO_BIN:$PATH"
 
-tansu_ok() {
-  command -v tansu >/dev/null 2>&1 && tansu --version 2>/dev/null | grep -q "$TANSU_VERSION"
+nisshi_ok() {
+  command -v nisshi >/dev/null 2>&1 && nisshi --version 2>/dev/null | grep -q "$NISSHI_VERSION"
 }
 
 install() {
-  if tansu_ok; then
+  if nisshi_ok; then
     return 0
   fi
-  echo "broker: installing tansu $TANSU_VERSION (cargo install, takes several minutes)..." >&2
-  cargo install tansu --locked --version "$TANSU_VERSION" --features dynostore >&2
-  tansu_ok || { echo "broker: tansu $TANSU_VERSION is not usable after install" >&2; exit 1; }
+  echo "broker: installing nisshi $NISSHI_VERSION (cargo install, takes about 20 minutes)..." >&2
+  cargo install nisshi --locked --version "$NISSHI_VERSION" --ignore-rust-version >&2
+  nisshi_ok || { echo "broker: nisshi $NISSHI_VERSION is not usable after install" >&2; exit 1; }
 }
 
 listening() {
@@ -41,26 +43,26 @@ start() {
   (
     cd "$STATE/$port"
     : > .env
-    nohup tansu broker \
+    nohup nisshi broker \
       --listener-url "tcp://127.0.0.1:$port" \
       --advertised-listener-url "tcp://127.0.0.1:$port" \
-      --storage-engine "memory://tansu/" \
+      --storage-engine "memory://nisshi/" \
       > "$STATE/$port/broker.log" 2>&1 &
     echo $! > "$STATE/$port/pid"
   )
   for _ in $(seq 1 100); do
     if listening "$port"; then
-      echo "broker: tansu listening on 127.0.0.1:$port (pid $(cat "$STATE/$port/pid"), log $STATE/$port/broker.log)" >&2
+      echo "broker: nisshi listening on 127.0.0.1:$port (pid $(cat "$STATE/$port/pid"), log $STATE/$port/broker.log)" >&2
       return 0
     fi
     if ! kill -0 "$(cat "$STATE/$port/pid")" 2>/dev/null; then
-      echo "broker: tansu exited; its log:" >&2
+      echo "broker: nisshi exited; its log:" >&2
       cat "$STATE/$port/broker.log" >&2
       exit 1
     fi
     sleep 0.1
   done
-  echo "broker: tansu did not listen on 127.0.0.1:$port within 10 s; its log:" >&2
+  echo "broker: nisshi did not listen on 127.0.0.1:$port within 10 s; its log:" >&2
   cat "$STATE/$port/broker.log" >&2
   exit 1
 }

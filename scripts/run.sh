@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs switchboard on this machine and shows it working:
-#  1. installs tansu if missing and starts it on 127.0.0.1:9092 (in-memory storage);
+#  1. installs nisshi if missing and starts it on 127.0.0.1:9092 (in-memory storage);
 #  2. builds and starts `switchboard serve --sandbox` (service on 127.0.0.1:8080, embedded
 #     CXone sandbox on 127.0.0.1:8090);
 #  3. has the sandbox emit DEMO_EVENTS (default 5000) Data Action webhooks at the service and

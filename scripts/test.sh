@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test (unit and integration) against real servers it starts itself, stopped again
 # at the end (each only if this script started it):
-#  - tansu on 127.0.0.1:$SWITCHBOARD_TEST_KAFKA_PORT (default 19092, so a broker on 9092 is
+#  - nisshi on 127.0.0.1:$SWITCHBOARD_TEST_KAFKA_PORT (default 19092, so a broker on 9092 is
 #    left alone), exported as SWITCHBOARD_TEST_BROKERS;
 #  - a throwaway PostgreSQL cluster on 127.0.0.1:$SWITCHBOARD_TEST_POSTGRES_PORT (default
 #    15432, so a server on 5432 is left alone; scripts/postgres.sh), exported as

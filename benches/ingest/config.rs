@@ -29,7 +29,7 @@ pub(crate) struct BenchConfig {
     pub(crate) b2_batch: usize,
     pub(crate) trap_requests: usize,
     pub(crate) targets: Vec<String>,
-    /// The broker's process on this machine (a `tansu` whose command line names the
+    /// The broker's process on this machine (a `nisshi` whose command line names the
     /// broker's address), for its CPU time; `None` when not found.
     pub(crate) broker_pid: Option<u32>,
 }
@@ -59,7 +59,7 @@ impl BenchConfig {
             "parse,trap,http,broker,lean,ingest,shared".to_string(),
         )?;
         let brokers: String = env_or("SWITCHBOARD_BENCH_BROKERS", "127.0.0.1:9092".to_string())?;
-        let broker_pid = find_process("tansu", &brokers);
+        let broker_pid = find_process("nisshi", &brokers);
         let concurrencies: String = env_or("BENCH_CONCURRENCY", "64,256".to_string())?;
         let concurrencies = concurrencies
             .split(',')

@@ -40,14 +40,14 @@
 //!    four more services), each against 5.
 //!
 //! Each concurrency starts by deleting the topics that earlier concurrencies and earlier runs
-//! left (`sbbench-*`): tansu's memory store costs more per produce request the more it
-//! holds (~125–140 µs fresh, ~190 µs after 200 000 records here). Within a concurrency the
-//! broker ceiling produces each round to a fresh topic it deletes afterwards, so only
-//! ingestion's own records accumulate, as they would if it ran alone.
+//! left (`sbbench-*`): a memory store costs more per produce request the more it holds
+//! (tansu 0.6, measured here: ~125–140 µs fresh, ~190 µs after 200 000 records). Within a
+//! concurrency the broker ceiling produces each round to a fresh topic it deletes afterwards,
+//! so only ingestion's own records accumulate, as they would if it ran alone.
 //!
 //! Each target's best round is also broken down by CPU per event (from `/proc`): the load
 //! generator's thread, the rest of this process (the server under test, or the bench's
-//! rskafka client for the broker rows), the broker's process when a `tansu` naming the
+//! rskafka client for the broker rows), the broker's process when a `nisshi` naming the
 //! broker's address runs on this machine, and the cores kept busy. All three share the
 //! machine's cores, so this is what bounds a target once they are all busy.
 //!
@@ -430,7 +430,7 @@ async fn measure_at(
         }
         if cfg.broker_pid.is_none() {
             println!(
-                "  broker: no `tansu` process naming {} on this machine, its CPU is not counted",
+                "  broker: no `nisshi` process naming {} on this machine, its CPU is not counted",
                 cfg.brokers
             );
         }

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::helpers::{event, eventually, spawn_app_with};
 
-/// A private tansu broker on a free port, killed on drop.
+/// A private broker (nisshi, the project's) on a free port, killed on drop.
 struct PrivateBroker {
     child: Child,
     port: u16,
@@ -21,18 +21,8 @@ impl PrivateBroker {
             .port();
         let dir = crate::helpers::temp_dir();
         std::fs::write(dir.join(".env"), "").expect(".env");
-        let home = std::env::var("CARGO_HOME")
-            .unwrap_or_else(|_| format!("{}/.cargo", std::env::var("HOME").unwrap_or_default()));
-        let bin = std::env::var("TANSU_BIN").unwrap_or_else(|_| {
-            let candidate = format!("{home}/bin/tansu");
-            if std::path::Path::new(&candidate).exists() {
-                candidate
-            } else {
-                "tansu".into()
-            }
-        });
         let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(bin)
+        let child = Command::new(crate::helpers::broker_bin())
             .current_dir(&dir)
             .args([
                 "broker",
@@ -41,11 +31,11 @@ impl PrivateBroker {
                 "--advertised-listener-url",
                 &url,
             ])
-            .args(["--storage-engine", "memory://tansu/"])
+            .args(["--storage-engine", "memory://nisshi/"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("tansu starts (run the tests through scripts/test.sh)");
+            .expect("nisshi starts (run the tests through scripts/test.sh)");
         eventually(
             Duration::from_secs(10),
             "the private broker to listen",

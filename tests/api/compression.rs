@@ -1,23 +1,23 @@
 //! `kafka.compression`: with each codec, the records a batch carries are read back equal to
-//! the payloads — by rskafka and by tansu's own consumer (`tansu cat consume`), a Kafka client
-//! that shares no code with the service.
+//! the payloads — by rskafka and by the broker's own consumer (`nisshi cat consume`), a Kafka
+//! client that shares no code with the service.
 
 use std::process::Command;
 
 use serde_json::{json, Value};
 use switchboard_actors::settings::KafkaCompression;
 
-use crate::helpers::{brokers, event, spawn_app_with};
+use crate::helpers::{broker_bin, brokers, event, spawn_app_with};
 
-/// The values `tansu cat consume` prints for `topic` partition `partition`.
-fn consumed_by_tansu(topic: &str, partition: i32) -> String {
-    let out = Command::new("tansu")
+/// The values `nisshi cat consume` prints for `topic` partition `partition`.
+fn consumed_by_broker_cli(topic: &str, partition: i32) -> String {
+    let out = Command::new(broker_bin())
         .args(["cat", "consume", topic])
         .args(["--broker", &format!("tcp://{}", brokers())])
         .args(["--partition", &partition.to_string()])
         .args(["--max-wait-time-ms", "500"])
         .output()
-        .expect("tansu cat consume runs");
+        .expect("nisshi cat consume runs");
     assert!(
         out.status.success(),
         "{}",
@@ -58,11 +58,11 @@ async fn each_codec_carries_the_payloads_to_any_consumer() {
             })
             .collect();
         assert_eq!(read, payloads, "{codec}: rskafka reads the payloads back");
-        let printed = consumed_by_tansu(&topic, 0);
+        let printed = consumed_by_broker_cli(&topic, 0);
         for p in &payloads {
             assert!(
                 printed.contains(&format!("\"n\":{},", p["n"])),
-                "{codec}: tansu's consumer does not show record {}: {printed}",
+                "{codec}: nisshi's consumer does not show record {}: {printed}",
                 p["n"]
             );
         }

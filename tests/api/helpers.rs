@@ -17,6 +17,21 @@ use switchboard_actors::exports::CheckpointStore as _;
 use switchboard_actors::store::{SqlCheckpointStore, Store};
 use switchboard_sandbox::{Sandbox, SandboxOptions};
 
+/// The broker's binary (nisshi, installed by `scripts/broker.sh`): `$NISSHI_BIN`, else
+/// `$CARGO_HOME/bin/nisshi` when it exists, else `nisshi` on the `PATH`.
+pub fn broker_bin() -> String {
+    std::env::var("NISSHI_BIN").unwrap_or_else(|_| {
+        let home = std::env::var("CARGO_HOME")
+            .unwrap_or_else(|_| format!("{}/.cargo", std::env::var("HOME").unwrap_or_default()));
+        let candidate = format!("{home}/bin/nisshi");
+        if std::path::Path::new(&candidate).exists() {
+            candidate
+        } else {
+            "nisshi".into()
+        }
+    })
+}
+
 /// The broker the tests use.
 pub fn brokers() -> String {
     std::env::var("SWITCHBOARD_TEST_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())

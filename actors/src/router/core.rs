@@ -589,12 +589,18 @@ mod tests {
         let mut lost = event("a");
         lost.route = None;
         assert_eq!(core.admit(lost, 1, now, &mut fx), Some(dead.clone()));
-        assert!(fx.replies.is_empty(), "answered once the broker acknowledged it");
+        assert!(
+            fx.replies.is_empty(),
+            "answered once the broker acknowledged it"
+        );
         let Step::Send(batch) = core.step(&dead, now) else {
             panic!("a batch for the dead-letter topic")
         };
         let headers = &batch.records[0].headers;
-        assert_eq!(headers.get("error").map(Vec::as_slice), Some(&b"no_route"[..]));
+        assert_eq!(
+            headers.get("error").map(Vec::as_slice),
+            Some(&b"no_route"[..])
+        );
         assert!(headers.contains_key("reason") && headers.contains_key("eventType"));
         core.finish(&dead, batch.waiters, Ok(vec![7]), &mut fx);
         let expected = RouteOutcome::DeadLettered {
