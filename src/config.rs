@@ -31,7 +31,15 @@ pub const DEFAULT_ROUTES_PATH: &str = "config/routes.toml";
 /// them (`routing.signing_secrets`) is one comma-separated string, split by its
 /// deserializer; each entry is taken verbatim but for surrounding spaces (`=`, `+`, `/`
 /// survive; a comma cannot be part of an entry).
-const TEXT_KEYS: [(&str, &[&str]); 8] = [
+const TEXT_KEYS: [(&str, &[&str]); 10] = [
+    (
+        "kafka.sasl.username",
+        &["SWITCHBOARD__KAFKA__SASL__USERNAME"],
+    ),
+    (
+        "kafka.sasl.password",
+        &["SWITCHBOARD__KAFKA__SASL__PASSWORD"],
+    ),
     (
         "cxone.base_url",
         &["CXONE_BASE_URL", "SWITCHBOARD__CXONE__BASE_URL"],

@@ -1,6 +1,7 @@
 //! The HTTP client every CXone call uses: awc over rustls, admitting only TLS 1.2 and 1.3
 //! (seed 002), trusting the webpki roots plus, optionally, the certificates of
-//! `cxone.ca_file` (a private CA, or a test's self-signed server).
+//! `cxone.ca_file` (a private CA, or a test's self-signed server); and the rustls
+//! configuration the Kafka connection shares (`kafka.tls.*`, with a client certificate).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::CertificateDer;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 /// The TLS versions the client admits.
 pub const TLS_VERSIONS: [&rustls::SupportedProtocolVersion; 2] =
@@ -17,9 +18,12 @@ pub const TLS_VERSIONS: [&rustls::SupportedProtocolVersion; 2] =
 /// Why the TLS configuration cannot be built.
 #[derive(Debug, derive_more::Display, derive_more::Error)]
 pub enum TlsError {
-    /// `cxone.ca_file` cannot be read or holds no certificate.
-    #[display("cxone.ca_file {path}: {message}")]
+    /// A certificate or key file (`key` names its setting, e.g. `cxone.ca_file`) cannot be
+    /// read or holds nothing usable.
+    #[display("{key} {path}: {message}")]
     CaFile {
+        /// The setting.
+        key: &'static str,
         /// The file.
         #[error(not(source))]
         path: String,
@@ -33,12 +37,34 @@ pub enum TlsError {
 
 /// A rustls client configuration: TLS 1.2 and 1.3 only, webpki roots plus `ca_file` (PEM).
 ///
-/// Errors: [`TlsError`] naming the file.
+/// Errors: [`TlsError`] naming `cxone.ca_file`.
 pub fn tls_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, TlsError> {
+    client_tls_config(ca_file, "cxone.ca_file", None)
+}
+
+/// A client certificate chain and its private key, PEM files.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIdentity<'a> {
+    /// The certificate chain (`kafka.tls.cert_file`).
+    pub cert_file: &'a Path,
+    /// Its private key (`kafka.tls.key_file`).
+    pub key_file: &'a Path,
+}
+
+/// A rustls client configuration: TLS 1.2 and 1.3 only, webpki roots plus `ca_file` (PEM,
+/// read for the setting `ca_key`), presenting `identity` when given (mutual TLS).
+///
+/// Errors: [`TlsError`] naming the setting and file.
+pub fn client_tls_config(
+    ca_file: Option<&Path>,
+    ca_key: &'static str,
+    identity: Option<ClientIdentity<'_>>,
+) -> Result<Arc<ClientConfig>, TlsError> {
     let mut roots = RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(path) = ca_file {
         let err = |message: String| TlsError::CaFile {
+            key: ca_key,
             path: path.display().to_string(),
             message,
         };
@@ -54,11 +80,30 @@ pub fn tls_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, TlsError>
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ClientConfig::builder_with_provider(provider)
+    let builder = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&TLS_VERSIONS)
         .map_err(TlsError::Config)?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots);
+    let Some(identity) = identity else {
+        return Ok(Arc::new(builder.with_no_client_auth()));
+    };
+    let file_err = |key: &'static str, path: &Path, message: String| TlsError::CaFile {
+        key,
+        path: path.display().to_string(),
+        message,
+    };
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(identity.cert_file)
+        .and_then(|certs| certs.collect())
+        .map_err(|e| file_err("kafka.tls.cert_file", identity.cert_file, e.to_string()))?;
+    if chain.is_empty() {
+        let message = "no PEM certificate found".to_string();
+        return Err(file_err("kafka.tls.cert_file", identity.cert_file, message));
+    }
+    let key = PrivateKeyDer::from_pem_file(identity.key_file)
+        .map_err(|e| file_err("kafka.tls.key_file", identity.key_file, e.to_string()))?;
+    let config = builder
+        .with_client_auth_cert(chain, key)
+        .map_err(|e| file_err("kafka.tls.key_file", identity.key_file, e.to_string()))?;
     Ok(Arc::new(config))
 }
 

@@ -52,6 +52,80 @@ pub struct KafkaSettings {
     pub queue_capacity: usize,
     /// The codec of every produce batch.
     pub compression: KafkaCompression,
+    /// TLS to the brokers.
+    #[serde(default)]
+    pub tls: KafkaTlsSettings,
+    /// SASL authentication to the brokers.
+    #[serde(default)]
+    pub sasl: KafkaSaslSettings,
+}
+
+/// `[kafka.tls]`: TLS to the brokers (rustls; TLS 1.2 and 1.3). The broker's certificate is
+/// verified against the roots (the Mozilla roots of `webpki-roots`, plus `ca_file`) and the
+/// broker's host as configured in `kafka.brokers` or advertised by the cluster.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaTlsSettings {
+    /// Speak TLS to every broker.
+    pub enabled: bool,
+    /// PEM file of CA certificates to trust besides the built-in roots; empty: none.
+    pub ca_file: String,
+    /// PEM certificate chain presented to the brokers (mutual TLS); empty: none.
+    pub cert_file: String,
+    /// PEM private key of `cert_file` (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: String,
+}
+
+/// `kafka.sasl.mechanism`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, derive_more::Display)]
+pub enum SaslMechanism {
+    /// No SASL.
+    #[default]
+    #[serde(rename = "")]
+    #[display("none")]
+    None,
+    /// `PLAIN` (RFC 4616): the password crosses the connection, so use it over TLS.
+    #[serde(rename = "PLAIN")]
+    #[display("PLAIN")]
+    Plain,
+    /// `SCRAM-SHA-256` (RFC 5802, RFC 7677).
+    #[serde(rename = "SCRAM-SHA-256")]
+    #[display("SCRAM-SHA-256")]
+    ScramSha256,
+    /// `SCRAM-SHA-512`.
+    #[serde(rename = "SCRAM-SHA-512")]
+    #[display("SCRAM-SHA-512")]
+    ScramSha512,
+}
+
+/// `[kafka.sasl]`: SASL authentication to the brokers. Its `Debug` never shows the password.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaSaslSettings {
+    /// The mechanism; empty: none.
+    pub mechanism: SaslMechanism,
+    /// The user name.
+    pub username: String,
+    /// The password (a secret: never logged, audited, shown in errors, `/metrics` or
+    /// `/readyz`).
+    pub password: String,
+}
+
+impl std::fmt::Debug for KafkaSaslSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaSaslSettings")
+            .field("mechanism", &self.mechanism)
+            .field("username", &self.username)
+            .field(
+                "password",
+                &if self.password.is_empty() {
+                    ""
+                } else {
+                    "<redacted>"
+                },
+            )
+            .finish()
+    }
 }
 
 /// `kafka.compression`: how produce batches are compressed (Kafka's record-batch codecs;

@@ -11,6 +11,7 @@ mod definitions;
 mod deltas;
 mod exports;
 mod helpers;
+mod kafka_tls;
 mod orchestration;
 mod replicas;
 mod resume;

@@ -184,6 +184,8 @@ mod tests {
             max_in_flight,
             queue_capacity: 10,
             compression: crate::settings::KafkaCompression::None,
+            tls: Default::default(),
+            sasl: Default::default(),
         }
     }
 

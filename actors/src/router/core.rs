@@ -393,6 +393,8 @@ mod tests {
             max_in_flight: 1,
             queue_capacity,
             compression: crate::settings::KafkaCompression::None,
+            tls: Default::default(),
+            sasl: Default::default(),
         }
     }
 

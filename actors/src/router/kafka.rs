@@ -13,6 +13,7 @@ use rskafka::client::{Client, ClientBuilder};
 use rskafka::BackoffConfig;
 
 use super::rules::{Route, RuleSet};
+use super::transport::Transport;
 use crate::settings::KafkaSettings;
 
 /// A call to the broker that failed or was not answered within `kafka.connect_timeout_ms`.
@@ -77,6 +78,37 @@ pub enum KafkaSetupError {
         /// What failed.
         source: BrokerCallError,
     },
+    /// A TLS certificate or key file cannot be used (naming its setting).
+    #[display("{_0}")]
+    TlsFile(#[error(not(source))] crate::http::TlsError),
+    /// `kafka.tls` is inconsistent.
+    #[display("kafka.tls: {message}")]
+    TlsSettings {
+        /// What is wrong.
+        message: String,
+    },
+    /// The TLS handshake with a broker failed: its certificate is not trusted, or does not
+    /// name the broker's host.
+    #[display("kafka.tls: {message}")]
+    Tls {
+        /// What failed, naming the broker.
+        message: String,
+    },
+    /// `kafka.sasl` is inconsistent.
+    #[display("kafka.sasl: {message}")]
+    SaslSettings {
+        /// What is wrong.
+        message: String,
+    },
+    /// The brokers refused the SASL authentication (wrong user name or password, or a
+    /// mechanism they do not offer). The message never holds the password.
+    #[display("kafka.sasl ({mechanism}): authentication failed: {message}")]
+    Sasl {
+        /// The mechanism.
+        mechanism: crate::settings::SaslMechanism,
+        /// The client's error.
+        message: String,
+    },
     /// A rule names a partition its topic does not have.
     #[display("routing rule names partition {partition} of topic {topic}, which has partitions {existing:?}")]
     MissingPartition {
@@ -119,15 +151,31 @@ impl KafkaConnection {
             base: 2.0,
             deadline: Some(Duration::from_millis(settings.produce_timeout_ms.max(1))),
         };
-        let client = bounded(
-            timeout,
-            ClientBuilder::new(settings.brokers.clone())
+        let transport = Transport::from_settings(settings)?;
+        if let Some(first) = settings.brokers.first() {
+            transport.probe(first, timeout).await?;
+        }
+        // Bounded past the client's own retry deadline, so that its error (and cause) comes
+        // back rather than a bare timeout.
+        let build_timeout = timeout.max(Duration::from_millis(settings.produce_timeout_ms + 500));
+        let built = bounded(
+            build_timeout,
+            transport
+                .apply(ClientBuilder::new(settings.brokers.clone()))
                 .client_id("switchboard")
                 .backoff_config(backoff)
                 .build(),
         )
-        .await
-        .map_err(&unreachable)?;
+        .await;
+        let client = match built {
+            Ok(client) => client,
+            Err(e) => {
+                if let Some(refused) = transport.authentication_failure(&e) {
+                    return Err(refused);
+                }
+                return Err(unreachable(e));
+            }
+        };
         let mut topics = bounded(timeout, client.list_topics())
             .await
             .map_err(&unreachable)?;
@@ -278,6 +326,8 @@ mod tests {
             max_in_flight: 1,
             queue_capacity: 10,
             compression: crate::settings::KafkaCompression::None,
+            tls: Default::default(),
+            sasl: Default::default(),
         }
     }
 

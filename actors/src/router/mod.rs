@@ -27,6 +27,7 @@ mod intake;
 mod kafka;
 mod replies;
 pub mod rules;
+mod transport;
 
 pub use actor::{CheckBroker, KafkaRouterActor, RouteEvents};
 pub use dedupe::{DedupeKey, DedupeStore, MemoryDedupe};
