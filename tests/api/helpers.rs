@@ -631,18 +631,20 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// Starts `switchboard serve` (log `DIR/TAG.log`, audit `DIR/TAG-audit.jsonl`) on the
-/// sandbox, the test broker and `state_url`, with a lease of [`LEASE`], polling after
-/// 300 ms and the sandbox's rate limit; waits until `/healthz` answers.
-pub async fn start_service(
+/// `switchboard serve` (log `DIR/TAG.log`, audit `DIR/TAG-audit.jsonl`) on a free port, the
+/// sandbox, the test broker and `state_url`, with a lease of [`LEASE`], polling after 300 ms
+/// and the sandbox's rate limit; more `env` may be added before it is spawned. Returns the
+/// command and its port.
+pub fn serve_command(
     dir: &std::path::Path,
     sandbox_url: &str,
     tag: &str,
     state_url: &str,
-) -> Service {
+) -> (Command, u16) {
     let port = free_port();
     let log = std::fs::File::create(dir.join(format!("{tag}.log"))).expect("log file");
-    let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    command
         .arg("serve")
         .env("SWITCHBOARD__SERVER__BIND", format!("127.0.0.1:{port}"))
         .env("SWITCHBOARD__CXONE__BASE_URL", sandbox_url)
@@ -663,9 +665,25 @@ pub async fn start_service(
         .env("SWITCHBOARD__ORCHESTRATION__POLL_INTERVAL_MS", "100")
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("switchboard serve");
+        .stderr(log);
+    (command, port)
+}
+
+/// Starts [`serve_command`]'s service; waits until `/healthz` answers.
+pub async fn start_service(
+    dir: &std::path::Path,
+    sandbox_url: &str,
+    tag: &str,
+    state_url: &str,
+) -> Service {
+    let (command, port) = serve_command(dir, sandbox_url, tag, state_url);
+    spawn_service(command, port).await
+}
+
+/// Spawns `command` (from [`serve_command`], serving on `port`); waits until `/healthz`
+/// answers.
+pub async fn spawn_service(mut command: Command, port: u16) -> Service {
+    let child = command.spawn().expect("switchboard serve");
     let address = format!("http://127.0.0.1:{port}");
     let service = Service { child, address };
     let http = awc::Client::new();

@@ -11,7 +11,7 @@ mod definitions;
 mod deltas;
 mod exports;
 mod helpers;
-mod kafka_tls;
+mod kafka_security;
 mod orchestration;
 mod replicas;
 mod resume;

@@ -155,6 +155,25 @@ impl KafkaConnection {
         if let Some(first) = settings.brokers.first() {
             transport.probe(first, timeout).await?;
         }
+        if transport.authenticates() {
+            // rskafka retries a refused authentication until its backoff deadline, which
+            // counts only the pauses between attempts: a short one here lets its error (the
+            // SASL outcome) come back within the connect timeout.
+            let quick = BackoffConfig {
+                deadline: Some(timeout / 4),
+                ..backoff.clone()
+            };
+            let probe = transport
+                .apply(ClientBuilder::new(settings.brokers.clone()))
+                .client_id("switchboard")
+                .backoff_config(quick)
+                .build();
+            if let Err(e) = bounded(timeout, probe).await {
+                if let Some(refused) = transport.authentication_failure(&e) {
+                    return Err(refused);
+                }
+            }
+        }
         // Bounded past the client's own retry deadline, so that its error (and cause) comes
         // back rather than a bare timeout.
         let build_timeout = timeout.max(Duration::from_millis(settings.produce_timeout_ms + 500));

@@ -90,6 +90,11 @@ impl Transport {
         })
     }
 
+    /// Whether SASL is configured.
+    pub fn authenticates(&self) -> bool {
+        self.sasl.is_some()
+    }
+
     /// `builder` with this transport's TLS and SASL.
     pub fn apply(&self, mut builder: ClientBuilder) -> ClientBuilder {
         if let Some(tls) = &self.tls {
