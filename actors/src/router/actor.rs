@@ -124,6 +124,81 @@ impl WindowUpdates {
     }
 }
 
+/// A produce request unanswered for this long, or one that failed, makes the router check
+/// that every routed topic exists and create the missing ones again (at most once per this
+/// interval): a broker restarted with empty storage lost them, and the requests waiting for
+/// them (rskafka retries an unknown topic within the produce timeout) then succeed.
+pub const TOPIC_REPAIR_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Produce requests in flight (by when they were sent) and the topic repair they may call for.
+#[derive(Default)]
+struct Repairs {
+    next: u64,
+    in_flight: HashMap<u64, Instant>,
+    running: bool,
+    last: Option<Instant>,
+}
+
+impl Repairs {
+    /// A request was sent: its id.
+    fn sent(&mut self) -> u64 {
+        self.next += 1;
+        self.in_flight.insert(self.next, Instant::now());
+        self.next
+    }
+
+    /// Request `id` was answered.
+    fn answered(&mut self, id: u64) {
+        self.in_flight.remove(&id);
+    }
+
+    /// Whether a request has waited [`TOPIC_REPAIR_INTERVAL`] or more.
+    fn stalled(&self) -> bool {
+        self.in_flight
+            .values()
+            .any(|sent| sent.elapsed() >= TOPIC_REPAIR_INTERVAL)
+    }
+
+    /// Starts a repair unless one runs or one started within the interval.
+    fn start(&mut self) -> bool {
+        let recent = self
+            .last
+            .is_some_and(|at| at.elapsed() < TOPIC_REPAIR_INTERVAL);
+        if self.running || recent {
+            return false;
+        }
+        self.running = true;
+        self.last = Some(Instant::now());
+        true
+    }
+}
+
+impl KafkaRouterActor {
+    /// Checks that the routed topics exist and creates the missing ones again (see
+    /// [`TOPIC_REPAIR_INTERVAL`]), in the background.
+    fn repair_topics(&mut self, ctx: &mut Context<Self>) {
+        if !self.repairs.start() {
+            return;
+        }
+        let kafka = self.kafka.clone();
+        ctx.spawn(
+            async move { kafka.repair_topics().await }
+                .into_actor(self)
+                .map(|repaired, act, _| {
+                    act.repairs.running = false;
+                    match repaired {
+                        Ok(created) if !created.is_empty() => log::warn!(
+                            "component=kafka event=topics_recreated topics={}; the broker had lost them",
+                            created.join(",")
+                        ),
+                        Ok(_) => {}
+                        Err(e) => log::warn!("component=kafka event=topic_check_failed error={e}"),
+                    }
+                }),
+        );
+    }
+}
+
 /// rskafka's codec for `kafka.compression`.
 fn codec(compression: KafkaCompression) -> Compression {
     match compression {
@@ -160,6 +235,8 @@ pub struct KafkaRouterActor {
     window_updates: WindowUpdates,
     /// The codec of every produce batch (`kafka.compression`).
     compression: Compression,
+    /// Produce requests in flight, and the topic repairs they may call for.
+    repairs: Repairs,
     /// Its lifecycle log lines and restart count.
     lifecycle: Lifecycle,
 }
@@ -181,6 +258,7 @@ impl KafkaRouterActor {
             claims_in_flight: 0,
             window_updates: WindowUpdates::default(),
             compression: codec(settings.compression),
+            repairs: Repairs::default(),
             lifecycle: Lifecycle::new("KafkaRouterActor"),
         }
     }
@@ -303,6 +381,7 @@ impl KafkaRouterActor {
             .saturating_sub(batch.oldest().elapsed());
         let Batch { records, waiters } = batch;
         let compression = self.compression;
+        let batch_id = self.repairs.sent();
         let produce = async move {
             let _timer = METRICS.produce_request_seconds.start_timer();
             match tokio::time::timeout(budget, client.produce(records, compression)).await {
@@ -312,6 +391,10 @@ impl KafkaRouterActor {
             }
         };
         ctx.spawn(produce.into_actor(self).map(move |result, act, ctx| {
+            act.repairs.answered(batch_id);
+            if result.is_err() {
+                act.repair_topics(ctx);
+            }
             act.finish(&route, waiters, result);
             act.pump(&route, ctx);
         }));
@@ -370,6 +453,11 @@ impl Actor for KafkaRouterActor {
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(ROUTER_MAILBOX_MESSAGES);
         ctx.run_interval(SWEEP_INTERVAL, |act, _| act.sweep());
+        ctx.run_interval(TOPIC_REPAIR_INTERVAL, |act, ctx| {
+            if act.repairs.stalled() {
+                act.repair_topics(ctx);
+            }
+        });
         if let Some(shared) = self.shared.clone() {
             ctx.run_interval(SHARED_DEDUPE_CLEANUP, move |_, _| {
                 let shared = shared.clone();

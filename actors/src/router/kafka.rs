@@ -127,6 +127,88 @@ pub struct KafkaConnection {
     client: Client,
     partitions: HashMap<Route, Arc<PartitionClient>>,
     timeout: Duration,
+    setup: TopicSetup,
+}
+
+/// The routed topics and how missing ones are created (`kafka.create_topics`,
+/// `topic_partitions`, `replication_factor`).
+struct TopicSetup {
+    targets: std::collections::BTreeMap<Arc<str>, std::collections::BTreeSet<i32>>,
+    create: bool,
+    partitions: i32,
+    replication: i16,
+    timeout: Duration,
+}
+
+/// Why [`TopicSetup::ensure`] failed: a call to the broker, or the set-up itself.
+enum SetupFailure {
+    Call(BrokerCallError),
+    Setup(KafkaSetupError),
+}
+
+impl TopicSetup {
+    /// Lists the topics, creates the missing routed ones (when allowed), and answers the
+    /// topics then listed with the names created.
+    async fn ensure(
+        &self,
+        client: &Client,
+    ) -> Result<(Vec<rskafka::topic::Topic>, Vec<String>), SetupFailure> {
+        let timeout = self.timeout;
+        let topics = bounded(timeout, client.list_topics())
+            .await
+            .map_err(SetupFailure::Call)?;
+        let missing: Vec<_> = self
+            .targets
+            .keys()
+            .filter(|t| !topics.iter().any(|x| x.name == ***t))
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            return Ok((topics, Vec::new()));
+        }
+        if !self.create {
+            return Err(SetupFailure::Setup(KafkaSetupError::TopicMissing {
+                topic: missing[0].to_string(),
+            }));
+        }
+        let controller = client
+            .controller_client()
+            .map_err(|e| SetupFailure::Call(BrokerCallError::Client(Arc::new(e))))?;
+        let mut created = Vec::new();
+        for topic in &missing {
+            let made = bounded(
+                timeout,
+                controller.create_topic(
+                    topic.to_string(),
+                    self.partitions,
+                    self.replication,
+                    i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX),
+                ),
+            )
+            .await;
+            match made {
+                Ok(()) => {
+                    log::info!(
+                        "component=kafka event=topic_created topic={topic} partitions={}",
+                        self.partitions
+                    );
+                    created.push(topic.to_string());
+                }
+                Err(e) if e.is_topic_already_exists() => {}
+                Err(source) => {
+                    return Err(SetupFailure::Setup(KafkaSetupError::Topic {
+                        topic: topic.to_string(),
+                        action: "cannot be created",
+                        source,
+                    }))
+                }
+            }
+        }
+        let topics = bounded(timeout, client.list_topics())
+            .await
+            .map_err(SetupFailure::Call)?;
+        Ok((topics, created))
+    }
 }
 
 impl KafkaConnection {
@@ -195,9 +277,6 @@ impl KafkaConnection {
                 return Err(unreachable(e));
             }
         };
-        let mut topics = bounded(timeout, client.list_topics())
-            .await
-            .map_err(&unreachable)?;
         let mut targets = rules.targets();
         if let Some(route) = dead_letter {
             targets
@@ -205,52 +284,19 @@ impl KafkaConnection {
                 .or_default()
                 .insert(route.partition);
         }
-        let missing: Vec<_> = targets
-            .keys()
-            .filter(|t| !topics.iter().any(|x| x.name == ***t))
-            .cloned()
-            .collect();
-        if !missing.is_empty() {
-            if !settings.create_topics {
-                return Err(KafkaSetupError::TopicMissing {
-                    topic: missing[0].to_string(),
-                });
-            }
-            let controller = client
-                .controller_client()
-                .map_err(|e| unreachable(BrokerCallError::Client(Arc::new(e))))?;
-            for topic in &missing {
-                let created = bounded(
-                    timeout,
-                    controller.create_topic(
-                        topic.to_string(),
-                        settings.topic_partitions,
-                        settings.replication_factor,
-                        settings.connect_timeout_ms as i32,
-                    ),
-                )
-                .await;
-                match created {
-                    Ok(()) => log::info!(
-                        "component=kafka event=topic_created topic={topic} partitions={}",
-                        settings.topic_partitions
-                    ),
-                    Err(e) if e.is_topic_already_exists() => {}
-                    Err(source) => {
-                        return Err(KafkaSetupError::Topic {
-                            topic: topic.to_string(),
-                            action: "cannot be created",
-                            source,
-                        })
-                    }
-                }
-            }
-            topics = bounded(timeout, client.list_topics())
-                .await
-                .map_err(&unreachable)?;
-        }
+        let setup = TopicSetup {
+            targets,
+            create: settings.create_topics,
+            partitions: settings.topic_partitions,
+            replication: settings.replication_factor,
+            timeout,
+        };
+        let (topics, _) = setup.ensure(&client).await.map_err(|e| match e {
+            SetupFailure::Call(source) => unreachable(source),
+            SetupFailure::Setup(e) => e,
+        })?;
         let mut partitions = HashMap::new();
-        for (topic, wanted) in &targets {
+        for (topic, wanted) in &setup.targets {
             let existing: Vec<i32> = topics
                 .iter()
                 .find(|t| t.name == **topic)
@@ -295,7 +341,25 @@ impl KafkaConnection {
             client,
             partitions,
             timeout,
+            setup,
         })
+    }
+
+    /// Creates again the routed topics the broker lost (when `kafka.create_topics`), as at
+    /// start-up: after a broker restarted with empty storage, say. Answers the topics
+    /// created.
+    ///
+    /// Errors: a call failed, or a topic is missing and may not be created.
+    pub async fn repair_topics(&self) -> Result<Vec<String>, KafkaSetupError> {
+        let brokers = "the brokers".to_string();
+        self.setup
+            .ensure(&self.client)
+            .await
+            .map(|(_, created)| created)
+            .map_err(|e| match e {
+                SetupFailure::Call(source) => KafkaSetupError::Unreachable { brokers, source },
+                SetupFailure::Setup(e) => e,
+            })
     }
 
     /// The partition client of a route.
