@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use rskafka::client::partition::Compression;
+use rskafka::record::Record;
 
 use super::core::{Batch, Effects, RouterCore, Step, Waiting};
 use super::dedupe::{DedupeKey, DedupeStore};
@@ -196,6 +197,29 @@ impl KafkaRouterActor {
                     }
                 }),
         );
+    }
+}
+
+/// The broker's error when it refused a record for good (it would refuse it again:
+/// `MessageTooLarge`, `RecordListTooLarge`, `InvalidRecord`), named; `None` for anything a
+/// retry may cure.
+fn refused_for_good(e: &RouteError) -> Option<String> {
+    use rskafka::client::error::{Error, ProtocolError};
+    let RouteError::Broker(BrokerFailure::Client(client)) = e else {
+        return None;
+    };
+    match client.as_ref() {
+        Error::ServerError { protocol_error, .. }
+            if matches!(
+                protocol_error,
+                ProtocolError::MessageTooLarge
+                    | ProtocolError::RecordListTooLarge
+                    | ProtocolError::InvalidRecord
+            ) =>
+        {
+            Some(format!("{protocol_error:?}"))
+        }
+        _ => None,
     }
 }
 
@@ -382,6 +406,8 @@ impl KafkaRouterActor {
         let Batch { records, waiters } = batch;
         let compression = self.compression;
         let batch_id = self.repairs.sent();
+        // Kept to send to the dead-letter topic what the broker refuses for good.
+        let copy = self.core.has_dead_letter().then(|| records.clone());
         let produce = async move {
             let _timer = METRICS.produce_request_seconds.start_timer();
             match tokio::time::timeout(budget, client.produce(records, compression)).await {
@@ -392,12 +418,113 @@ impl KafkaRouterActor {
         };
         ctx.spawn(produce.into_actor(self).map(move |result, act, ctx| {
             act.repairs.answered(batch_id);
+            if let (Err(e), Some(copy)) = (&result, copy) {
+                if let Some(error) = refused_for_good(e) {
+                    return act.refused(route, waiters, copy, error, e.clone(), ctx);
+                }
+            }
             if result.is_err() {
                 act.repair_topics(ctx);
             }
             act.finish(&route, waiters, result);
             act.pump(&route, ctx);
         }));
+    }
+
+    /// The broker refused a batch for good (`error`): a lone record goes to the dead-letter
+    /// topic; the records of a larger batch are sent again one by one, to find the ones it
+    /// refuses.
+    fn refused(
+        &mut self,
+        route: Route,
+        waiters: Vec<Waiting<ReplyTo>>,
+        records: Vec<Record>,
+        error: String,
+        failure: RouteError,
+        ctx: &mut Context<Self>,
+    ) {
+        let mut effects = Effects::default();
+        // The batch's produce slot is free again; its records are still pending.
+        self.core
+            .finish(&route, Vec::new(), Ok(Vec::new()), &mut effects);
+        if waiters.len() == 1 {
+            for (waiting, record) in waiters.into_iter().zip(records) {
+                self.dead_letter(&route, waiting, record, error.clone(), failure.clone(), ctx);
+            }
+        } else {
+            for (waiting, record) in waiters.into_iter().zip(records) {
+                self.send_alone(route.clone(), waiting, record, ctx);
+            }
+        }
+        self.pump(&route, ctx);
+    }
+
+    /// Queues a refused record for the dead-letter topic, or answers `failure`.
+    fn dead_letter(
+        &mut self,
+        route: &Route,
+        waiting: Waiting<ReplyTo>,
+        record: Record,
+        error: String,
+        failure: RouteError,
+        ctx: &mut Context<Self>,
+    ) {
+        match self.core.dead_letter_refused(waiting, record, error) {
+            Ok(dead_letter) => self.pump(&dead_letter, ctx),
+            Err((waiting, _)) => self.finish_alone(route, waiting, Err(failure)),
+        }
+    }
+
+    /// Produces one record of a refused batch on its own, within what is left of its budget.
+    fn send_alone(
+        &mut self,
+        route: Route,
+        waiting: Waiting<ReplyTo>,
+        record: Record,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(client) = self.kafka.partition(&route) else {
+            let failure = Err(RouteError::Broker(BrokerFailure::NoPartitionClient));
+            return self.finish_alone(&route, waiting, failure);
+        };
+        let budget = self
+            .core
+            .produce_timeout()
+            .saturating_sub(waiting.accepted.elapsed());
+        let compression = self.compression;
+        let copy = record.clone();
+        let produce = async move {
+            match tokio::time::timeout(budget, client.produce(vec![record], compression)).await {
+                Ok(Ok(offsets)) => Ok(offsets),
+                Ok(Err(e)) => Err(RouteError::Broker(e.into())),
+                Err(_) => Err(RouteError::Timeout),
+            }
+        };
+        ctx.spawn(produce.into_actor(self).map(move |result, act, ctx| {
+            match &result {
+                Err(e) => match refused_for_good(e) {
+                    Some(error) => act.dead_letter(&route, waiting, copy, error, e.clone(), ctx),
+                    None => act.finish_alone(&route, waiting, result),
+                },
+                Ok(_) => act.finish_alone(&route, waiting, result),
+            }
+            act.pump(&route, ctx);
+        }));
+    }
+
+    /// Answers one record sent outside a batch's produce slot.
+    fn finish_alone(
+        &mut self,
+        route: &Route,
+        waiting: Waiting<ReplyTo>,
+        result: Result<Vec<i64>, RouteError>,
+    ) {
+        let waiters = vec![waiting];
+        observe_latency(&waiters, result.is_ok());
+        let mut effects = Effects::default();
+        let routed = self.core.answer(route, waiters, result, &mut effects);
+        self.deliver(effects);
+        count_routed(route, routed);
     }
 
     /// Answers the senders of a batch that was sent (and the redeliveries waiting on them).

@@ -19,8 +19,8 @@ use rskafka::record::Record;
 use super::batch::{BatchLimits, Next, PartitionQueue, Pending};
 use super::dedupe::{DedupeKey, DedupeStore, Seen};
 use super::event::{
-    dead_letter_record, event_record, BrokerFailure, DeadLetterReason, Incoming, Reply, RouteError,
-    RouteOutcome, Routed,
+    dead_letter_headers, dead_letter_record, event_record, BrokerFailure, DeadLetterReason,
+    Incoming, Reply, RouteError, RouteOutcome, Routed,
 };
 use super::rules::Route;
 use crate::settings::KafkaSettings;
@@ -201,10 +201,10 @@ impl<T> RouterCore<T> {
             return None;
         }
         let id = event.data_action_id.clone();
-        let (record, size) = match dead_letter {
+        let (record, size) = match dead_letter.clone() {
             None => event_record(id, event.event_type, event.timestamp, event.compact),
             Some(why) => {
-                dead_letter_record(id, event.event_type, event.timestamp, event.compact, why)
+                dead_letter_record(id, event.event_type, event.timestamp, event.compact, &why)
             }
         };
         self.queues.entry(route.clone()).or_default().push(Pending {
@@ -220,6 +220,44 @@ impl<T> RouterCore<T> {
         });
         self.pending += 1;
         Some(route)
+    }
+
+    /// Whether events no rule matches, and records the broker refuses for good, go to a
+    /// dead-letter topic.
+    pub fn has_dead_letter(&self) -> bool {
+        self.dead_letter.is_some()
+    }
+
+    /// A record the broker refused for good (`error`, the broker's error, names why) goes to
+    /// the dead-letter topic instead of being answered: queued there, still pending, with its
+    /// waiter. Answers the dead-letter route to step, or gives the record and waiter back
+    /// when there is no dead-letter topic, or when the record was already bound for it (the
+    /// dead-letter topic refused it too).
+    pub fn dead_letter_refused(
+        &mut self,
+        waiting: Waiting<T>,
+        record: Record,
+        error: String,
+    ) -> Result<Route, (Waiting<T>, Record)> {
+        let Some(route) = self.dead_letter.clone() else {
+            return Err((waiting, record));
+        };
+        if waiting.waiter.dead_letter.is_some() {
+            return Err((waiting, record));
+        }
+        let why = DeadLetterReason::Refused(error);
+        let (record, size) = dead_letter_headers(record, &why);
+        let Waiting { accepted, waiter } = waiting;
+        self.queues.entry(route.clone()).or_default().push(Pending {
+            record,
+            size,
+            accepted,
+            waiter: Waiter {
+                dead_letter: Some(why),
+                ..waiter
+            },
+        });
+        Ok(route)
     }
 
     /// What `route`'s partition does at `now`: send a batch (within the batch limits and
@@ -298,7 +336,7 @@ impl<T> RouterCore<T> {
                             partition: route.partition,
                             offset,
                         };
-                        Ok(match waiter.dead_letter {
+                        Ok(match waiter.dead_letter.clone() {
                             None => RouteOutcome::Routed(routed),
                             Some(reason) => RouteOutcome::DeadLettered { routed, reason },
                         })

@@ -47,40 +47,52 @@ pub fn dead_letter_record(
     event_type: String,
     timestamp: String,
     compact: String,
-    why: DeadLetterReason,
+    why: &DeadLetterReason,
 ) -> (Record, usize) {
-    let (mut record, size) = event_record(data_action_id, event_type, timestamp, compact);
-    let headers = [("error", why.code()), ("reason", why.reason())];
-    let mut added = 0;
-    for (name, value) in headers {
-        added += name.len() + value.len();
-        record
-            .headers
-            .insert(name.to_string(), value.as_bytes().to_vec());
-    }
-    (record, size + added)
+    let (record, _) = event_record(data_action_id, event_type, timestamp, compact);
+    dead_letter_headers(record, why)
+}
+
+/// `record` with the dead-letter headers `error` and `reason` of `why`, and its size in a
+/// produce request.
+pub fn dead_letter_headers(mut record: Record, why: &DeadLetterReason) -> (Record, usize) {
+    record
+        .headers
+        .insert("error".to_string(), why.code().as_bytes().to_vec());
+    record
+        .headers
+        .insert("reason".to_string(), why.reason().into_bytes());
+    let size = record.approximate_size() + RECORD_OVERHEAD_BYTES;
+    (record, size)
 }
 
 /// Why an event went to the dead-letter topic (`routing.dead_letter_topic`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeadLetterReason {
     /// No rule matched the payload.
     NoRoute,
+    /// The broker refused the record for good (a non-retriable error such as
+    /// `MessageTooLarge`, named here).
+    Refused(String),
 }
 
 impl DeadLetterReason {
-    /// The machine code (its `error` header): the code the event is refused with when there
-    /// is no dead-letter topic.
-    pub fn code(self) -> &'static str {
+    /// The machine code (its `error` header): `no_route` (the code of the 422 the event gets
+    /// without a dead-letter topic), or `record_refused`.
+    pub fn code(&self) -> &'static str {
         match self {
             DeadLetterReason::NoRoute => "no_route",
+            DeadLetterReason::Refused(_) => "record_refused",
         }
     }
 
     /// The text of its `reason` header.
-    pub fn reason(self) -> &'static str {
+    pub fn reason(&self) -> String {
         match self {
-            DeadLetterReason::NoRoute => "no routing rule matches the event",
+            DeadLetterReason::NoRoute => "no routing rule matches the event".to_string(),
+            DeadLetterReason::Refused(error) => {
+                format!("the broker refused the record for good: {error}")
+            }
         }
     }
 }

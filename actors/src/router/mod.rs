@@ -32,8 +32,9 @@ mod transport;
 pub use actor::{CheckBroker, KafkaRouterActor, RouteEvents};
 pub use dedupe::{DedupeKey, DedupeStore, MemoryDedupe};
 pub use event::{
-    dead_letter_record, event_record, BrokerFailure, DeadLetterReason, Reply, RouteError,
-    RouteEvent, RouteOutcome, Routed, StateFailure, RECORD_OVERHEAD_BYTES, REQUEST_OVERHEAD_BYTES,
+    dead_letter_headers, dead_letter_record, event_record, BrokerFailure, DeadLetterReason, Reply,
+    RouteError, RouteEvent, RouteOutcome, Routed, StateFailure, RECORD_OVERHEAD_BYTES,
+    REQUEST_OVERHEAD_BYTES,
 };
 pub use intake::{RouterIntake, MAX_EVENTS_PER_MESSAGE};
 pub use kafka::{BrokerCallError, KafkaConnection, KafkaSetupError};
