@@ -471,7 +471,7 @@ impl KafkaRouterActor {
     ) {
         match self.core.dead_letter_refused(waiting, record, error) {
             Ok(dead_letter) => self.pump(&dead_letter, ctx),
-            Err((waiting, _)) => self.finish_alone(route, waiting, Err(failure)),
+            Err(waiting) => self.finish_alone(route, waiting, Err(failure)),
         }
     }
 

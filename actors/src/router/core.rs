@@ -230,7 +230,7 @@ impl<T> RouterCore<T> {
 
     /// A record the broker refused for good (`error`, the broker's error, names why) goes to
     /// the dead-letter topic instead of being answered: queued there, still pending, with its
-    /// waiter. Answers the dead-letter route to step, or gives the record and waiter back
+    /// waiter. Answers the dead-letter route to step, or gives the waiter back
     /// when there is no dead-letter topic, or when the record was already bound for it (the
     /// dead-letter topic refused it too).
     pub fn dead_letter_refused(
@@ -238,12 +238,12 @@ impl<T> RouterCore<T> {
         waiting: Waiting<T>,
         record: Record,
         error: String,
-    ) -> Result<Route, (Waiting<T>, Record)> {
+    ) -> Result<Route, Waiting<T>> {
         let Some(route) = self.dead_letter.clone() else {
-            return Err((waiting, record));
+            return Err(waiting);
         };
         if waiting.waiter.dead_letter.is_some() {
-            return Err((waiting, record));
+            return Err(waiting);
         }
         let why = DeadLetterReason::Refused(error);
         let (record, size) = dead_letter_headers(record, &why);
