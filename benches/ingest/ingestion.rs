@@ -10,19 +10,22 @@ use switchboard_sandbox::{Sandbox, SandboxOptions};
 use switchboard_actors::settings::{DedupeMode, KafkaCompression};
 
 /// What an ingestion target changes in the service's settings.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Variant {
     /// `routing.dedupe`.
     pub(crate) dedupe: DedupeMode,
     /// `kafka.compression`.
     pub(crate) compression: KafkaCompression,
+    /// A TLS broker (address, CA file) instead of the bench's broker.
+    pub(crate) tls: Option<(String, std::path::PathBuf)>,
 }
 
 impl Variant {
-    /// The defaults: memory dedupe, no compression.
+    /// The defaults: memory dedupe, no compression, the bench's broker.
     pub(crate) const PLAIN: Variant = Variant {
         dedupe: DedupeMode::Memory,
         compression: KafkaCompression::None,
+        tls: None,
     };
 }
 
@@ -150,12 +153,18 @@ impl Ingestion {
         s.server.workers = cfg.workers;
         s.routing.dedupe = variant.dedupe;
         s.kafka.compression = variant.compression;
+        if let Some((address, ca_file)) = &variant.tls {
+            s.kafka.brokers = vec![address.clone()];
+            s.kafka.tls.enabled = true;
+            s.kafka.tls.ca_file = ca_file.display().to_string();
+        }
         s.cxone.requests_per_minute = cfg.ack_rpm;
         s.cxone.burst = 1000;
         s.cxone.backoff_initial_ms = 50;
         s.cxone.backoff_max_ms = 2000;
         cfg.apply_batching(&mut s.kafka);
         let name = match (variant.dedupe, variant.compression) {
+            _ if variant.tls.is_some() => "ingestion, TLS".to_string(),
             (DedupeMode::Memory, KafkaCompression::None) => "ingestion (switchboard)".to_string(),
             (DedupeMode::Memory, codec) => format!("ingestion, {codec}"),
             (DedupeMode::Shared, _) => {

@@ -37,7 +37,10 @@
 //!    the dedupe window in the state store (`BENCH_STATE_URL`, e.g. PostgreSQL), reported
 //!    against 5 (best rounds, and round by round; the aim is ≥ 0.8);
 //! 7. ingestion with each `kafka.compression` codec (target `codecs`, not in the defaults:
-//!    four more services), each against 5.
+//!    four more services), each against 5;
+//! 8. ingestion over TLS (target `tls`, not in the defaults): the service with `kafka.tls` to
+//!    a nisshi broker it starts serving TLS only (a CA and certificate made here), against 5
+//!    (the plaintext broker should be nisshi too, as `scripts/broker.sh` starts it).
 //!
 //! Each concurrency starts by deleting the topics that earlier concurrencies and earlier runs
 //! left (`sbbench-*`): a memory store costs more per produce request the more it holds
@@ -93,6 +96,7 @@ mod lean;
 mod load;
 mod parse;
 mod stats;
+mod tls;
 mod trap;
 
 use std::collections::BTreeMap;
@@ -306,6 +310,22 @@ async fn measure_at(
     } else {
         None
     };
+    // Kept until the end: the TLS target's broker.
+    let tls_broker = if cfg.runs("tls") {
+        Some(tls::start()?)
+    } else {
+        None
+    };
+    let mut over_tls = match &tls_broker {
+        Some(broker) => {
+            let variant = Variant {
+                tls: Some((broker.address.clone(), broker.ca_file.clone())),
+                ..Variant::PLAIN
+            };
+            Some(Ingestion::start(cfg, events, variant).await?)
+        }
+        None => None,
+    };
     let mut codecs = Vec::new();
     if cfg.runs("codecs") {
         for compression in [
@@ -338,7 +358,7 @@ async fn measure_at(
         if let (Some(i), Ok(())) = (&mut shared, &result) {
             result = i.round(cfg, events, round).await;
         }
-        for i in &mut codecs {
+        for i in codecs.iter_mut().chain(over_tls.as_mut()) {
             if result.is_ok() {
                 result = i.round(cfg, events, round).await;
             }
@@ -380,6 +400,11 @@ async fn measure_at(
     for i in codecs {
         codec_rows.push(i.stop().await.0);
     }
+    let tls_row = match over_tls {
+        Some(i) => Some(i.stop().await.0),
+        None => None,
+    };
+    drop(tls_broker);
     result?;
     let ratios = match (&http, &broker, &ingest) {
         (Some(h), Some(b), Some(i)) => Some(Ratios::of(h, b, i, lean.as_ref())),
@@ -404,10 +429,14 @@ async fn measure_at(
                 0.8,
             );
         }
+        if let Some(tls) = &tls_row {
+            print_against(plain, tls, "ingestion over TLS / plaintext", 0.8);
+        }
     }
     rows.extend(ingest);
     rows.extend(shared);
     rows.extend(codec_rows);
+    rows.extend(tls_row);
 
     if !rows.is_empty() {
         println!();
