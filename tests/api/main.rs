@@ -16,6 +16,7 @@ mod orchestration;
 mod replicas;
 mod resume;
 mod routing;
+mod sasl_plain;
 mod signatures;
 mod supervision;
 mod tls;
