@@ -230,11 +230,18 @@ async fn a_routed_topic_the_broker_lost_is_created_again() {
         .delete_topic(topics.eu.clone(), 5_000)
         .await
         .expect("delete");
+    // Readiness names it meanwhile.
+    let missing = kafka.check().await.expect_err("a routed topic is missing");
+    assert!(
+        missing.to_string().contains(&topics.eu),
+        "readiness names the lost topic: {missing}"
+    );
     assert_eq!(
         kafka.repair_topics().await.expect("repair"),
         vec![topics.eu.clone()],
         "the lost topic is created again, and only it"
     );
+    assert!(kafka.check().await.is_ok(), "ready again");
     let listed = client.list_topics().await.expect("topics");
     assert!(listed
         .iter()

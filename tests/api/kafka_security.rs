@@ -336,3 +336,60 @@ async fn a_wrong_password_stops_start_up_naming_kafka_sasl() {
     assert!(log.contains("kafka.sasl"), "{log}");
     assert!(!log.contains(wrong.2), "the password is in the log: {log}");
 }
+
+#[actix_rt::test]
+async fn a_client_certificate_is_loaded_and_a_broken_one_stops_start_up_naming_its_key() {
+    let dir = temp_dir();
+    let ca = test_ca(&dir, "test-ca");
+    let (cert, key) = broker_certificate(&dir, &ca, &["127.0.0.1"]);
+    let broker = tls_broker(&dir, &cert, &key).await;
+    // A client certificate of the same CA: loaded and presented when asked (nisshi does not ask).
+    let client_dir = temp_dir();
+    let (client_cert, client_key) = broker_certificate(&client_dir, &ca, &["switchboard"]);
+    let with = |cert: &Path, key: Option<&Path>| {
+        let (address, ca_file) = (broker.address.clone(), ca.file.clone());
+        let (cert, key) = (cert.to_path_buf(), key.map(Path::to_path_buf));
+        move |s: &mut switchboard::config::Settings| {
+            s.kafka.brokers = vec![address.clone()];
+            s.kafka.tls.enabled = true;
+            s.kafka.tls.ca_file = ca_file.display().to_string();
+            s.kafka.tls.cert_file = cert.display().to_string();
+            s.kafka.tls.key_file = key
+                .as_ref()
+                .map(|k| k.display().to_string())
+                .unwrap_or_default();
+        }
+    };
+    let app = spawn_app_with(with(&client_cert, Some(&client_key))).await;
+    let (status, body) = app
+        .post_event(
+            &event("da-mtls", json!({"priority": "high"})),
+            Some("msg-mtls"),
+        )
+        .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("routed")),
+        "{body}"
+    );
+
+    let build = |adjust: Box<dyn Fn(&mut switchboard::config::Settings)>| async move {
+        let sandbox = spawn_sandbox().await;
+        let dir = temp_dir();
+        let mut settings = test_settings(&dir, &unique_topics(), &sandbox.base_url());
+        adjust(&mut settings);
+        match Application::build(settings, BuildOptions::default()).await {
+            Ok(_) => panic!("a broken client identity was accepted"),
+            Err(e) => format!("{e:#}"),
+        }
+    };
+    let alone = build(Box::new(with(&client_cert, None))).await;
+    assert!(
+        alone.contains("kafka.tls: cert_file and key_file go together"),
+        "{alone}"
+    );
+    let garbage = client_dir.join("garbage.pem");
+    std::fs::write(&garbage, "not a key").expect("garbage");
+    let broken = build(Box::new(with(&client_cert, Some(&garbage)))).await;
+    assert!(broken.contains("kafka.tls.key_file"), "{broken}");
+}

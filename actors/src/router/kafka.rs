@@ -26,6 +26,10 @@ pub enum BrokerCallError {
     /// No answer in time.
     #[display("no answer within {} ms", _0.as_millis())]
     Timeout(#[error(not(source))] Duration),
+    /// The broker answers, but lacks routed topics (it lost them): produces to them fail
+    /// until they are created again.
+    #[display("routed topics missing: {} (created again when kafka.create_topics)", _0.join(", "))]
+    TopicsMissing(#[error(not(source))] Vec<String>),
 }
 
 impl BrokerCallError {
@@ -369,11 +373,21 @@ impl KafkaConnection {
 
     /// Asks the broker for metadata (readiness): the number of topics.
     ///
-    /// Errors: the client's error, or no answer within `kafka.connect_timeout_ms`.
+    /// Errors: the client's error, no answer within `kafka.connect_timeout_ms`, or
+    /// [`BrokerCallError::TopicsMissing`] naming the routed topics the broker lacks.
     pub async fn check(&self) -> Result<usize, BrokerCallError> {
-        bounded(self.timeout, self.client.list_topics())
-            .await
-            .map(|t| t.len())
+        let topics = bounded(self.timeout, self.client.list_topics()).await?;
+        let missing: Vec<String> = self
+            .setup
+            .targets
+            .keys()
+            .filter(|t| !topics.iter().any(|x| x.name == ***t))
+            .map(|t| t.to_string())
+            .collect();
+        if !missing.is_empty() {
+            return Err(BrokerCallError::TopicsMissing(missing));
+        }
+        Ok(topics.len())
     }
 }
 
