@@ -25,6 +25,7 @@ pub mod dedupe;
 mod event;
 mod intake;
 mod kafka;
+mod kafka_error;
 mod replies;
 pub mod rules;
 mod transport;
@@ -37,6 +38,7 @@ pub use event::{
     REQUEST_OVERHEAD_BYTES,
 };
 pub use intake::{RouterIntake, MAX_EVENTS_PER_MESSAGE};
-pub use kafka::{BrokerCallError, KafkaConnection, KafkaSetupError};
+pub use kafka::KafkaConnection;
+pub use kafka_error::{BrokerCallError, KafkaSetupError};
 pub use replies::ReplyChannel;
 pub use rules::{Route, RuleConfig, RuleError, RuleSet, RulesFileError};

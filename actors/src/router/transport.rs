@@ -16,7 +16,7 @@ use rskafka::client::{ClientBuilder, Credentials, SaslConfig};
 use rustls::pki_types::ServerName;
 use rustls::{CertificateError, ClientConfig};
 
-use super::kafka::KafkaSetupError;
+use super::kafka_error::KafkaSetupError;
 use crate::http::{client_tls_config, ClientIdentity};
 use crate::settings::{KafkaSettings, SaslMechanism};
 
