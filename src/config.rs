@@ -125,6 +125,17 @@ pub struct Settings {
     pub orchestration: OrchestrationSettings,
     /// `[deltas]`.
     pub deltas: DeltaSettings,
+    /// `[log]`.
+    #[serde(default)]
+    pub log: LogSettings,
+}
+
+/// `[log]`: how the process writes its log lines (to stderr; the filter is `RUST_LOG`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    /// `text` or `json` (env `SWITCHBOARD__LOG__FORMAT`).
+    pub format: crate::logging::LogFormat,
 }
 
 /// `[server]`: the service's HTTP API.
@@ -192,7 +203,8 @@ impl Settings {
         format!("http://{host}:{port}/cxone/webhook")
     }
 
-    /// Loads the layers (defaults → `file` → environment) and validates the result.
+    /// Loads the layers (defaults → `file` → environment) and validates the result; the log
+    /// lines written from then on follow its `log.format`.
     ///
     /// Errors: [`ConfigError`] naming the offending key or file.
     pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
@@ -218,6 +230,7 @@ impl Settings {
             .extract()
             .map_err(|e| ConfigError::Load(Box::new(e)))?;
         settings.validate()?;
+        crate::logging::set_format(settings.log.format);
         Ok(settings)
     }
 

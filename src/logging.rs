@@ -6,7 +6,110 @@
 //! `tracing`'s `log` records), so any client could fill the error log. The client already got
 //! its answer (400, 413, 431) or is gone; nothing is wrong with the service.
 
+use std::io::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use log::{Level, LevelFilter, Log, Metadata, Record};
+use serde_json::{Map, Value};
+
+/// `log.format`: how log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// `[TIME LEVEL target] message`, as `env_logger` writes it.
+    #[default]
+    Text,
+    /// One JSON object per line: `ts`, `level`, `target`, `msg`, and the message's
+    /// `key=value` fields as typed top-level members (see [`json_line`]).
+    Json,
+}
+
+/// Whether lines are written as JSON (`log.format = "json"`).
+static JSON: AtomicBool = AtomicBool::new(false);
+
+/// Switches every later line to `format` (the settings are read after the logger is
+/// installed; `SWITCHBOARD__LOG__FORMAT=json` applies from the first line).
+pub fn set_format(format: LogFormat) {
+    JSON.store(format == LogFormat::Json, Ordering::Relaxed);
+}
+
+/// The members no message field may take.
+const RESERVED: [&str; 4] = ["ts", "level", "target", "msg"];
+
+/// The `key=value` fields of a message, in order: a key (`[a-z_][a-z0-9_]*`) starts the
+/// message or follows a space; its value runs to the next key, and the last one to a
+/// `"; "` (the prose after the fields). A value is an integer, a float or a boolean when it
+/// reads as one, else a string (surrounding double quotes removed).
+pub fn message_fields(message: &str) -> Vec<(&str, Value)> {
+    let bytes = message.as_bytes();
+    let key_at = |i: usize| -> Option<usize> {
+        if i > 0 && bytes[i - 1] != b' ' {
+            return None;
+        }
+        let first = *bytes.get(i)?;
+        if !(first.is_ascii_lowercase() || first == b'_') {
+            return None;
+        }
+        let mut j = i + 1;
+        while j < bytes.len()
+            && (bytes[j].is_ascii_lowercase() || bytes[j].is_ascii_digit() || bytes[j] == b'_')
+        {
+            j += 1;
+        }
+        (bytes.get(j) == Some(&b'=')).then_some(j)
+    };
+    let starts: Vec<(usize, usize)> = (0..bytes.len())
+        .filter_map(|i| key_at(i).map(|eq| (i, eq)))
+        .collect();
+    let mut fields = Vec::with_capacity(starts.len());
+    for (n, &(start, eq)) in starts.iter().enumerate() {
+        let end = starts.get(n + 1).map_or(message.len(), |&(next, _)| next);
+        let mut value = message[eq + 1..end].trim_end();
+        if n + 1 == starts.len() {
+            if let Some(cut) = value.find("; ") {
+                value = &value[..cut];
+            }
+        }
+        let value = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap_or(value);
+        fields.push((&message[start..eq], typed(value)));
+    }
+    fields
+}
+
+fn typed(value: &str) -> Value {
+    if let Ok(i) = value.parse::<i64>() {
+        return Value::from(i);
+    }
+    if value.contains('.') {
+        if let Some(f) = value.parse::<f64>().ok().filter(|f| f.is_finite()) {
+            return Value::from(f);
+        }
+    }
+    match value {
+        "true" => Value::Bool(true),
+        "false" => Value::Bool(false),
+        _ => Value::String(value.to_string()),
+    }
+}
+
+/// One JSON log line (without its newline): `ts` (RFC 3339, milliseconds, UTC), `level`,
+/// `target`, `msg` (the whole message), then the message's fields ([`message_fields`]).
+pub fn json_line(ts: &str, level: Level, target: &str, message: &str) -> String {
+    let mut object = Map::new();
+    object.insert("ts".into(), Value::from(ts));
+    object.insert("level".into(), Value::from(level.as_str()));
+    object.insert("target".into(), Value::from(target));
+    object.insert("msg".into(), Value::from(message));
+    for (key, value) in message_fields(message) {
+        if !RESERVED.contains(&key) && !object.contains_key(key) {
+            object.insert(key.to_string(), value);
+        }
+    }
+    Value::Object(object).to_string()
+}
 
 /// actix-http's log lines about a client's framing, as `(target, message start)` (actix-http
 /// 3.x, `h1/dispatcher.rs` and `h2/dispatcher.rs`; `stream error: {DispatchError}` with the
@@ -121,10 +224,31 @@ pub fn try_init(builder: &mut env_logger::Builder) -> Result<(), log::SetLoggerE
 }
 
 /// Installs the service's logger: `env_logger` filtered by `RUST_LOG` (default `info`) behind
-/// [`ClientFraming`]. A second call changes nothing (the first logger stays).
+/// [`ClientFraming`], writing text lines, or JSON lines once [`set_format`] says so (from the
+/// start with `SWITCHBOARD__LOG__FORMAT=json`). A second call changes nothing (the first
+/// logger stays).
 pub fn init() {
+    if std::env::var("SWITCHBOARD__LOG__FORMAT").is_ok_and(|f| f.trim() == "json") {
+        set_format(LogFormat::Json);
+    }
     let mut builder =
         env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
+    builder.format(|buf, record| {
+        if JSON.load(Ordering::Relaxed) {
+            let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            let message = record.args().to_string();
+            let line = json_line(&ts, record.level(), record.target(), &message);
+            return writeln!(buf, "{line}");
+        }
+        writeln!(
+            buf,
+            "[{} {:<5} {}] {}",
+            buf.timestamp(),
+            record.level(),
+            record.target(),
+            record.args()
+        )
+    });
     if try_init(&mut builder).is_err() {
         log::debug!("component=logging event=already_installed");
     }
@@ -352,5 +476,46 @@ mod tests {
         ));
         assert!(!is_client_framing(H1, "stream error: body error: boom"));
         assert!(!is_client_framing("actix_http::h1::decoder", "write zero"));
+    }
+
+    #[test]
+    fn message_fields_are_typed_and_the_last_one_stops_at_its_prose() {
+        let fields = message_fields(
+            "actor=KafkaRouterActor event=restarted restarts=1 ratio=0.5 ok=true reason=\"a b\" error=kafka: x y; then prose",
+        );
+        let expect: Vec<(&str, Value)> = vec![
+            ("actor", Value::from("KafkaRouterActor")),
+            ("event", Value::from("restarted")),
+            ("restarts", Value::from(1)),
+            ("ratio", Value::from(0.5)),
+            ("ok", Value::Bool(true)),
+            ("reason", Value::from("a b")),
+            ("error", Value::from("kafka: x y")),
+        ];
+        assert_eq!(fields, expect);
+        assert!(message_fields("Establishing a connection").is_empty());
+        assert_eq!(message_fields("a=b").len(), 1);
+        assert!(message_fields("path/a=b").is_empty(), "a key starts a word");
+    }
+
+    #[test]
+    fn a_json_line_is_one_object_with_the_fields_as_members() {
+        let line = json_line(
+            "2026-12-06T23:00:00.000Z",
+            Level::Warn,
+            "switchboard_actors::lifecycle",
+            "actor=TokenActor event=restarted restarts=2 msg=not-taken",
+        );
+        let v: Value = serde_json::from_str(&line).expect("JSON");
+        assert_eq!(v["ts"], "2026-12-06T23:00:00.000Z");
+        assert_eq!(v["level"], "WARN");
+        assert_eq!(v["target"], "switchboard_actors::lifecycle");
+        assert_eq!(v["actor"], "TokenActor");
+        assert_eq!(v["restarts"], 2);
+        assert_eq!(
+            v["msg"], "actor=TokenActor event=restarted restarts=2 msg=not-taken",
+            "a field never replaces a reserved member"
+        );
+        assert!(!line.contains('\n'));
     }
 }

@@ -11,6 +11,7 @@ mod definitions;
 mod deltas;
 mod exports;
 mod helpers;
+mod json_logs;
 mod kafka_security;
 mod orchestration;
 mod replicas;
