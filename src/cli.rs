@@ -79,6 +79,13 @@ pub enum Command {
     },
     /// Stream a report's export from a running service to NDJSON (the reference consumer).
     Export(crate::commands::export::ExportArgs),
+    /// Print a running service's readiness and its supervised actors (restarts, last restart,
+    /// queue) as a table; exit 1 when it is not ready or cannot be reached.
+    Status {
+        /// The service's base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        service: String,
+    },
     /// Run the CXone sandbox alone.
     Sandbox {
         /// A TOML file layered over the defaults.
@@ -262,6 +269,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
                 Ok(Outcome::Failure)
             }
         },
+        Command::Status { service } => Ok(crate::commands::status::run(&service).await?.into()),
         Command::Sandbox { config } => {
             let settings = Settings::load(config.as_deref())?;
             let sandbox = Sandbox::start(settings.sandbox.options(&settings.cxone))

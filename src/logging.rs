@@ -518,4 +518,19 @@ mod tests {
         );
         assert!(!line.contains('\n'));
     }
+
+    #[test]
+    fn a_restart_line_carries_its_count_and_cause() {
+        // The line `Lifecycle::restarted` writes.
+        let line = json_line(
+            "2026-12-06T23:00:00.000Z",
+            Level::Warn,
+            "switchboard_actors::lifecycle",
+            "actor=AcknowledgementActor event=restarted restarts=1 cause=\"stopped on request (StopActor)\"",
+        );
+        let v: Value = serde_json::from_str(&line).expect("JSON");
+        assert_eq!(v["event"], "restarted");
+        assert_eq!(v["restarts"], 1);
+        assert_eq!(v["cause"], "stopped on request (StopActor)");
+    }
 }

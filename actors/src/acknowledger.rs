@@ -249,7 +249,9 @@ impl Handler<Acknowledge> for AcknowledgementActor {
     }
 }
 
-crate::handle_stop_actor!(AcknowledgementActor);
+crate::handle_stop_actor!(AcknowledgementActor, |a: &AcknowledgementActor| Some(
+    a.queue.len()
+));
 
 #[cfg(test)]
 mod tests {

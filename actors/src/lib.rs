@@ -30,7 +30,7 @@
 //!
 //! Every long-lived actor runs under `actix::Supervisor`, keeps a [`Lifecycle`] that logs
 //! `actor=<Name> event=started|stopping|restarted restarts=<n>`, and handles [`StopActor`],
-//! which forces a restart. Logic lives in plain types that unit tests call without a running
+//! which forces a restart, and [`GetLifecycle`], its line of the supervision view. Logic lives in plain types that unit tests call without a running
 //! system (rules, dedupe window, batching, retry policy); handlers are thin. The CXone API is
 //! called through one client ([`CxoneClient`]), and only by the functions of [`cxone::api`],
 //! one per call, which list the API the service uses; [`CxoneRuntime`] starts the token, rate
@@ -59,7 +59,7 @@ pub use cxone::rate_limiter::{Grant, RateLimiterActor, Throttle};
 pub use cxone::token::TokenActor;
 pub use cxone::token_cache::{AccessToken, GetToken};
 pub use cxone::{ApiCall, ApiResponse, CxoneClient, CxoneError, CxoneHandle, CxoneRuntime};
-pub use lifecycle::{Lifecycle, StopActor};
+pub use lifecycle::{GetLifecycle, LastRestart, Lifecycle, LifecycleReport, StopActor};
 pub use router::{
     CheckBroker, DedupeKey, KafkaConnection, KafkaRouterActor, KafkaSetupError, RouteError,
     RouteEvent, RouteOutcome, Routed, RuleSet,

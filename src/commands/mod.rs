@@ -3,13 +3,16 @@
 //! - `action`: `switchboard action create FILE [--dry-run] [--correlation-id ID]`;
 //! - `delta`: `switchboard delta apply --data-store ID --conflict MODE FILE`;
 //! - `export`: `switchboard export --report ID` (the reference stream consumer);
-//! - `plan`: `switchboard plan validate FILE`, `switchboard orchestrate FILE [--out FILE]`.
+//! - `plan`: `switchboard plan validate FILE`, `switchboard orchestrate FILE [--out FILE]`;
+//! - `status`: `switchboard status [--service URL]` (over HTTP: readiness and the supervision
+//!   view of a running service).
 
 pub mod action;
 pub mod delta;
 pub mod delta_lines;
 pub mod export;
 pub mod plan;
+pub mod status;
 
 use std::path::Path;
 

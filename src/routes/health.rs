@@ -1,12 +1,14 @@
 //! `GET /healthz` (the process is up), `GET /readyz` (the broker answers metadata requests and
-//! a CXone token can be had; 503 with the reason otherwise) and `GET /metrics` (Prometheus).
+//! a CXone token can be had; 503 with the reason otherwise), `GET /actors` (the supervision
+//! view) and `GET /metrics` (Prometheus).
 
 use std::time::Duration;
 
+use actix::{Actor, Addr, Handler};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde_json::json;
-use switchboard_actors::{CheckBroker, GetToken};
+use switchboard_actors::{CheckBroker, GetLifecycle, GetToken, LifecycleReport};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -48,6 +50,72 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
             Err(ApiError::unavailable("not_ready", reasons.join("; "), 1))
         }
     }
+}
+
+/// Longest the supervision view waits for an actor's answer.
+pub const ACTORS_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Asks `addr` for its line of the supervision view; `None` when it does not answer in time
+/// (it is restarting, or busy).
+async fn lifecycle<A>(addr: &Addr<A>) -> Option<LifecycleReport>
+where
+    A: Actor<Context = actix::Context<A>> + Handler<GetLifecycle>,
+{
+    tokio::time::timeout(ACTORS_TIMEOUT, addr.send(GetLifecycle))
+        .await
+        .ok()?
+        .ok()
+}
+
+/// The supervision view: 200 with a JSON list, one entry per supervised actor, in a fixed
+/// order: `{"actor", "restarts", "last_restart": {"at", "cause"} | null, "queue": n | null,
+/// "answering": bool}` (`queue`: what waits in the actor's own queue, where it keeps one; an
+/// actor that does not answer within [`ACTORS_TIMEOUT`] is listed by name with `answering`
+/// false).
+pub async fn actors(state: web::Data<AppState>) -> HttpResponse {
+    let a = &state.actors;
+    let answers = futures::join!(
+        lifecycle(&a.router),
+        lifecycle(&a.acknowledger),
+        lifecycle(&a.token),
+        lifecycle(&a.limiter),
+        lifecycle(&a.audit),
+        lifecycle(&a.definitions),
+        lifecycle(&a.deltas),
+        lifecycle(&a.runs),
+        lifecycle(&a.completions),
+    );
+    let named = [
+        ("KafkaRouterActor", answers.0),
+        ("AcknowledgementActor", answers.1),
+        ("TokenActor", answers.2),
+        ("RateLimiterActor", answers.3),
+        ("AuditActor", answers.4),
+        ("DefinitionActor", answers.5),
+        ("DeltaBatchActor", answers.6),
+        ("RunsActor", answers.7),
+        ("CompletionRouter", answers.8),
+    ];
+    let list: Vec<serde_json::Value> = named
+        .into_iter()
+        .map(|(name, report)| match report {
+            Some(r) => json!({
+                "actor": r.actor,
+                "restarts": r.restarts,
+                "last_restart": r.last_restart,
+                "queue": r.queue,
+                "answering": true,
+            }),
+            None => json!({
+                "actor": name,
+                "restarts": null,
+                "last_restart": null,
+                "queue": null,
+                "answering": false,
+            }),
+        })
+        .collect();
+    HttpResponse::Ok().json(list)
 }
 
 /// Prometheus text exposition of every metric.

@@ -6,7 +6,7 @@
 //! - `deltas`: `POST /deltas`;
 //! - `orchestrations`: `POST /orchestrations`, `GET /orchestrations/{run_id}`, `POST /cxone/webhook`;
 //! - `stream`: `GET /stream` (WebSocket exports);
-//! - `health`: `/healthz`, `/readyz`, `/metrics`.
+//! - `health`: `/healthz`, `/readyz`, `/actors`, `/metrics`.
 
 pub mod definitions;
 pub mod deltas;
@@ -32,6 +32,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/stream").route(web::get().to(stream::stream)))
         .service(resource("/healthz").route(web::get().to(health::healthz)))
         .service(resource("/readyz").route(web::get().to(health::readyz)))
+        .service(resource("/actors").route(web::get().to(health::actors)))
         .service(resource("/metrics").route(web::get().to(health::metrics)))
         .default_service(web::to(not_found));
 }

@@ -709,4 +709,6 @@ impl Handler<CheckBroker> for KafkaRouterActor {
     }
 }
 
-crate::handle_stop_actor!(KafkaRouterActor);
+crate::handle_stop_actor!(KafkaRouterActor, |a: &KafkaRouterActor| Some(
+    a.core.pending() + a.claiming
+));
