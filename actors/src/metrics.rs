@@ -25,6 +25,9 @@ pub struct Metrics {
     /// Events produced to the dead-letter topic, by `reason` (the machine code, e.g.
     /// `no_route`).
     pub dead_lettered: IntCounterVec,
+    /// Webhook events answered 503, by `reason` (the answer's machine code, e.g.
+    /// `broker_timeout`, `queue_full`).
+    pub unavailable: IntCounterVec,
     /// Records per produce request.
     pub batch_records: Histogram,
     /// Events per message from an HTTP worker to the router (`RouteEvents`).
@@ -155,6 +158,17 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         produce_outcomes: ["ok", "failed"].map(|o| produce_seconds.with_label_values(&[o])),
         events: registered(&registry, events),
         produce_seconds: registered(&registry, produce_seconds),
+        unavailable: registered(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "switchboard_unavailable_total",
+                    "Webhook events answered 503, by reason (the answer's machine code).",
+                ),
+                &["reason"],
+            )
+            .expect("valid metric"),
+        ),
         dead_lettered: registered(
             &registry,
             IntCounterVec::new(

@@ -48,7 +48,10 @@ pub async fn ingest(
         Ok(RouteOutcome::Routed(_)) => EventOutcome::Routed,
         Ok(RouteOutcome::Duplicate) => EventOutcome::Duplicate,
         Ok(RouteOutcome::DeadLettered { .. }) => EventOutcome::DeadLettered,
-        Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE => EventOutcome::Unavailable,
+        Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE => {
+            METRICS.unavailable.with_label_values(&[e.code]).inc();
+            EventOutcome::Unavailable
+        }
         Err(_) => EventOutcome::Rejected,
     };
     METRICS.event(outcome).inc();

@@ -97,6 +97,19 @@ async fn with_the_broker_stopped_ingestion_answers_503_within_the_produce_timeou
             "answered within the produce timeout (+1 s slack), took {elapsed:?}"
         );
     }
+    // Counted by reason (the answers' codes), for dashboards.
+    let text = app.metrics_text().await.expect("metrics");
+    let counted: f64 = ["broker_timeout", "broker_unavailable"]
+        .iter()
+        .map(|reason| {
+            crate::helpers::metric_value(
+                &text,
+                "switchboard_unavailable_total",
+                &std::collections::BTreeMap::from([("reason", *reason)]),
+            )
+        })
+        .sum();
+    assert!(counted >= 3.0, "503s by reason: {counted}");
     let (status, body) = app.get("/readyz").await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"], "not_ready");
