@@ -1,71 +1,11 @@
 //! With the broker stopped, ingestion answers 503 (never 200) within the produce timeout; a
 //! broker restarted with empty storage is routed to again without an operator.
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::helpers::{event, eventually, read_partition, spawn_app_with};
-
-/// A private broker (nisshi, the project's) on a free port, killed on drop.
-struct PrivateBroker {
-    child: Child,
-    port: u16,
-}
-
-impl PrivateBroker {
-    async fn start() -> PrivateBroker {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        PrivateBroker::start_on(port).await
-    }
-
-    /// A broker on `port`, with empty (in-memory) storage.
-    async fn start_on(port: u16) -> PrivateBroker {
-        let dir = crate::helpers::temp_dir();
-        std::fs::write(dir.join(".env"), "").expect(".env");
-        let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(crate::helpers::broker_bin())
-            .current_dir(&dir)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .args(["--storage-engine", "memory://nisshi/"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nisshi starts (run the tests through scripts/test.sh)");
-        eventually(
-            Duration::from_secs(10),
-            "the private broker to listen",
-            || async {
-                std::net::TcpStream::connect(("127.0.0.1", port))
-                    .ok()
-                    .map(|_| ())
-            },
-        )
-        .await;
-        PrivateBroker { child, port }
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for PrivateBroker {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
+use crate::helpers::{event, read_partition, spawn_app_with, PrivateBroker};
 
 #[actix_rt::test]
 async fn with_the_broker_stopped_ingestion_answers_503_within_the_produce_timeout() {
@@ -169,7 +109,7 @@ async fn a_broker_restarted_with_empty_storage_is_routed_to_again_by_itself() {
 
     // The broker comes back on the same port with none of its topics.
     broker.stop();
-    let _broker = PrivateBroker::start_on(port).await;
+    let _broker = PrivateBroker::start_on_port(Some(port)).await;
     let restarted = Instant::now();
     let mut routed = Vec::new();
     let mut i = 1;

@@ -17,6 +17,30 @@ use switchboard_actors::exports::CheckpointStore as _;
 use switchboard_actors::store::{SqlCheckpointStore, Store};
 use switchboard_sandbox::{Sandbox, SandboxOptions};
 
+/// `GET /sandbox/state` of the sandbox at `sandbox_url`.
+pub async fn sandbox_state(sandbox_url: &str) -> Value {
+    awc::Client::new()
+        .get(format!("{sandbox_url}/sandbox/state"))
+        .send()
+        .await
+        .expect("state")
+        .json::<Value>()
+        .limit(16 << 20)
+        .await
+        .expect("state json")
+}
+
+/// Executions the sandbox at `sandbox_url` started, by sub-flow (Data Action) id.
+pub async fn executions_by_sub_flow(sandbox_url: &str) -> BTreeMap<String, usize> {
+    let state = sandbox_state(sandbox_url).await;
+    let mut counts = BTreeMap::new();
+    for e in state["executions"].as_array().into_iter().flatten() {
+        let id = e["data_action_id"].as_str().unwrap_or_default().to_string();
+        *counts.entry(id).or_insert(0) += 1;
+    }
+    counts
+}
+
 /// The broker's binary (nisshi, installed by `scripts/broker.sh`): `$NISSHI_BIN`, else
 /// `$CARGO_HOME/bin/nisshi` when it exists, else `nisshi` on the `PATH`.
 pub fn broker_bin() -> String {
@@ -30,6 +54,82 @@ pub fn broker_bin() -> String {
             "nisshi".into()
         }
     })
+}
+
+/// A private nisshi broker (the project's) on 127.0.0.1, killed on drop.
+pub struct PrivateBroker {
+    child: Child,
+    /// Its port.
+    pub port: u16,
+    /// `127.0.0.1:PORT`.
+    pub address: String,
+}
+
+impl PrivateBroker {
+    /// Starts nisshi in `dir` (its working directory: an empty `.env` is written there) on
+    /// `port`, or a free one, with `storage` and more `args`; waits until it listens.
+    pub async fn start_in(
+        dir: &std::path::Path,
+        port: Option<u16>,
+        storage: &str,
+        args: &[&std::ffi::OsStr],
+    ) -> PrivateBroker {
+        let port = port.unwrap_or_else(free_port);
+        std::fs::write(dir.join(".env"), "").expect(".env");
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = Command::new(broker_bin())
+            .current_dir(dir)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", storage])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nisshi starts (run the tests through scripts/test.sh)");
+        eventually(
+            Duration::from_secs(10),
+            "the private broker to listen",
+            || async {
+                std::net::TcpStream::connect(("127.0.0.1", port))
+                    .ok()
+                    .map(|_| ())
+            },
+        )
+        .await;
+        PrivateBroker {
+            child,
+            port,
+            address: format!("127.0.0.1:{port}"),
+        }
+    }
+
+    /// In memory, in a new directory, on a free port.
+    pub async fn start() -> PrivateBroker {
+        PrivateBroker::start_on_port(None).await
+    }
+
+    /// In memory (empty), in a new directory, on `port`, or a free one.
+    pub async fn start_on_port(port: Option<u16>) -> PrivateBroker {
+        PrivateBroker::start_in(&temp_dir(), port, "memory://nisshi/", &[]).await
+    }
+
+    /// Kills it.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for PrivateBroker {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
 
 /// The broker the tests use.
@@ -235,15 +335,7 @@ impl TestApp {
 
     /// The sandbox's `GET /sandbox/state`.
     pub async fn sandbox_state(&self) -> Value {
-        self.http
-            .get(format!("{}/sandbox/state", self.sandbox_url))
-            .send()
-            .await
-            .expect("state")
-            .json::<Value>()
-            .limit(16 << 20)
-            .await
-            .expect("state json")
+        sandbox_state(&self.sandbox_url).await
     }
 
     /// Sets sandbox faults.

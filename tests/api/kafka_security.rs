@@ -6,7 +6,7 @@
 //! wrong password stops start-up naming `kafka.sasl`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
@@ -17,7 +17,7 @@ use switchboard::startup::{Application, BuildOptions};
 
 use crate::helpers::{
     broker_bin, event, eventually, serve_command, spawn_app_with, spawn_sandbox, spawn_service,
-    temp_dir, test_settings, unique_topics,
+    temp_dir, test_settings, unique_topics, PrivateBroker,
 };
 
 /// A test CA: its certificate (PEM, written to `ca.pem` in `dir`) and its issuer.
@@ -54,63 +54,15 @@ fn broker_certificate(dir: &Path, ca: &TestCa, names: &[&str]) -> (PathBuf, Path
     (cert_file, key_file)
 }
 
-/// A nisshi broker on a free port; killed on drop.
-struct TlsBroker {
-    child: Child,
-    address: String,
-}
-
-impl Drop for TlsBroker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts nisshi in `dir` on `storage` with `args`; waits until it listens.
-async fn nisshi(dir: &Path, storage: &str, args: &[&std::ffi::OsStr]) -> TlsBroker {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
-    std::fs::write(dir.join(".env"), "").expect(".env");
-    let url = format!("tcp://127.0.0.1:{port}");
-    let child = Command::new(broker_bin())
-        .current_dir(dir)
-        .args([
-            "broker",
-            "--listener-url",
-            &url,
-            "--advertised-listener-url",
-            &url,
-        ])
-        .args(["--storage-engine", storage])
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("nisshi starts");
-    eventually(Duration::from_secs(10), "the broker to listen", || async {
-        std::net::TcpStream::connect(("127.0.0.1", port))
-            .ok()
-            .map(|_| ())
-    })
-    .await;
-    TlsBroker {
-        child,
-        address: format!("127.0.0.1:{port}"),
-    }
-}
-
 /// A nisshi broker serving TLS only (`cert`, `key`), in memory.
-async fn tls_broker(dir: &Path, cert: &Path, key: &Path) -> TlsBroker {
+async fn tls_broker(dir: &Path, cert: &Path, key: &Path) -> PrivateBroker {
     let args = [
         "--cert".as_ref(),
         cert.as_os_str(),
         "--key".as_ref(),
         key.as_os_str(),
     ];
-    nisshi(dir, "memory://nisshi/", &args).await
+    PrivateBroker::start_in(dir, None, "memory://nisshi/", &args).await
 }
 
 /// SCRAM users of [`scram_broker`]: (mechanism, user, password).
@@ -122,9 +74,9 @@ const USERS: [(&str, &str, &str); 2] = [
 /// A nisshi broker serving TLS with SASL authentication, its [`USERS`] kept in SQLite
 /// storage in `dir`: made while it ran without authentication (as nisshi requires), then
 /// restarted with it.
-async fn scram_broker(dir: &Path, cert: &Path, key: &Path) -> TlsBroker {
+async fn scram_broker(dir: &Path, cert: &Path, key: &Path) -> PrivateBroker {
     let storage = "sqlite://broker.db";
-    let open = nisshi(dir, storage, &[]).await;
+    let open = PrivateBroker::start_in(dir, None, storage, &[]).await;
     for (mechanism, user, password) in USERS {
         let flag = if mechanism.ends_with("256") {
             "scram256"
@@ -152,7 +104,7 @@ async fn scram_broker(dir: &Path, cert: &Path, key: &Path) -> TlsBroker {
         key.as_os_str(),
         "--authentication".as_ref(),
     ];
-    nisshi(dir, storage, &args).await
+    PrivateBroker::start_in(dir, None, storage, &args).await
 }
 
 #[actix_rt::test]

@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 use switchboard_actors::settings::DedupeMode;
 
 use crate::helpers::{
-    brokers, event, eventually, postgres_database, read_partition, spawn_replicas, spawn_sandbox,
-    status_and_json, unique_topics,
+    brokers, event, eventually, executions_by_sub_flow, postgres_database, read_partition,
+    sandbox_state, spawn_replicas, spawn_sandbox, status_and_json, unique_topics,
 };
 
 /// POSTs `events` to `address` (32 in flight), each with its own `webhook-id`; the answers'
@@ -251,8 +251,8 @@ fn chains_plan(chains: usize, length: usize, latency_ms: u64) -> Value {
     json!({"sub_flows": sub_flows, "concurrency_max": chains, "merge_condition": "ALL"})
 }
 
-/// Submits `plan` to `address` and waits for its settled report.
-async fn run_to_settled(address: &str, plan: &Value) -> Value {
+/// Submits `plan` to `address` (202 expected); the path of its report.
+async fn submit(address: &str, plan: &Value) -> String {
     let resp = awc::Client::new()
         .post(format!("{address}/orchestrations"))
         .send_json(plan)
@@ -260,10 +260,15 @@ async fn run_to_settled(address: &str, plan: &Value) -> Value {
         .expect("submit");
     let (status, body) = status_and_json(resp).await;
     assert_eq!(status, 202, "{body}");
-    let path = format!(
+    format!(
         "/orchestrations/{}",
         body["run_id"].as_str().expect("run_id")
-    );
+    )
+}
+
+/// Submits `plan` to `address` and waits for its settled report.
+async fn run_to_settled(address: &str, plan: &Value) -> Value {
+    let path = submit(address, plan).await;
     eventually(Duration::from_secs(60), "the run to settle", || async {
         let (status, report) = get_json(address, &path).await;
         (status == 200 && report["settled"] == true).then_some(report)
@@ -306,15 +311,7 @@ async fn completions_sent_to_another_replica_reach_the_runs_owner_without_pollin
         .count();
     assert_eq!(succeeded, 32, "{shared}");
 
-    let state: Value = awc::Client::new()
-        .get(format!("{}/sandbox/state", sandbox.base_url()))
-        .send()
-        .await
-        .expect("state")
-        .json()
-        .limit(16 << 20)
-        .await
-        .expect("state json");
+    let state = sandbox_state(&sandbox.base_url()).await;
     let requests = state["requests"].as_object().expect("requests");
     assert!(
         requests
@@ -334,21 +331,11 @@ async fn completions_sent_to_another_replica_reach_the_runs_owner_without_pollin
 
 /// Executions the sandbox started for Data Action `id`.
 async fn executions_of(sandbox_url: &str, id: &str) -> usize {
-    let state: Value = awc::Client::new()
-        .get(format!("{sandbox_url}/sandbox/state"))
-        .send()
+    executions_by_sub_flow(sandbox_url)
         .await
-        .expect("state")
-        .json()
-        .limit(16 << 20)
-        .await
-        .expect("state json");
-    state["executions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|e| e["data_action_id"] == id)
-        .count()
+        .get(id)
+        .copied()
+        .unwrap_or(0)
 }
 
 #[actix_rt::test]
@@ -370,17 +357,7 @@ async fn a_transition_is_written_before_the_run_acts_on_it() {
         "concurrency_max": 2,
         "merge_condition": "ALL"
     });
-    let resp = awc::Client::new()
-        .post(format!("{}/orchestrations", replica[0].address))
-        .send_json(&plan)
-        .await
-        .expect("submit");
-    let (status, body) = status_and_json(resp).await;
-    assert_eq!(status, 202, "{body}");
-    let path = format!(
-        "/orchestrations/{}",
-        body["run_id"].as_str().expect("run_id")
-    );
+    let path = submit(&replica[0].address, &plan).await;
     eventually(Duration::from_secs(10), "the first execution", || async {
         (executions_of(&sandbox.base_url(), first).await == 1).then_some(())
     })

@@ -2,35 +2,15 @@
 //! service restarted on the same state store, or another replica on PostgreSQL,
 //! claims the run once its lease passes and finishes it, and no sub-flow is executed twice.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use switchboard_actors::store::{SqlRunReports, Store};
 
 use crate::helpers::{
-    eventually, postgres_database, spawn_sandbox, start_service, status_and_json, temp_dir,
-    Service, LEASE,
+    eventually, executions_by_sub_flow, postgres_database, spawn_sandbox, start_service,
+    status_and_json, temp_dir, Service, LEASE,
 };
-
-/// Executions the sandbox started, by sub-flow (Data Action) id.
-async fn executions_by_sub_flow(sandbox_url: &str) -> HashMap<String, usize> {
-    let state: Value = awc::Client::new()
-        .get(format!("{sandbox_url}/sandbox/state"))
-        .send()
-        .await
-        .expect("state")
-        .json()
-        .limit(16 << 20)
-        .await
-        .expect("state json");
-    let mut counts = HashMap::new();
-    for e in state["executions"].as_array().into_iter().flatten() {
-        let id = e["data_action_id"].as_str().unwrap_or_default().to_string();
-        *counts.entry(id).or_insert(0) += 1;
-    }
-    counts
-}
 
 /// The plan: [`SUB_FLOWS`] sub-flows in 10 chains (each depends on the one 10 before it),
 /// cap 10, ~200 ms each; the last one fails, so with `ALL` the run is `unsatisfied` — a

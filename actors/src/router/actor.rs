@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use rskafka::client::partition::Compression;
+use rskafka::client::partition::{Compression, PartitionClient};
 use rskafka::record::Record;
 
 use super::core::{Batch, Effects, RouterCore, Step, Waiting};
@@ -198,6 +198,21 @@ impl KafkaRouterActor {
                     }
                 }),
         );
+    }
+}
+
+/// Produces `records` with `compression` within `budget` (rskafka has no request timeout of
+/// its own): their offsets, or why not.
+async fn produce(
+    client: &PartitionClient,
+    records: Vec<Record>,
+    compression: Compression,
+    budget: Duration,
+) -> Result<Vec<i64>, RouteError> {
+    match tokio::time::timeout(budget, client.produce(records, compression)).await {
+        Ok(Ok(offsets)) => Ok(offsets),
+        Ok(Err(e)) => Err(RouteError::Broker(e.into())),
+        Err(_) => Err(RouteError::Timeout),
     }
 }
 
@@ -411,11 +426,7 @@ impl KafkaRouterActor {
         let copy = self.core.has_dead_letter().then(|| records.clone());
         let produce = async move {
             let _timer = METRICS.produce_request_seconds.start_timer();
-            match tokio::time::timeout(budget, client.produce(records, compression)).await {
-                Ok(Ok(offsets)) => Ok(offsets),
-                Ok(Err(e)) => Err(RouteError::Broker(e.into())),
-                Err(_) => Err(RouteError::Timeout),
-            }
+            produce(&client, records, compression, budget).await
         };
         ctx.spawn(produce.into_actor(self).map(move |result, act, ctx| {
             act.repairs.answered(batch_id);
@@ -444,10 +455,8 @@ impl KafkaRouterActor {
         failure: RouteError,
         ctx: &mut Context<Self>,
     ) {
-        let mut effects = Effects::default();
         // The batch's produce slot is free again; its records are still pending.
-        self.core
-            .finish(&route, Vec::new(), Ok(Vec::new()), &mut effects);
+        self.core.release_slot(&route);
         if waiters.len() == 1 {
             for (waiting, record) in waiters.into_iter().zip(records) {
                 self.dead_letter(&route, waiting, record, error.clone(), failure.clone(), ctx);
@@ -472,7 +481,7 @@ impl KafkaRouterActor {
     ) {
         match self.core.dead_letter_refused(waiting, record, error) {
             Ok(dead_letter) => self.pump(&dead_letter, ctx),
-            Err(waiting) => self.finish_alone(route, waiting, Err(failure)),
+            Err(waiting) => self.answer(route, vec![waiting], Err(failure)),
         }
     }
 
@@ -486,7 +495,7 @@ impl KafkaRouterActor {
     ) {
         let Some(client) = self.kafka.partition(&route) else {
             let failure = Err(RouteError::Broker(BrokerFailure::NoPartitionClient));
-            return self.finish_alone(&route, waiting, failure);
+            return self.answer(&route, vec![waiting], failure);
         };
         let budget = self
             .core
@@ -494,42 +503,33 @@ impl KafkaRouterActor {
             .saturating_sub(waiting.accepted.elapsed());
         let compression = self.compression;
         let copy = record.clone();
-        let produce = async move {
-            match tokio::time::timeout(budget, client.produce(vec![record], compression)).await {
-                Ok(Ok(offsets)) => Ok(offsets),
-                Ok(Err(e)) => Err(RouteError::Broker(e.into())),
-                Err(_) => Err(RouteError::Timeout),
-            }
-        };
+        let produce = async move { produce(&client, vec![record], compression, budget).await };
         ctx.spawn(produce.into_actor(self).map(move |result, act, ctx| {
             match &result {
                 Err(e) => match refused_for_good(e) {
                     Some(error) => act.dead_letter(&route, waiting, copy, error, e.clone(), ctx),
-                    None => act.finish_alone(&route, waiting, result),
+                    None => act.answer(&route, vec![waiting], result),
                 },
-                Ok(_) => act.finish_alone(&route, waiting, result),
+                Ok(_) => act.answer(&route, vec![waiting], result),
             }
             act.pump(&route, ctx);
         }));
     }
 
-    /// Answers one record sent outside a batch's produce slot.
-    fn finish_alone(
+    /// Answers the senders of a batch that was sent (and the redeliveries waiting on them),
+    /// freeing its produce slot.
+    fn finish(
         &mut self,
         route: &Route,
-        waiting: Waiting<ReplyTo>,
+        waiters: Vec<Waiting<ReplyTo>>,
         result: Result<Vec<i64>, RouteError>,
     ) {
-        let waiters = vec![waiting];
-        observe_latency(&waiters, result.is_ok());
-        let mut effects = Effects::default();
-        let routed = self.core.answer(route, waiters, result, &mut effects);
-        self.deliver(effects);
-        count_routed(route, routed);
+        self.core.release_slot(route);
+        self.answer(route, waiters, result);
     }
 
-    /// Answers the senders of a batch that was sent (and the redeliveries waiting on them).
-    fn finish(
+    /// Answers records with `result` (and the redeliveries waiting on them).
+    fn answer(
         &mut self,
         route: &Route,
         waiters: Vec<Waiting<ReplyTo>>,
@@ -537,7 +537,7 @@ impl KafkaRouterActor {
     ) {
         observe_latency(&waiters, result.is_ok());
         let mut effects = Effects::default();
-        let routed = self.core.finish(route, waiters, result, &mut effects);
+        let routed = self.core.answer(route, waiters, result, &mut effects);
         self.deliver(effects);
         count_routed(route, routed);
     }

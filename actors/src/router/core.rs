@@ -297,19 +297,12 @@ impl<T> RouterCore<T> {
         }
     }
 
-    /// The produce request of a batch [`step`](Self::step) sent on `route` was answered:
-    /// its in-flight slot is free again, and its records are [answered](Self::answer).
-    pub fn finish(
-        &mut self,
-        route: &Route,
-        waiters: Vec<Waiting<T>>,
-        result: Result<Vec<i64>, RouteError>,
-        effects: &mut Effects<T>,
-    ) -> u64 {
+    /// A produce request of a batch [`step`](Self::step) sent on `route` ended: its
+    /// in-flight slot is free again; its records are [answered](Self::answer), or sent again.
+    pub fn release_slot(&mut self, route: &Route) {
         if let Some(q) = self.queues.get_mut(route) {
             q.in_flight = q.in_flight.saturating_sub(1);
         }
-        self.answer(route, waiters, result, effects)
     }
 
     /// Answers records that left their queue (sent, expired or failed before sending):
@@ -415,6 +408,18 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+
+    /// A sent batch answered: its slot freed, its records answered.
+    fn finish(
+        core: &mut RouterCore<u32>,
+        route: &Route,
+        waiters: Vec<Waiting<u32>>,
+        result: Result<Vec<i64>, RouteError>,
+        fx: &mut Effects<u32>,
+    ) -> u64 {
+        core.release_slot(route);
+        core.answer(route, waiters, result, fx)
+    }
     use crate::router::MemoryDedupe;
 
     fn settings(queue_capacity: usize, linger_ms: u64) -> KafkaSettings {
@@ -491,7 +496,7 @@ mod tests {
         assert_eq!(batch.records[0].key.as_deref(), Some(&b"a"[..]));
         assert!(matches!(core.step(&route(), now), Step::Idle), "in flight");
         assert_eq!(
-            core.finish(&route(), batch.waiters, Ok(vec![7]), &mut fx),
+            finish(&mut core, &route(), batch.waiters, Ok(vec![7]), &mut fx),
             1
         );
         assert_eq!(fx.replies, vec![(1, routed(7))]);
@@ -515,7 +520,7 @@ mod tests {
         assert_eq!(core.admit(event("a"), 3, now, &mut fx), None);
         assert!(fx.replies.is_empty(), "redeliveries wait");
         assert_eq!(core.pending(), 1, "redeliveries take no capacity");
-        core.finish(&route(), batch.waiters, Ok(vec![5]), &mut fx);
+        finish(&mut core, &route(), batch.waiters, Ok(vec![5]), &mut fx);
         let mut replies = fx.replies;
         replies.sort_by_key(|(to, _)| *to);
         assert_eq!(
@@ -542,7 +547,13 @@ mod tests {
         core.admit(event("a"), 2, now, &mut fx);
         let failure = RouteError::Broker(BrokerFailure::NoPartitionClient);
         assert_eq!(
-            core.finish(&route(), batch.waiters, Err(failure.clone()), &mut fx),
+            finish(
+                &mut core,
+                &route(),
+                batch.waiters,
+                Err(failure.clone()),
+                &mut fx
+            ),
             0
         );
         assert_eq!(
@@ -569,7 +580,7 @@ mod tests {
         let batch = send(&mut core, now);
         assert_eq!(batch.records.len(), 2, "one request for the partition");
         assert_eq!(
-            core.finish(&route(), batch.waiters, Ok(vec![9]), &mut fx),
+            finish(&mut core, &route(), batch.waiters, Ok(vec![9]), &mut fx),
             1
         );
         assert_eq!(
@@ -599,7 +610,7 @@ mod tests {
         assert_eq!(core.pending(), 2);
         // Capacity frees as records are answered; c was released, so it is admitted.
         let batch = send(&mut core, now);
-        core.finish(&route(), batch.waiters, Ok(vec![1, 2]), &mut fx);
+        finish(&mut core, &route(), batch.waiters, Ok(vec![1, 2]), &mut fx);
         let mut fx = Effects::default();
         assert_eq!(core.admit(event("c"), 4, now, &mut fx), Some(route()));
         assert!(fx.replies.is_empty());
@@ -642,7 +653,7 @@ mod tests {
             Some(&b"no_route"[..])
         );
         assert!(headers.contains_key("reason") && headers.contains_key("eventType"));
-        core.finish(&dead, batch.waiters, Ok(vec![7]), &mut fx);
+        finish(&mut core, &dead, batch.waiters, Ok(vec![7]), &mut fx);
         let expected = RouteOutcome::DeadLettered {
             routed: Routed {
                 topic: Arc::from("dead"),
