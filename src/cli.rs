@@ -211,6 +211,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
                 },
             )
             .await?;
+            let stop = crate::shutdown::on_signals(app.graceful_stop())
+                .context("cannot install the SIGTERM and SIGINT handlers")?;
+            actix_rt::spawn(stop);
             app.run_until_stopped()
                 .await
                 .context("the HTTP server failed")?;

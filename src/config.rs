@@ -148,6 +148,15 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     /// HTTP worker threads; 0 = one per core.
     pub workers: usize,
+    /// Seconds a graceful stop (SIGTERM, SIGINT) keeps accepting and serving after
+    /// `/readyz` turned 503, every response carrying `Connection: close`, so a load balancer
+    /// takes the service out of rotation before the listener closes. A second signal cuts
+    /// it short.
+    pub shutdown_timeout_secs: u64,
+    /// Longest wait, in seconds, for each step of a graceful stop after the listener closed:
+    /// requests in flight, the router's queue, the acknowledgement queue, and export streams
+    /// with their last checkpoint writes. What is left is logged with its count.
+    pub drain_timeout_secs: u64,
 }
 
 /// `[sandbox]`: the embedded CXone emulator.

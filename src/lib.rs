@@ -24,6 +24,7 @@ pub mod demo;
 pub mod error;
 pub mod logging;
 pub mod routes;
+pub mod shutdown;
 pub mod signature;
 pub mod startup;
 pub mod state;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
+use actix_web::dev::Service as _;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
@@ -20,7 +21,7 @@ use switchboard_actors::store::{
     SharedDedupe, SqlCheckpointStore, SqlCompletions, SqlRunReports, Store,
 };
 use switchboard_actors::{
-    AcknowledgementActor, CxoneHandle, Flush, KafkaConnection, KafkaRouterActor,
+    AcknowledgementActor, CxoneHandle, Drain, Flush, KafkaConnection, KafkaRouterActor,
 };
 use switchboard_sandbox::Sandbox;
 
@@ -55,6 +56,7 @@ pub struct Application {
     sandbox: Option<Sandbox>,
     settings: Arc<Settings>,
     store: Store,
+    drain: Drain,
 }
 
 /// The webhook signature verifier of `routing.signing_secret(s)`, or `None` when no secret is
@@ -175,12 +177,25 @@ fn start_actors(
 /// Errors: the address cannot be bound.
 fn serve(settings: &ServerSettings, state: web::Data<AppState>) -> anyhow::Result<(Server, u16)> {
     let mut server = HttpServer::new(move || {
+        let drain = state.drain.clone();
         App::new()
             .app_data(state.clone())
             .app_data(RouterIntake::new(state.actors.router.clone().recipient()))
+            .wrap_fn(move |req, service| {
+                let answered = service.call(req);
+                let drain = drain.clone();
+                async move {
+                    let mut response = answered.await?;
+                    close_while_draining(&drain, &mut response);
+                    Ok(response)
+                }
+            })
             .configure(crate::routes::configure)
     })
-    .shutdown_timeout(10);
+    // Signals are the service's own (`crate::shutdown`): a graceful stop starts with a
+    // window in which the listener stays open.
+    .disable_signals()
+    .shutdown_timeout(settings.drain_timeout_secs);
     if settings.workers > 0 {
         server = server.workers(settings.workers);
     }
@@ -193,6 +208,18 @@ fn serve(settings: &ServerSettings, state: web::Data<AppState>) -> anyhow::Resul
         settings.bind
     );
     Ok((server.run(), port))
+}
+
+/// While the service drains, a response (but a WebSocket upgrade) carries
+/// `Connection: close`, and the connection is closed once it is written.
+fn close_while_draining<B>(drain: &Drain, response: &mut actix_web::dev::ServiceResponse<B>) {
+    if drain.is_draining() && response.status() != actix_web::http::StatusCode::SWITCHING_PROTOCOLS
+    {
+        response
+            .response_mut()
+            .head_mut()
+            .set_connection_type(actix_web::http::ConnectionType::Close);
+    }
 }
 
 impl Application {
@@ -225,12 +252,14 @@ impl Application {
                  reason=\"checkpoints live in the state store (state.url); the key is ignored\""
             );
         }
+        let drain = Drain::new();
         let exports = ExportOptions::from_settings(
             &settings.export,
             Arc::new(SqlCheckpointStore::new(store.clone())),
             &runtime.handle,
             Some(&runtime.audit),
-        );
+        )
+        .with_drain(drain.clone());
         let dead_letter = Route::dead_letter(&settings.routing.dead_letter_topic);
         let kafka = Arc::new(
             KafkaConnection::connect(&settings.kafka, &rules, dead_letter.as_ref())
@@ -250,6 +279,7 @@ impl Application {
             verifier,
             rules,
             run_reports: SqlRunReports::new(store.clone()),
+            drain: drain.clone(),
         });
         let (server, port) = serve(&settings.server, state)?;
         register_callback(&cxone, settings.callback_url(port));
@@ -260,6 +290,7 @@ impl Application {
             sandbox,
             settings,
             store,
+            drain,
         })
     }
 
@@ -293,13 +324,44 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until the server stops (SIGINT/SIGTERM or [`ServerHandle::stop`]), then flushes
-    /// the audit log and stops the sandbox.
+    /// What starts a graceful stop ([`GracefulStop::run`]); the process's signals reach it
+    /// through [`crate::shutdown::on_signals`].
+    pub fn graceful_stop(&self) -> GracefulStop {
+        GracefulStop {
+            drain: self.drain.clone(),
+            server: self.server.handle(),
+            window: Duration::from_secs(self.settings.server.shutdown_timeout_secs),
+        }
+    }
+
+    /// Serves until the server stops ([`GracefulStop::run`] or [`ServerHandle::stop`]); then
+    /// gives the router's queue, the acknowledgement queue and the export streams with their
+    /// checkpoint writes `server.drain_timeout_secs` each (what is left is logged with its
+    /// count), flushes the audit log, closes the state store and stops the sandbox.
     ///
     /// Errors: the server failed.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
         log::info!("component=startup event=server_stopped");
+        let within = Duration::from_secs(self.settings.server.drain_timeout_secs);
+        // Streams still open (a stop without the graceful sequence) close now.
+        self.drain.close_streams();
+        let router = crate::shutdown::emptied(&self.actors.router, within);
+        let left = router.await;
+        if left > 0 {
+            log::warn!("component=shutdown event=router_not_drained records={left}");
+        }
+        let left = crate::shutdown::emptied(&self.actors.acknowledger, within).await;
+        if left > 0 {
+            log::warn!(
+                "component=shutdown event=acknowledgements_left count={left} \
+                 reason=\"not delivered within server.drain_timeout_secs; CXone redelivers the events\""
+            );
+        }
+        let left = self.drain.settled(within).await;
+        if left > 0 {
+            log::warn!("component=shutdown event=streams_not_settled count={left}");
+        }
         if let Ok(Err(e)) = self.actors.audit.send(Flush).await {
             log::error!("component=startup event=audit_flush_failed error={e}");
         }
@@ -308,6 +370,37 @@ impl Application {
         if let Some(sandbox) = self.sandbox {
             sandbox.stop().await;
         }
+        log::info!("component=shutdown event=stopped");
         result
+    }
+}
+
+/// A graceful stop of one service (see [`Drain`] for the sequence).
+#[derive(Clone)]
+pub struct GracefulStop {
+    drain: Drain,
+    server: ServerHandle,
+    window: Duration,
+}
+
+impl GracefulStop {
+    /// Drains: readiness answers 503 at once, and the service keeps serving, with
+    /// `Connection: close`, until `server.shutdown_timeout_secs` passed or `cut_short`
+    /// resolved; then export streams close with 1001 and the listener closes, requests in
+    /// flight being answered. Returns once the HTTP server stopped;
+    /// [`Application::run_until_stopped`] does the rest.
+    pub async fn run(self, cut_short: impl std::future::Future<Output = ()>) {
+        self.drain.start();
+        log::info!(
+            "component=shutdown event=draining window_secs={}",
+            self.window.as_secs()
+        );
+        tokio::select! {
+            () = tokio::time::sleep(self.window) => {}
+            () = cut_short => log::info!("component=shutdown event=window_cut_short"),
+        }
+        log::info!("component=shutdown event=closing_listener");
+        self.drain.close_streams();
+        self.server.stop(true).await;
     }
 }

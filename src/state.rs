@@ -11,7 +11,8 @@ use switchboard_actors::exports::ExportOptions;
 use switchboard_actors::orchestration::{CompletionRouter, RunsActor};
 use switchboard_actors::store::SqlRunReports;
 use switchboard_actors::{
-    AcknowledgementActor, AuditActor, KafkaRouterActor, RateLimiterActor, RuleSet, TokenActor,
+    AcknowledgementActor, AuditActor, Drain, KafkaRouterActor, RateLimiterActor, RuleSet,
+    TokenActor,
 };
 
 use crate::config::Settings;
@@ -34,6 +35,9 @@ pub struct AppState {
     /// Runs' reports in the state store: a run of another replica, or of this one before a
     /// restart.
     pub run_reports: SqlRunReports,
+    /// The graceful stop's state: readiness fails and responses close their connection
+    /// while it drains.
+    pub drain: Drain,
 }
 
 /// Addresses of the long-lived actors (each under a supervisor).

@@ -249,8 +249,10 @@ impl Handler<Acknowledge> for AcknowledgementActor {
     }
 }
 
+// Its queue in the supervision view: ids waiting and ids being acknowledged (a graceful stop
+// waits for this to reach 0).
 crate::handle_stop_actor!(AcknowledgementActor, |a: &AcknowledgementActor| Some(
-    a.queue.len()
+    a.queue.len() + a.in_flight.len()
 ));
 
 #[cfg(test)]

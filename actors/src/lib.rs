@@ -41,6 +41,7 @@ pub mod audit;
 pub mod cxone;
 pub mod definitions;
 pub mod deltas;
+pub mod drain;
 pub mod exports;
 pub mod http;
 pub mod lifecycle;
@@ -59,6 +60,7 @@ pub use cxone::rate_limiter::{Grant, RateLimiterActor, Throttle};
 pub use cxone::token::TokenActor;
 pub use cxone::token_cache::{AccessToken, GetToken};
 pub use cxone::{ApiCall, ApiResponse, CxoneClient, CxoneError, CxoneHandle, CxoneRuntime};
+pub use drain::Drain;
 pub use lifecycle::{GetLifecycle, LastRestart, Lifecycle, LifecycleReport, StopActor};
 pub use router::{
     CheckBroker, DedupeKey, KafkaConnection, KafkaRouterActor, KafkaSetupError, RouteError,

@@ -1,5 +1,5 @@
 //! `GET /healthz` (the process is up), `GET /readyz` (the broker answers metadata requests and
-//! a CXone token can be had; 503 with the reason otherwise), `GET /actors` (the supervision
+//! a CXone token can be had; 503 with the reason otherwise, and while the service drains), `GET /actors` (the supervision
 //! view) and `GET /metrics` (Prometheus).
 
 use std::time::Duration;
@@ -21,9 +21,17 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// Readiness: 200 `{"status":"ready","broker":{"topics":n},"token":"ok"}`, or 503
-/// `not_ready` naming what failed.
+/// Readiness: 200 `{"status":"ready","broker":{"topics":n},"token":"ok"}`; 503 `draining`
+/// at once while a graceful stop drains (the service still serves, but a load balancer should
+/// send nothing new); or 503 `not_ready` naming what failed.
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    if state.drain.is_draining() {
+        return Err(ApiError::unavailable(
+            "draining",
+            "the service is shutting down; send new requests to another replica",
+            1,
+        ));
+    }
     let broker = tokio::time::timeout(READINESS_TIMEOUT, state.actors.router.send(CheckBroker));
     let token = tokio::time::timeout(READINESS_TIMEOUT, state.actors.token.send(GetToken));
     let (broker, token) = futures::join!(broker, token);

@@ -18,16 +18,16 @@ use crate::helpers::{
 };
 
 #[derive(Debug)]
-enum Event {
+pub(crate) enum Event {
     Text(Value),
     Chunk(Value, Vec<Value>),
     Closed(Option<u16>, String),
     Ended,
 }
 
-type Conn = actix_codec::Framed<awc::BoxedSocket, awc::ws::Codec>;
+pub(crate) type Conn = actix_codec::Framed<awc::BoxedSocket, awc::ws::Codec>;
 
-async fn connect(address: &str) -> Conn {
+pub(crate) async fn connect(address: &str) -> Conn {
     let (_, conn) = awc::Client::new()
         .ws(format!("{}/stream", address.replace("http://", "ws://")))
         .max_frame_size(32 << 20)
@@ -37,7 +37,7 @@ async fn connect(address: &str) -> Conn {
     conn
 }
 
-async fn next(conn: &mut Conn) -> Event {
+pub(crate) async fn next(conn: &mut Conn) -> Event {
     loop {
         match conn.next().await {
             Some(Ok(Frame::Text(b))) => {
@@ -63,7 +63,7 @@ async fn next(conn: &mut Conn) -> Event {
     }
 }
 
-async fn send(conn: &mut Conn, v: Value) {
+pub(crate) async fn send(conn: &mut Conn, v: Value) {
     conn.send(Message::Text(v.to_string().into()))
         .await
         .expect("send");
@@ -74,7 +74,7 @@ async fn register_report(app: &TestApp, id: &str, records: u64, drift_at: Option
 }
 
 /// Registers report `id` of `records` records in the sandbox at `sandbox_url`.
-async fn register_report_at(
+pub(crate) async fn register_report_at(
     http: &awc::Client,
     sandbox_url: &str,
     id: &str,
@@ -90,7 +90,7 @@ async fn register_report_at(
 }
 
 /// Reads the `started` message (the first) and returns its export job id.
-async fn started_job(conn: &mut Conn) -> String {
+pub(crate) async fn started_job(conn: &mut Conn) -> String {
     let Event::Text(started) = next(conn).await else {
         panic!("started first")
     };
@@ -102,7 +102,7 @@ async fn started_job(conn: &mut Conn) -> String {
 
 /// Reads chunks until at least `n` records arrived (acknowledging each chunk when `ack`);
 /// returns those records.
-async fn read_records(conn: &mut Conn, n: usize, ack: bool) -> Vec<Value> {
+pub(crate) async fn read_records(conn: &mut Conn, n: usize, ack: bool) -> Vec<Value> {
     let mut received = Vec::new();
     while received.len() < n {
         if let Event::Chunk(h, r) = next(conn).await {
@@ -116,13 +116,13 @@ async fn read_records(conn: &mut Conn, n: usize, ack: bool) -> Vec<Value> {
     received
 }
 
-fn request(report: &str, matrix: Value, compression: &str, ack_window: u64) -> Value {
+pub(crate) fn request(report: &str, matrix: Value, compression: &str, ack_window: u64) -> Value {
     json!({"report_id": report, "chunk_size_matrix": matrix, "compression_format": compression,
            "max_payload_size": 10 * 1024 * 1024, "schema_version": "1", "ack_window": ack_window})
 }
 
 /// Reads to the end; returns (started, chunks' headers, records, complete, close).
-async fn read_all(
+pub(crate) async fn read_all(
     conn: &mut Conn,
     ack: bool,
 ) -> (Value, Vec<Value>, Vec<Value>, Value, Option<u16>) {
@@ -147,7 +147,7 @@ async fn read_all(
     }
 }
 
-fn assert_in_order(report: &str, records: &[Value], from: u64) {
+pub(crate) fn assert_in_order(report: &str, records: &[Value], from: u64) {
     for (i, r) in records.iter().enumerate() {
         let seq = from + i as u64;
         assert_eq!(r["id"], format!("{report}-{seq}"), "record {i}");

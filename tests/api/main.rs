@@ -9,6 +9,7 @@ mod cxone;
 mod dead_letter;
 mod definitions;
 mod deltas;
+mod drain;
 mod exports;
 mod helpers;
 mod json_logs;

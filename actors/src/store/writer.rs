@@ -11,6 +11,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
+use tokio_util::task::TaskTracker;
 
 use super::error::StoreError;
 
@@ -23,6 +24,7 @@ pub struct LatestWriter<T> {
     write: Write<T>,
     what: &'static str,
     state: Rc<RefCell<State<T>>>,
+    tracker: Option<TaskTracker>,
 }
 
 struct State<T> {
@@ -42,7 +44,15 @@ impl<T: 'static> LatestWriter<T> {
                 waiting: None,
                 failure: None,
             })),
+            tracker: None,
         }
+    }
+
+    /// Runs the writes as tasks of `tracker`, so a graceful stop can wait for the last one
+    /// ([`Drain::settled`](crate::drain::Drain::settled)).
+    pub fn tracked_by(mut self, tracker: TaskTracker) -> Self {
+        self.tracker = Some(tracker);
+        self
     }
 
     /// Writes `value` after the write in flight, if any (replacing one still waiting). Must
@@ -55,7 +65,7 @@ impl<T: 'static> LatestWriter<T> {
         };
         if start {
             let (write, state, what) = (self.write.clone(), self.state.clone(), self.what);
-            actix_rt::spawn(async move {
+            let writes = async move {
                 loop {
                     let next = state.borrow_mut().waiting.take();
                     let Some(value) = next else {
@@ -67,7 +77,11 @@ impl<T: 'static> LatestWriter<T> {
                         state.borrow_mut().failure = Some(e);
                     }
                 }
-            });
+            };
+            match &self.tracker {
+                Some(tracker) => actix_rt::spawn(tracker.track_future(writes)),
+                None => actix_rt::spawn(writes),
+            };
         }
     }
 

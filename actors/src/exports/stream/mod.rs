@@ -19,7 +19,9 @@
 //!
 //! Close codes: 1002 first message not JSON; 1003 invalid request (reason names the field) or
 //! unexpected message; 1009 a single record over `max_payload_size`; 1011 upstream failure or
-//! schema drift in `fail` mode; 1000 after `complete`. Reasons fit RFC 6455's 123 bytes.
+//! schema drift in `fail` mode; 1001 when the client timed out or the service is stopping
+//! ([`Drain::close_streams`]: the checkpoint is written first); 1000 after
+//! `complete`. Reasons fit RFC 6455's 123 bytes.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
@@ -29,12 +31,14 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use actix_web_actors::ws::{self, CloseCode, CloseReason};
 use serde_json::{json, Value};
+use tokio_util::task::task_tracker::TaskTrackerToken;
 
 use super::checkpoint::{checkpoint_writer, Checkpoint, CheckpointStore, CheckpointWriter};
 use super::frame::{schema_fingerprint, Chunk};
 use super::request::StreamRequest;
 use crate::audit::{AuditActor, AuditEvent, AuditOutcome};
 use crate::cxone::{CxoneClient, CxoneHandle};
+use crate::drain::Drain;
 use crate::metrics::METRICS;
 use crate::settings::ExportSettings;
 
@@ -51,6 +55,10 @@ pub const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
 /// (kernel send and receive buffers): the checkpoint stays behind them, so a client that drops
 /// with unread data gets it again on resume — duplicates, never a gap. Acks make it exact.
 pub const IN_TRANSIT_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The close reason of a stream the service's graceful stop closed (code 1001); the client
+/// resumes with its `export_job_id` from the checkpoint.
+pub const SHUTTING_DOWN: &str = "the service is shutting down; resume with the export_job_id";
 
 /// Longest close reason, bytes (RFC 6455: 125-byte control payload less the 2-byte code).
 pub const CLOSE_REASON_MAX: usize = 123;
@@ -70,6 +78,9 @@ pub struct ExportOptions {
     pub client_timeout: Duration,
     /// Audit log.
     pub audit: Option<Addr<AuditActor>>,
+    /// The service's graceful stop: streams close with 1001 when it closes them, and their
+    /// checkpoint writes are waited for.
+    pub drain: Drain,
 }
 
 impl ExportOptions {
@@ -89,7 +100,14 @@ impl ExportOptions {
             heartbeat: Duration::from_secs(settings.heartbeat_interval_secs),
             client_timeout: Duration::from_secs(settings.client_timeout_secs),
             audit: audit.cloned(),
+            drain: Drain::new(),
         }
+    }
+
+    /// The same options, with streams taking part in `drain`.
+    pub fn with_drain(mut self, drain: Drain) -> Self {
+        self.drain = drain;
+        self
     }
 }
 
@@ -163,6 +181,8 @@ pub struct ExportStreamActor {
     /// Whether this stream was counted in the `export_streams` gauge (it is uncounted when it
     /// stops).
     counted: bool,
+    /// Held while the stream lives: a graceful stop waits for it ([`Drain::settled`]).
+    _alive: TaskTrackerToken,
 }
 
 /// Frame size of a server-to-client WebSocket message of `len` payload bytes (unmasked).
@@ -193,7 +213,9 @@ impl ExportStreamActor {
     /// A stream waiting for its request.
     pub fn new(opts: ExportOptions) -> Self {
         ExportStreamActor {
-            checkpoints: checkpoint_writer(opts.store.clone()),
+            checkpoints: checkpoint_writer(opts.store.clone())
+                .tracked_by(opts.drain.tracker().clone()),
+            _alive: opts.drain.tracker().token(),
             opts,
             client: None,
             phase: Phase::AwaitingRequest,
@@ -329,6 +351,15 @@ impl Actor for ExportStreamActor {
     type Context = ws::WebsocketContext<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.spawn(
+            self.opts
+                .drain
+                .closing()
+                .into_actor(self)
+                .map(|(), act, ctx| {
+                    act.close(ctx, CloseCode::Away, SHUTTING_DOWN);
+                }),
+        );
         ctx.run_interval(self.opts.heartbeat, |act, ctx| {
             if act.last_seen.elapsed() > act.opts.client_timeout {
                 log::warn!(
