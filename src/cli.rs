@@ -211,8 +211,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
                 },
             )
             .await?;
-            let stop = crate::shutdown::on_signals(app.graceful_stop())
-                .context("cannot install the SIGTERM and SIGINT handlers")?;
+            let stop = crate::shutdown::on_signals(app.graceful_stop(), app.rules_reload())
+                .context("cannot install the SIGTERM, SIGINT and SIGHUP handlers")?;
             actix_rt::spawn(stop);
             app.run_until_stopped()
                 .await

@@ -23,6 +23,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod logging;
+pub mod reload;
 pub mod routes;
 pub mod shutdown;
 pub mod signature;

@@ -1,5 +1,6 @@
 //! The process's signals: SIGTERM and SIGINT start a graceful stop ([`GracefulStop::run`]);
-//! a second one during the drain window cuts the window short.
+//! a second one during the drain window cuts the window short. SIGHUP reloads the routing
+//! rules ([`RulesReload`]); once a stop began it is ignored (and never ends the process).
 //!
 //! And what the stop waits for after the listener closed: an actor's queue to empty
 //! ([`emptied`]).
@@ -10,29 +11,47 @@ use actix::{Actor, Addr, Handler};
 use switchboard_actors::GetLifecycle;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
+use crate::reload::RulesReload;
 use crate::startup::GracefulStop;
 
 /// How often [`emptied`] asks an actor for its queue.
 pub const QUEUE_POLL: Duration = Duration::from_millis(20);
 
-/// Listens for SIGTERM and SIGINT (installed now, so a signal that arrives before the
-/// returned future is polled is not lost) and answers the future that runs `stop` on the
-/// first of them; the process ends once the server it stops is done.
+/// Listens for SIGTERM, SIGINT and SIGHUP (installed now, so a signal that arrives before
+/// the returned future is polled is not lost) and answers the future that reloads the rules
+/// with `reload` on each SIGHUP, and runs `stop` on the first SIGTERM or SIGINT; the process
+/// ends once the server it stops is done.
 ///
 /// Errors: a signal handler cannot be installed.
 pub fn on_signals(
     stop: GracefulStop,
+    reload: RulesReload,
 ) -> std::io::Result<impl std::future::Future<Output = ()> + 'static> {
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
     Ok(async move {
-        let name = next(&mut term, &mut int).await;
+        let name = loop {
+            tokio::select! {
+                name = next(&mut term, &mut int) => break name,
+                _ = hup.recv() => {
+                    log::info!("component=rules event=signal signal=SIGHUP");
+                    reload.run_logged().await;
+                }
+            }
+        };
         log::info!("component=shutdown event=signal signal={name}");
         stop.run(async move {
             let name = next(&mut term, &mut int).await;
             log::info!("component=shutdown event=signal signal={name} again=true");
         })
         .await;
+        // Still caught, so a SIGHUP while the service finishes does not end it.
+        while hup.recv().await.is_some() {
+            log::info!(
+                "component=rules event=signal signal=SIGHUP ignored=\"the service is stopping\""
+            );
+        }
     })
 }
 

@@ -14,8 +14,9 @@ use switchboard_actors::cxone::{api, CxoneRuntime};
 use switchboard_actors::definitions::DefinitionActor;
 use switchboard_actors::deltas::DeltaBatchActor;
 use switchboard_actors::exports::ExportOptions;
+use switchboard_actors::metrics::METRICS;
 use switchboard_actors::orchestration::{self, DurableRuns};
-use switchboard_actors::router::{MemoryDedupe, Route, RouterIntake};
+use switchboard_actors::router::{LiveRules, MemoryDedupe, Route, RouterIntake};
 use switchboard_actors::settings::DedupeMode;
 use switchboard_actors::store::{
     SharedDedupe, SqlCheckpointStore, SqlCompletions, SqlRunReports, Store,
@@ -26,6 +27,7 @@ use switchboard_actors::{
 use switchboard_sandbox::Sandbox;
 
 use crate::config::{ServerSettings, Settings};
+use crate::reload::RulesReload;
 use crate::signature::{SignatureVerifier, StandardWebhooks};
 use crate::state::{Actors, AppState};
 
@@ -57,6 +59,7 @@ pub struct Application {
     settings: Arc<Settings>,
     store: Store,
     drain: Drain,
+    reload: RulesReload,
 }
 
 /// The webhook signature verifier of `routing.signing_secret(s)`, or `None` when no secret is
@@ -233,7 +236,7 @@ impl Application {
     pub async fn build(mut settings: Settings, options: BuildOptions) -> anyhow::Result<Self> {
         // First, so a bad secret or rule stops start-up before anything runs.
         let verifier = signature_verifier(&settings)?;
-        let rules = Arc::new(settings.rules()?);
+        let rules = Arc::new(LiveRules::new(settings.rules()?));
         let sandbox = match options.with_sandbox {
             true => Some(embed_sandbox(&mut settings).await?),
             false => None,
@@ -262,7 +265,7 @@ impl Application {
         .with_drain(drain.clone());
         let dead_letter = Route::dead_letter(&settings.routing.dead_letter_topic);
         let kafka = Arc::new(
-            KafkaConnection::connect(&settings.kafka, &rules, dead_letter.as_ref())
+            KafkaConnection::connect(&settings.kafka, &rules.current(), dead_letter.as_ref())
                 .await
                 .context("kafka: cannot start the router")?,
         );
@@ -271,6 +274,13 @@ impl Application {
         // reservations and of its runs).
         let replica_id = uuid::Uuid::new_v4().to_string();
         log::info!("component=startup event=replica replica_id={replica_id}");
+        METRICS.rules_in_force(rules.current().version());
+        let reload = RulesReload::new(
+            settings.clone(),
+            rules.clone(),
+            kafka.clone(),
+            dead_letter.clone(),
+        );
         let actors = start_actors(&settings, runtime, kafka, &store, &replica_id);
         let state = web::Data::new(AppState {
             settings: settings.clone(),
@@ -291,6 +301,7 @@ impl Application {
             settings,
             store,
             drain,
+            reload,
         })
     }
 
@@ -332,6 +343,11 @@ impl Application {
             server: self.server.handle(),
             window: Duration::from_secs(self.settings.server.shutdown_timeout_secs),
         }
+    }
+
+    /// What reloads the routing rules (SIGHUP, through [`crate::shutdown::on_signals`]).
+    pub fn rules_reload(&self) -> RulesReload {
+        self.reload.clone()
     }
 
     /// Serves until the server stops ([`GracefulStop::run`] or [`ServerHandle::stop`]); then

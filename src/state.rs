@@ -9,10 +9,10 @@ use switchboard_actors::definitions::DefinitionActor;
 use switchboard_actors::deltas::DeltaBatchActor;
 use switchboard_actors::exports::ExportOptions;
 use switchboard_actors::orchestration::{CompletionRouter, RunsActor};
+use switchboard_actors::router::LiveRules;
 use switchboard_actors::store::SqlRunReports;
 use switchboard_actors::{
-    AcknowledgementActor, AuditActor, Drain, KafkaRouterActor, RateLimiterActor, RuleSet,
-    TokenActor,
+    AcknowledgementActor, AuditActor, Drain, KafkaRouterActor, RateLimiterActor, TokenActor,
 };
 
 use crate::config::Settings;
@@ -29,9 +29,9 @@ pub struct AppState {
     /// Webhook signature verifier, when `routing.signing_secret` or `routing.signing_secrets`
     /// holds a secret.
     pub verifier: Option<Arc<dyn SignatureVerifier>>,
-    /// The routing rules (`routing.rules_file`), matched on the HTTP worker that received
-    /// the event.
-    pub rules: Arc<RuleSet>,
+    /// The routing rules in force (`routing.rules_file`, replaced by a reload), matched on
+    /// the HTTP worker that received the event.
+    pub rules: Arc<LiveRules>,
     /// Runs' reports in the state store: a run of another replica, or of this one before a
     /// restart.
     pub run_reports: SqlRunReports,

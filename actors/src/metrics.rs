@@ -5,7 +5,8 @@ use std::sync::LazyLock;
 
 use prometheus::core::Collector;
 use prometheus::{
-    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
 };
 
 /// Every metric switchboard exports.
@@ -70,6 +71,11 @@ pub struct Metrics {
     pub export_bytes: IntCounter,
     /// Export streams in progress.
     pub export_streams: IntGauge,
+    /// The routing rules in force: 1 for their `version` (the first 12 hex digits of the
+    /// rules file's SHA-256), the only series.
+    pub rules_info: IntGaugeVec,
+    /// Rules reloads (SIGHUP) by `outcome`: applied, unchanged, failed.
+    pub rules_reloads: IntCounterVec,
 }
 
 /// How the ingestion endpoint answered an event: the `outcome` label of `events`.
@@ -110,6 +116,12 @@ impl EventOutcome {
 }
 
 impl Metrics {
+    /// Shows `version` as the rules in force (`rules_info`, one series).
+    pub fn rules_in_force(&self, version: &str) {
+        self.rules_info.reset();
+        self.rules_info.with_label_values(&[version]).set(1);
+    }
+
     /// The `events{outcome}` counter of `outcome`.
     pub fn event(&self, outcome: EventOutcome) -> &IntCounter {
         &self.event_outcomes[outcome as usize]
@@ -168,6 +180,25 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
                 &["reason"],
             )
             .expect("valid metric"),
+        ),
+        rules_info: registered(
+            &registry,
+            IntGaugeVec::new(
+                Opts::new(
+                    "switchboard_rules_info",
+                    "The routing rules in force: 1 for their version (a hash of the rules file).",
+                ),
+                &["version"],
+            )
+            .expect("valid metric"),
+        ),
+        rules_reloads: registered(
+            &registry,
+            counter_vec(
+                "switchboard_rules_reloads_total",
+                "Rules reloads (SIGHUP) by outcome: applied, unchanged, failed.",
+                &["outcome"],
+            ),
         ),
         dead_lettered: registered(
             &registry,

@@ -100,7 +100,7 @@ async fn route(
     }
     let event = parse_event(&body, EventLimits::of(&state.settings.routing))?;
     let dedupe_key = dedupe_key(header(req, "webhook-id"), &event);
-    let route = state.rules.route(&event.compact).cloned();
+    let route = state.rules.current().route(&event.compact).cloned();
     let (event, reply) = RouteEvent::new(
         dedupe_key,
         event.data_action_id,

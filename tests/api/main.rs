@@ -15,6 +15,7 @@ mod helpers;
 mod json_logs;
 mod kafka_security;
 mod orchestration;
+mod reload;
 mod replicas;
 mod resume;
 mod routing;

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use rskafka::client::partition::{PartitionClient, UnknownTopicHandling};
 use rskafka::client::{Client, ClientBuilder};
 use rskafka::BackoffConfig;
@@ -20,15 +21,82 @@ use crate::settings::KafkaSettings;
 /// The broker connection and one partition client per route.
 pub struct KafkaConnection {
     client: Client,
-    partitions: HashMap<Route, Arc<PartitionClient>>,
+    /// Only grows: a reload adds the clients of its new routes before its rules are in force
+    /// ([`KafkaConnection::prepare`]).
+    partitions: ArcSwap<HashMap<Route, Arc<PartitionClient>>>,
     timeout: Duration,
     setup: TopicSetup,
+}
+
+/// Every topic `rules` (and the dead-letter route) name, with the partitions they use.
+fn targets_of(rules: &RuleSet, dead_letter: Option<&Route>) -> Targets {
+    let mut targets = rules.targets();
+    if let Some(route) = dead_letter {
+        targets
+            .entry(route.topic.clone())
+            .or_default()
+            .insert(route.partition);
+    }
+    targets
+}
+
+/// Topics with the partitions routed to.
+type Targets = std::collections::BTreeMap<Arc<str>, std::collections::BTreeSet<i32>>;
+
+/// Checks that every partition of `targets` exists among `topics` and opens a client for
+/// each route `open` does not hold yet.
+///
+/// Errors: [`KafkaSetupError::MissingPartition`], or a partition client cannot be opened.
+async fn open_routes(
+    client: &Client,
+    topics: &[rskafka::topic::Topic],
+    targets: &Targets,
+    open: &HashMap<Route, Arc<PartitionClient>>,
+    timeout: Duration,
+) -> Result<HashMap<Route, Arc<PartitionClient>>, KafkaSetupError> {
+    let mut opened = HashMap::new();
+    for (topic, wanted) in targets {
+        let existing: Vec<i32> = topics
+            .iter()
+            .find(|t| t.name == **topic)
+            .map(|t| t.partitions.iter().copied().collect())
+            .unwrap_or_default();
+        for &partition in wanted {
+            if !existing.contains(&partition) {
+                return Err(KafkaSetupError::MissingPartition {
+                    topic: topic.to_string(),
+                    partition,
+                    existing,
+                });
+            }
+            let route = Route {
+                topic: topic.clone(),
+                partition,
+            };
+            if open.contains_key(&route) {
+                continue;
+            }
+            let pc = bounded(
+                timeout,
+                client.partition_client(topic.to_string(), partition, UnknownTopicHandling::Retry),
+            )
+            .await
+            .map_err(|source| KafkaSetupError::Topic {
+                topic: topic.to_string(),
+                action: "cannot be opened",
+                source,
+            })?;
+            opened.insert(route, Arc::new(pc));
+        }
+    }
+    Ok(opened)
 }
 
 /// The routed topics and how missing ones are created (`kafka.create_topics`,
 /// `topic_partitions`, `replication_factor`).
 struct TopicSetup {
-    targets: std::collections::BTreeMap<Arc<str>, std::collections::BTreeSet<i32>>,
+    /// The routed topics; replaced by a reload.
+    targets: ArcSwap<Targets>,
     create: bool,
     partitions: i32,
     replication: i16,
@@ -47,13 +115,13 @@ impl TopicSetup {
     async fn ensure(
         &self,
         client: &Client,
+        targets: &Targets,
     ) -> Result<(Vec<rskafka::topic::Topic>, Vec<String>), SetupFailure> {
         let timeout = self.timeout;
         let topics = bounded(timeout, client.list_topics())
             .await
             .map_err(SetupFailure::Call)?;
-        let missing: Vec<_> = self
-            .targets
+        let missing: Vec<_> = targets
             .keys()
             .filter(|t| !topics.iter().any(|x| x.name == ***t))
             .cloned()
@@ -172,72 +240,64 @@ impl KafkaConnection {
                 return Err(unreachable(e));
             }
         };
-        let mut targets = rules.targets();
-        if let Some(route) = dead_letter {
-            targets
-                .entry(route.topic.clone())
-                .or_default()
-                .insert(route.partition);
-        }
+        let targets = targets_of(rules, dead_letter);
         let setup = TopicSetup {
-            targets,
+            targets: ArcSwap::from_pointee(targets.clone()),
             create: settings.create_topics,
             partitions: settings.topic_partitions,
             replication: settings.replication_factor,
             timeout,
         };
-        let (topics, _) = setup.ensure(&client).await.map_err(|e| match e {
+        let (topics, _) = setup.ensure(&client, &targets).await.map_err(|e| match e {
             SetupFailure::Call(source) => unreachable(source),
             SetupFailure::Setup(e) => e,
         })?;
-        let mut partitions = HashMap::new();
-        for (topic, wanted) in &setup.targets {
-            let existing: Vec<i32> = topics
-                .iter()
-                .find(|t| t.name == **topic)
-                .map(|t| t.partitions.iter().copied().collect())
-                .unwrap_or_default();
-            for &partition in wanted {
-                if !existing.contains(&partition) {
-                    return Err(KafkaSetupError::MissingPartition {
-                        topic: topic.to_string(),
-                        partition,
-                        existing,
-                    });
-                }
-                let pc = bounded(
-                    timeout,
-                    client.partition_client(
-                        topic.to_string(),
-                        partition,
-                        UnknownTopicHandling::Retry,
-                    ),
-                )
-                .await
-                .map_err(|source| KafkaSetupError::Topic {
-                    topic: topic.to_string(),
-                    action: "cannot be opened",
-                    source,
-                })?;
-                partitions.insert(
-                    Route {
-                        topic: topic.clone(),
-                        partition,
-                    },
-                    Arc::new(pc),
-                );
-            }
-        }
+        let partitions = open_routes(&client, &topics, &targets, &HashMap::new(), timeout).await?;
         log::info!(
             "component=kafka event=connected brokers={brokers} routes={}",
             partitions.len()
         );
         Ok(KafkaConnection {
             client,
-            partitions,
+            partitions: ArcSwap::from_pointee(partitions),
             timeout,
             setup,
         })
+    }
+
+    /// Readies the broker for `rules` before they are put in force (a reload): creates
+    /// their missing topics (when `kafka.create_topics`), checks their partitions and opens
+    /// a client for each new route; the routed topics are theirs (and `dead_letter`'s) from
+    /// then on. Answers the topics created. Nothing changes when it fails.
+    ///
+    /// Errors: [`KafkaSetupError`] naming the topic or partition, or the brokers when a call
+    /// failed.
+    pub async fn prepare(
+        &self,
+        rules: &RuleSet,
+        dead_letter: Option<&Route>,
+    ) -> Result<Vec<String>, KafkaSetupError> {
+        let targets = targets_of(rules, dead_letter);
+        let (topics, created) =
+            self.setup
+                .ensure(&self.client, &targets)
+                .await
+                .map_err(|e| match e {
+                    SetupFailure::Call(source) => KafkaSetupError::Unreachable {
+                        brokers: "the brokers".into(),
+                        source,
+                    },
+                    SetupFailure::Setup(e) => e,
+                })?;
+        let open = self.partitions.load_full();
+        let opened = open_routes(&self.client, &topics, &targets, &open, self.timeout).await?;
+        if !opened.is_empty() {
+            let mut all = (*open).clone();
+            all.extend(opened);
+            self.partitions.store(Arc::new(all));
+        }
+        self.setup.targets.store(Arc::new(targets));
+        Ok(created)
     }
 
     /// Creates again the routed topics the broker lost (when `kafka.create_topics`), as at
@@ -247,8 +307,9 @@ impl KafkaConnection {
     /// Errors: a call failed, or a topic is missing and may not be created.
     pub async fn repair_topics(&self) -> Result<Vec<String>, KafkaSetupError> {
         let brokers = "the brokers".to_string();
+        let targets = self.setup.targets.load_full();
         self.setup
-            .ensure(&self.client)
+            .ensure(&self.client, &targets)
             .await
             .map(|(_, created)| created)
             .map_err(|e| match e {
@@ -259,7 +320,7 @@ impl KafkaConnection {
 
     /// The partition client of a route.
     pub fn partition(&self, route: &Route) -> Option<Arc<PartitionClient>> {
-        self.partitions.get(route).cloned()
+        self.partitions.load().get(route).cloned()
     }
 
     /// Asks the broker for metadata (readiness): the number of topics.
@@ -271,6 +332,7 @@ impl KafkaConnection {
         let missing: Vec<String> = self
             .setup
             .targets
+            .load()
             .keys()
             .filter(|t| !topics.iter().any(|x| x.name == ***t))
             .map(|t| t.to_string())

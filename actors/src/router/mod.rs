@@ -41,4 +41,4 @@ pub use intake::{RouterIntake, MAX_EVENTS_PER_MESSAGE};
 pub use kafka::KafkaConnection;
 pub use kafka_error::{BrokerCallError, KafkaSetupError};
 pub use replies::ReplyChannel;
-pub use rules::{Route, RuleConfig, RuleError, RuleSet, RulesFileError};
+pub use rules::{rules_version, LiveRules, Route, RuleConfig, RuleError, RuleSet, RulesFileError};

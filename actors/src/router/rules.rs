@@ -8,6 +8,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use regex::Regex;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -124,10 +125,40 @@ pub fn pointer_text<'a>(json: &'a str, pointer: &str) -> Option<Cow<'a, str>> {
     }
 }
 
-/// The compiled rules, in order.
+/// The compiled rules, in order, with their version.
 #[derive(Debug)]
 pub struct RuleSet {
     rules: Vec<CompiledRule>,
+    version: String,
+}
+
+/// The version of a rules file's text: the first 12 hex digits of its SHA-256.
+pub fn rules_version(text: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(text.as_bytes());
+    digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The rules in force, replaced whole by a reload ([`LiveRules::replace`]): a reader sees
+/// the old set or the new one, never a mix. Read on every webhook event, lock-free.
+#[derive(Debug)]
+pub struct LiveRules(ArcSwap<RuleSet>);
+
+impl LiveRules {
+    /// `rules` in force.
+    pub fn new(rules: RuleSet) -> Self {
+        LiveRules(ArcSwap::from_pointee(rules))
+    }
+
+    /// The set in force now.
+    pub fn current(&self) -> arc_swap::Guard<Arc<RuleSet>> {
+        self.0.load()
+    }
+
+    /// Puts `rules` in force; answers the set it replaced.
+    pub fn replace(&self, rules: RuleSet) -> Arc<RuleSet> {
+        self.0.swap(Arc::new(rules))
+    }
 }
 
 impl RuleSet {
@@ -157,6 +188,22 @@ impl RuleSet {
         })
     }
 
+    /// The version of the text the rules were compiled from ([`rules_version`]; rules
+    /// compiled from a list have the version of its TOML form).
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// How many rules.
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// Whether there is none (never, once compiled).
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
     /// Parses and compiles a TOML rules file.
     ///
     /// Errors: TOML syntax or shape (reported as rule 0, field `rules`), or any [`RuleError`].
@@ -166,12 +213,15 @@ impl RuleSet {
             field: "rules",
             message: e.to_string(),
         })?;
-        Self::compile(file.rules)
+        let mut rules = Self::compile(file.rules)?;
+        rules.version = rules_version(text);
+        Ok(rules)
     }
 
     /// Compiles rules, refusing an empty list, a bad regex, an empty topic, a negative
     /// partition or a field that is not a JSON pointer.
     pub fn compile(rules: Vec<RuleConfig>) -> Result<Self, RuleError> {
+        let version = rules_version(&format!("{rules:?}"));
         if rules.is_empty() {
             return Err(RuleError {
                 index: 0,
@@ -210,7 +260,10 @@ impl RuleSet {
                 },
             });
         }
-        Ok(RuleSet { rules: compiled })
+        Ok(RuleSet {
+            rules: compiled,
+            version,
+        })
     }
 
     /// The route of the first matching rule for a payload's compact text (the record value).
