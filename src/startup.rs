@@ -292,6 +292,9 @@ impl Application {
             drain: drain.clone(),
         });
         let (server, port) = serve(&settings.server, state)?;
+        actix_rt::spawn(crate::routes::webhook::log_unavailable(
+            crate::routes::webhook::UNAVAILABLE_LOG_INTERVAL,
+        ));
         register_callback(&cxone, settings.callback_url(port));
         Ok(Application {
             port,

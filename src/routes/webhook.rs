@@ -25,6 +25,44 @@ use crate::error::ApiError;
 use crate::signature::SignedHeaders;
 use crate::state::AppState;
 
+/// How often [`log_unavailable`] sums up the 503 answers.
+pub const UNAVAILABLE_LOG_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Writes, every `interval`, one line per reason for the webhook events answered 503 in
+/// it — `component=webhook event=unavailable reason=<code> count=<n> interval_ms=<ms>` (what
+/// `switchboard_unavailable_total{reason}` counts) — so a log pipeline sees 503s by reason
+/// without a line per event under overload. Runs until the runtime stops.
+pub async fn log_unavailable(interval: Duration) {
+    use prometheus::core::Collector as _;
+    let mut seen: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        for family in METRICS.unavailable.collect() {
+            for metric in family.get_metric() {
+                let Some(reason) = metric
+                    .get_label()
+                    .iter()
+                    .find(|l| l.name() == "reason")
+                    .map(|l| l.value().to_string())
+                else {
+                    continue;
+                };
+                let total = metric.get_counter().get_value() as u64;
+                let before = seen.insert(reason.clone(), total).unwrap_or(0);
+                if total > before {
+                    log::warn!(
+                        "component=webhook event=unavailable reason={reason} count={} interval_ms={}",
+                        total - before,
+                        interval.as_millis()
+                    );
+                }
+            }
+        }
+    }
+}
+
 fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }

@@ -45,3 +45,44 @@ async fn every_line_is_a_json_object_and_lifecycle_lines_carry_typed_fields() {
     );
     assert_eq!(router_started["level"], "INFO");
 }
+
+#[actix_rt::test]
+async fn events_answered_503_are_summed_up_by_reason_in_one_line_a_second() {
+    let sandbox = spawn_sandbox().await;
+    let dir = temp_dir();
+    let state = format!("sqlite://{}", dir.join("state.db").display());
+    let (mut command, port) = serve_command(&dir, &sandbox.base_url(), "unavailable", &state);
+    command
+        .env("SWITCHBOARD__LOG__FORMAT", "json")
+        .env("SWITCHBOARD__KAFKA__QUEUE_CAPACITY", "1");
+    let service = spawn_service(command, port).await;
+    let http = awc::Client::new();
+    let answers = futures::future::join_all((0..32).map(|i| {
+        let request = http
+            .post(format!("{}/webhook/cxone/data-actions", service.address))
+            .send_json(&event(&format!("da-503-{i}"), json!({"i": i})));
+        async move { request.await.map(|r| r.status().as_u16()).unwrap_or(0) }
+    }))
+    .await;
+    let refused = answers.iter().filter(|s| **s == 503).count();
+    assert!(refused > 0, "a queue of 1 refuses some of 32: {answers:?}");
+    let path = dir.join("unavailable.log");
+    let counted: u64 = crate::helpers::eventually(
+        std::time::Duration::from_secs(5),
+        "the 503 summary line",
+        || async {
+            let log = std::fs::read_to_string(&path).ok()?;
+            let counts: Vec<u64> = log
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .filter(|l| l["event"] == "unavailable" && l["reason"] == "queue_full")
+                .filter_map(|l| l["count"].as_u64())
+                .collect();
+            let sum: u64 = counts.iter().sum();
+            (sum >= refused as u64).then_some(sum)
+        },
+    )
+    .await;
+    assert_eq!(counted, refused as u64, "every 503 counted once");
+    drop(service);
+}
