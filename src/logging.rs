@@ -223,11 +223,10 @@ pub fn try_init(builder: &mut env_logger::Builder) -> Result<(), log::SetLoggerE
     Ok(())
 }
 
-/// Installs the service's logger: `env_logger` filtered by `RUST_LOG` (default `info`) behind
-/// [`ClientFraming`], writing text lines, or JSON lines once [`set_format`] says so (from the
-/// start with `SWITCHBOARD__LOG__FORMAT=json`). A second call changes nothing (the first
-/// logger stays).
-pub fn init() {
+/// The service's logger, not yet installed: `env_logger` filtered by `RUST_LOG` (default
+/// `info`), writing text lines, or JSON lines once [`set_format`] says so (from the start with
+/// `SWITCHBOARD__LOG__FORMAT=json`), to stderr unless its target is changed.
+pub fn builder() -> env_logger::Builder {
     if std::env::var("SWITCHBOARD__LOG__FORMAT").is_ok_and(|f| f.trim() == "json") {
         set_format(LogFormat::Json);
     }
@@ -249,7 +248,13 @@ pub fn init() {
             record.args()
         )
     });
-    if try_init(&mut builder).is_err() {
+    builder
+}
+
+/// Installs the service's logger ([`builder`]) behind [`ClientFraming`]. A second call
+/// changes nothing (the first logger stays).
+pub fn init() {
+    if try_init(&mut builder()).is_err() {
         log::debug!("component=logging event=already_installed");
     }
 }

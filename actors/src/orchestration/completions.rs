@@ -226,8 +226,12 @@ impl CompletionRouter {
         }
         // A Tokio task, not a future of this actor: the listening connection must be dropped
         // where the runtime can close it, which an actor's context at shutdown is not.
+        // No runtime: the system is stopping (an actor started during its teardown).
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
         let router = ctx.address().downgrade();
-        self.listener = Some(tokio::spawn(forward_announcements(stored, router)));
+        self.listener = Some(runtime.spawn(forward_announcements(stored, router)));
     }
 }
 
