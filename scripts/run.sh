@@ -16,7 +16,9 @@ if (exec 3<>/dev/tcp/127.0.0.1/9092) 2>/dev/null; then OWN_BROKER=0; fi
 scripts/broker.sh start 9092
 cargo build --release --bin switchboard
 BIN="$ROOT/target/release/switchboard"
-RUST_LOG="${RUST_LOG:-info}" "$BIN" serve --sandbox > .run/service.log 2>&1 &
+# No load balancer here to drain from: a stop skips the graceful stop's serving window.
+SWITCHBOARD__SERVER__SHUTDOWN_TIMEOUT_SECS="${SWITCHBOARD__SERVER__SHUTDOWN_TIMEOUT_SECS:-0}" \
+  RUST_LOG="${RUST_LOG:-info}" "$BIN" serve --sandbox > .run/service.log 2>&1 &
 SERVICE=$!
 cleanup() {
   kill "$SERVICE" 2>/dev/null || true

@@ -267,8 +267,9 @@ pub struct KafkaRouterActor {
     /// Events whose keys are being claimed in the shared window, or wait for a claim (they
     /// count against `kafka.queue_capacity` with the pending records).
     claiming: usize,
-    /// Messages waiting for the next claim.
-    to_claim: Vec<RouteEvents>,
+    /// Messages waiting for the next claim, with when each arrived (its events are accepted
+    /// then: the claim's wait counts toward their linger).
+    to_claim: Vec<(RouteEvents, Instant)>,
     /// Claims in flight (at most [`SHARED_CLAIMS_IN_FLIGHT`]).
     claims_in_flight: usize,
     /// Ended keys on their way to the shared window.
@@ -335,9 +336,10 @@ impl KafkaRouterActor {
         events: Vec<RouteEvent>,
         replies: &ReplyChannel,
         claims: Option<&HashMap<DedupeKey, Claim>>,
+        arrived: Instant,
         ctx: &mut Context<Self>,
     ) {
-        let now = Instant::now();
+        let now = arrived;
         let mut touched: Vec<Route> = Vec::new();
         let mut effects = Effects::default();
         for event in events {
@@ -618,7 +620,7 @@ impl Supervised for KafkaRouterActor {
         }
         // Messages waiting for a claim are answered too; those of the claims in flight died
         // with their futures (their senders see the router stopped).
-        for m in std::mem::take(&mut self.to_claim) {
+        for (m, _) in std::mem::take(&mut self.to_claim) {
             m.refuse(&RouteError::Stopped, &mut outbox);
         }
         (self.claiming, self.claims_in_flight) = (0, 0);
@@ -634,7 +636,7 @@ impl Handler<RouteEvents> for KafkaRouterActor {
 
     fn handle(&mut self, msg: RouteEvents, ctx: &mut Self::Context) {
         let Some(shared) = self.shared.clone() else {
-            return self.admit_all(msg.events, &msg.replies, None, ctx);
+            return self.admit_all(msg.events, &msg.replies, None, Instant::now(), ctx);
         };
         // Shared window: the message waits for a claim of its keys (one claim for every
         // message that arrived while the claims in flight ran), then is admitted. Events
@@ -645,7 +647,7 @@ impl Handler<RouteEvents> for KafkaRouterActor {
             return outbox.send();
         }
         self.claiming += msg.events.len();
-        self.to_claim.push(msg);
+        self.to_claim.push((msg, Instant::now()));
         if self.claims_in_flight < SHARED_CLAIMS_IN_FLIGHT {
             self.claim(shared, ctx);
         }
@@ -662,10 +664,10 @@ impl KafkaRouterActor {
             return;
         }
         self.claims_in_flight += 1;
-        let n: usize = messages.iter().map(|m| m.events.len()).sum();
+        let n: usize = messages.iter().map(|(m, _)| m.events.len()).sum();
         let keys: Vec<DedupeKey> = messages
             .iter()
-            .flat_map(|m| m.events.iter().map(|e| e.event.dedupe_key))
+            .flat_map(|(m, _)| m.events.iter().map(|e| e.event.dedupe_key))
             .collect();
         let next = shared.clone();
         METRICS.dedupe_claim_keys.observe(keys.len() as f64);
@@ -680,15 +682,17 @@ impl KafkaRouterActor {
             act.claiming -= n;
             match claims {
                 Ok(claims) => {
-                    for m in messages {
-                        act.admit_all(m.events, &m.replies, Some(&claims), ctx);
+                    // Accepted when they arrived: the claim's round trip counts toward
+                    // their linger, as any wait for a fuller batch does.
+                    for (m, arrived) in messages {
+                        act.admit_all(m.events, &m.replies, Some(&claims), arrived, ctx);
                     }
                 }
                 Err(e) => {
                     log::warn!("actor=KafkaRouterActor event=shared_dedupe_unavailable events={n} error={e}");
                     let failure = RouteError::DedupeUnavailable(StateFailure(Arc::new(e)));
                     let mut outbox = Outbox::default();
-                    for m in messages {
+                    for (m, _) in messages {
                         m.refuse(&failure, &mut outbox);
                     }
                     outbox.send();
