@@ -20,7 +20,7 @@ pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 pub const MAX_TARGET_ID_BYTES: usize = 256;
 
 /// Outcome of an audited operation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AuditOutcome {
     /// The operation did what it was asked.

@@ -28,9 +28,10 @@ pub struct Lifecycle {
 }
 
 /// A restart: when (RFC 3339, ms, UTC) and why.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct LastRestart {
     /// When.
+    #[schema(format = DateTime)]
     pub at: String,
     /// Why: `stopped on request (StopActor)`, or `the actor stopped` when it stopped itself.
     pub cause: &'static str,

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 /// One problem of a request, naming the field as a dotted path (`configuration.url`) or an
 /// indexed one (`records[3].id`).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FieldProblem {
     /// The field.
     pub field: String,

@@ -36,7 +36,7 @@ pub struct CreateDefinition {
 }
 
 /// The audit summary returned with a creation.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct CallSummary {
     /// Correlation id sent.
     pub correlation_id: String,

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 /// How a batch ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BatchStatus {
     /// Accepted by the API (with IGNORE, some records may be skipped).
@@ -38,9 +38,10 @@ impl BatchStatus {
 }
 
 /// Delivery of a batch's replication event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Replication {
     /// `delivered` or `failed`.
+    #[schema(value_type = String, pattern = "^(delivered|failed)$")]
     pub status: &'static str,
     /// Attempts made.
     pub attempts: u32,
@@ -50,7 +51,7 @@ pub struct Replication {
 }
 
 /// One batch's result.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct BatchResult {
     /// Position in the run.
     pub index: usize,
@@ -68,8 +69,9 @@ pub struct BatchResult {
     pub conflicts: Vec<String>,
     /// UPDATE records that do not exist.
     pub not_found: Vec<String>,
-    /// New versions of applied records.
+    /// New versions of applied records (record id → version).
     #[serde(skip_serializing_if = "Map::is_empty")]
+    #[schema(value_type = Object)]
     pub versions: Map<String, Value>,
     /// Milliseconds for the PATCH, retries included.
     pub latency_ms: u64,
@@ -102,7 +104,7 @@ impl BatchResult {
 }
 
 /// Sums over a run.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Totals {
     /// Records in the set.
     pub records: usize,
@@ -117,7 +119,7 @@ pub struct Totals {
 }
 
 /// Rates over a run.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct RunMetrics {
     /// Applied batches / sent batches (0..=1).
     pub success_rate: f64,
@@ -128,7 +130,7 @@ pub struct RunMetrics {
 }
 
 /// A whole run.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DeltaReport {
     /// The data store.
     pub data_store_id: String,

@@ -14,7 +14,7 @@ use crate::problem::FieldProblem;
 pub const MAX_PROBLEMS: usize = 100;
 
 /// What happens to a record whose `version` differs from the stored one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum ConflictResolution {
     /// Applied regardless.
@@ -38,7 +38,7 @@ impl ConflictResolution {
 }
 
 /// Whether records may be created.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum UpdateType {
     /// Create or update.
@@ -59,29 +59,54 @@ impl UpdateType {
     }
 }
 
-/// One record change.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One record change. Its schema (`DeltaRecord` in the service's OpenAPI document) is the
+/// wire shape [`validate_record`] reads: unknown fields are refused (`deny_unknown_fields`
+/// only states so in the schema; nothing deserialises this type).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(description = "One record change; unknown fields are refused.")]
 pub struct DeltaRecord {
-    /// Record id.
+    /// Record id, not blank, unique in the set.
+    #[schema(min_length = 1, pattern = r"\S")]
     pub id: String,
-    /// Expected stored version (optimistic locking); absent: no check.
+    /// Expected stored version (optimistic locking); absent or null: no check.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<u64>,
-    /// Fields to set (`null` removes one).
+    /// Fields to set, at least one (`null` removes one).
+    #[schema(schema_with = non_empty_object)]
     pub fields: Map<String, Value>,
 }
 
-/// A validated delta set.
-#[derive(Debug, Clone, PartialEq)]
+/// A validated delta set. It serialises as the delta set document it was read from, and its
+/// schema (`DeltaSet` in the service's OpenAPI document) is the wire shape [`validate_set`]
+/// reads: unknown fields are refused (as for [`DeltaRecord`]).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(
+    description = "A delta set (seed 001): records applied to a data store in atomic \
+    batches of at most 1000, in order. Validated whole before anything is sent, every problem \
+    naming its field and record (`records[3].fields`); unknown fields are refused."
+)]
 pub struct DeltaSet {
-    /// Target data store.
+    /// Target data store, not blank.
+    #[schema(min_length = 1, pattern = r"\S")]
     pub data_store_id: String,
-    /// The records, in order.
+    /// The records, in order: at least one, ids unique.
+    #[schema(min_items = 1)]
     pub records: Vec<DeltaRecord>,
     /// Conflict resolution.
     pub conflict_resolution: ConflictResolution,
-    /// Update type.
+    /// Update type (absent or null: `UPSERT`).
+    #[schema(required = false, nullable)]
     pub update_type: UpdateType,
+}
+
+/// The schema of a JSON object with at least one member (any values).
+fn non_empty_object() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::Object)
+        .min_properties(Some(1))
+        .build()
 }
 
 /// Collects problems up to [`MAX_PROBLEMS`], counting the rest.

@@ -103,8 +103,15 @@ pub struct Completion {
     pub status: ExecutionStatus,
 }
 
-/// What happened to a [`Completion`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What happened to a [`Completion`]; serialised `delivered`, `buffered` or `duplicate` (the
+/// `status` of `POST /cxone/webhook`'s answer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(
+    description = "What happened to a completion event: `delivered` to the sub-flow \
+    waiting for it, `buffered` (nobody here waits for it yet; stored when there is a state \
+    store), or a `duplicate` (ignored)."
+)]
 pub enum Delivery {
     /// Delivered to the waiting sub-flow.
     Delivered,

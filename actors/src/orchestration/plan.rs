@@ -21,7 +21,7 @@ use serde_json::{Map, Value};
 pub const CONCURRENCY: std::ops::RangeInclusive<u64> = 1..=50;
 
 /// When a run's merge condition holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum MergeCondition {
     /// Every sub-flow succeeded.
@@ -32,24 +32,50 @@ pub enum MergeCondition {
     None,
 }
 
-/// One sub-flow of a plan.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One sub-flow of a plan. Its schema (`SubFlow` in the service's OpenAPI document) is the
+/// wire shape [`validate_plan`] reads: unknown fields are refused (`deny_unknown_fields` only
+/// states so in the schema; nothing deserialises this type).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(
+    description = "One sub-flow: the Data Action it executes, the sub-flows it waits \
+    for, and its input. Unknown fields are refused."
+)]
 pub struct SubFlow {
-    /// The Data Action id (UUID).
+    /// The Data Action id (UUID, hyphenated), unique in the plan.
+    #[schema(
+        format = "uuid",
+        pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
     pub id: String,
-    /// Ids of the sub-flows that must succeed first.
+    /// Ids of the sub-flows of this plan that must succeed first (absent or null: none).
+    #[schema(required = false, nullable)]
     pub depends_on: Vec<String>,
-    /// The execution's input.
+    /// The execution's input (absent or null: `{}`).
+    #[schema(required = false, nullable, value_type = Object)]
     pub input_data: Value,
 }
 
 /// A validated plan. It serialises as the plan document it was read from (so
-/// [`validate_plan`] reads it back to the same plan).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// [`validate_plan`] reads it back to the same plan); its schema (`Plan` in the service's
+/// OpenAPI document) is that document's shape, unknown fields refused. The dependency graph's
+/// rules (known ids, no cycle) are the validator's alone.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(
+    description = "An orchestration plan (seed 000): a DAG of sub-flows, run with at most \
+    `concurrency_max` executions in flight until the merge condition is decided. Besides this \
+    shape, every dependency must name a sub-flow of the plan (not itself), ids must be unique \
+    and the graph must have no cycle; every problem is reported at once. Unknown fields are \
+    refused."
+)]
 pub struct Plan {
-    /// Sub-flows in the order given.
+    /// Sub-flows in the order given: at least one, at most `orchestration.max_sub_flows`
+    /// (10 000 by default).
+    #[schema(min_items = 1)]
     pub sub_flows: Vec<SubFlow>,
-    /// Executions in flight at most.
+    /// Executions in flight at most, 1..=50.
+    #[schema(minimum = 1, maximum = 50)]
     pub concurrency_max: usize,
     /// The merge condition.
     pub merge_condition: MergeCondition,
@@ -68,9 +94,11 @@ impl Plan {
 }
 
 /// One validation problem.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PlanProblem {
-    /// The kind (see the module docs).
+    /// The kind: `empty`, `invalid_id`, `duplicate_id`, `unknown_dependency`,
+    /// `self_dependency`, `cycle`, `concurrency_out_of_range`, `invalid_merge_condition`,
+    /// `too_many_sub_flows` or `invalid_field` (see the module docs).
     pub kind: &'static str,
     /// The sub-flow concerned, when one is.
     #[serde(skip_serializing_if = "Option::is_none")]

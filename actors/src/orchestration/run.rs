@@ -31,7 +31,7 @@ use crate::store::runs::{RunSnapshot, SqlRunReports};
 use crate::store::writer::LatestWriter;
 
 /// One sub-flow in a report.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct SubFlowRecord {
     /// The sub-flow (Data Action) id.
     pub sub_flow_id: String,
@@ -44,24 +44,28 @@ pub struct SubFlowRecord {
     /// Milliseconds from the POST to the end.
     pub latency_ms: Option<u64>,
     /// RFC 3339 start (the POST), when started.
+    #[schema(format = DateTime)]
     pub started_at: Option<String>,
     /// RFC 3339 end, when terminal.
+    #[schema(format = DateTime)]
     pub finished_at: Option<String>,
     /// Why it did not succeed.
     pub error: Option<String>,
 }
 
 /// A run's report.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct RunReport {
     /// The run.
     pub run_id: String,
     /// `running` or `completed` (merge condition decided).
+    #[schema(value_type = String, pattern = "^(running|completed)$")]
     pub status: &'static str,
     /// The plan's merge condition.
     pub merge_condition: MergeCondition,
     /// `satisfied` or `unsatisfied`, once decided.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, pattern = "^(satisfied|unsatisfied)$")]
     pub outcome: Option<&'static str>,
     /// Every sub-flow, in plan order.
     pub sub_flows: Vec<SubFlowRecord>,

@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::plan::{MergeCondition, Plan};
 
 /// A sub-flow's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SubFlowState {
     /// Waiting for its dependencies or a slot.
