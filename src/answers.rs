@@ -4,12 +4,14 @@
 //! either.
 
 use actix_web::http::StatusCode;
+use serde::Serialize;
 use serde_json::{json, Value};
 use switchboard_actors::definitions::{Created, DefinitionError};
 use switchboard_actors::orchestration::PlanProblem;
 use switchboard_actors::RouteError;
+use utoipa::ToSchema;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Upstream};
 
 /// Maps a definition error to the HTTP contract.
 pub fn definition_error(e: DefinitionError) -> ApiError {
@@ -27,7 +29,7 @@ pub fn definition_error(e: DefinitionError) -> ApiError {
             ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
         },
         DefinitionError::Upstream { status, body, .. } => ApiError {
-            upstream: Some(Box::new(json!({"status": status, "body": body}))),
+            upstream: Some(Box::new(Upstream { status, body })),
             ..ApiError::new(StatusCode::BAD_GATEWAY, "upstream_error", message)
         },
         DefinitionError::Unavailable(_) => {
@@ -36,20 +38,35 @@ pub fn definition_error(e: DefinitionError) -> ApiError {
     }
 }
 
+/// The answer to a dry run of `POST /data-actions` (and of `switchboard action create
+/// --dry-run`): the definition is valid and nothing was sent.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct DryRunAnswer {
+    /// The definition as received.
+    #[schema(value_type = Object)]
+    pub definition: Value,
+    /// Bytes of the header matrix the call would send (`Authorization` counted with the
+    /// current token when one could be had), at most 8192.
+    #[schema(minimum = 0)]
+    pub header_matrix_bytes: usize,
+    /// The correlation id the call would send.
+    pub correlation_id: String,
+}
+
 /// The JSON answer for a created definition, shared by `POST /data-actions` and
-/// `switchboard action create`: for a dry run `{"definition", "header_matrix_bytes",
-/// "correlation_id"}`; otherwise the definition as CXone returned it plus `"audit"` (when it
-/// is an object).
+/// `switchboard action create`: for a dry run a [`DryRunAnswer`]; otherwise the definition as
+/// CXone returned it plus `"audit"` (when it is an object; the `CreatedDefinition` schema of
+/// the OpenAPI document).
 pub fn created_json(created: Created) -> Value {
     match created {
         Created::DryRun {
             definition,
             header_matrix_bytes,
             correlation_id,
-        } => json!({
-            "definition": definition,
-            "header_matrix_bytes": header_matrix_bytes,
-            "correlation_id": correlation_id,
+        } => json!(DryRunAnswer {
+            definition,
+            header_matrix_bytes,
+            correlation_id,
         }),
         Created::Created {
             mut definition,
@@ -70,7 +87,7 @@ pub fn plan_error(problems: Vec<PlanProblem>) -> ApiError {
     ApiError::problems(
         "invalid_plan",
         format!("the plan is invalid: {}", kinds.join(", ")),
-        &problems,
+        problems,
     )
 }
 

@@ -86,6 +86,9 @@ pub enum Command {
         #[arg(long, default_value = "http://127.0.0.1:8080")]
         service: String,
     },
+    /// Print the HTTP API's OpenAPI 3.1 document (pretty JSON; what `GET /openapi.json`
+    /// serves).
+    Openapi,
     /// Run the CXone sandbox alone.
     Sandbox {
         /// A TOML file layered over the defaults.
@@ -273,6 +276,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             }
         },
         Command::Status { service } => Ok(crate::commands::status::run(&service).await?.into()),
+        Command::Openapi => {
+            crate::commands::openapi::print();
+            Ok(Outcome::Success)
+        }
         Command::Sandbox { config } => {
             let settings = Settings::load(config.as_deref())?;
             let sandbox = Sandbox::start(settings.sandbox.options(&settings.cxone))

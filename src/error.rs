@@ -1,13 +1,36 @@
 //! The service's HTTP error contract: every error is JSON
 //! `{"error": "<machine_code>", "message": "<human text>", "details": [...]}`, and status
-//! codes are mapped here, in one place.
+//! codes are mapped here, in one place. [`ErrorBody`] is the body's type, and the `Error`
+//! schema of the OpenAPI document ([`crate::openapi`]).
 
 use actix_web::http::header::{HeaderValue, RETRY_AFTER};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
+use switchboard_actors::orchestration::PlanProblem;
 
 pub use switchboard_actors::problem::FieldProblem;
+
+/// One entry of an error's `details`: a field's problem `{"field", "message"}`, or a plan's
+/// `{"kind", "sub_flow_id"?, "message"}` (400 `invalid_plan`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, derive_more::From, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum Problem {
+    /// A field's problem.
+    Field(FieldProblem),
+    /// A plan's problem.
+    Plan(PlanProblem),
+}
+
+/// The upstream API's answer carried by a 502 `upstream_error`.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Upstream {
+    /// Its HTTP status.
+    pub status: u16,
+    /// Its body: JSON when it was JSON, otherwise its text as a string.
+    #[schema(value_type = Value)]
+    pub body: serde_json::Value,
+}
 
 /// An error answered to an HTTP client.
 #[derive(Debug, Clone, derive_more::Display)]
@@ -20,11 +43,11 @@ pub struct ApiError {
     /// Human text.
     pub message: String,
     /// Validation problems (`{"field","message"}`, or `{"kind","sub_flow_id"?,"message"}` for plans).
-    pub details: Vec<serde_json::Value>,
+    pub details: Vec<Problem>,
     /// `Retry-After` seconds, for 503 and 429.
     pub retry_after_secs: Option<u64>,
     /// The upstream API's answer, for 502 (`{"status", "body"}`).
-    pub upstream: Option<Box<serde_json::Value>>,
+    pub upstream: Option<Box<Upstream>>,
 }
 
 impl ApiError {
@@ -48,16 +71,17 @@ impl ApiError {
             [one] => format!("{}: {}", one.field, one.message),
             many => format!("{} problems: {}", many.len(), names.join(", ")),
         };
-        Self::problems(code, message, &details)
+        Self::problems(code, message, details)
     }
 
-    /// 400 with any serialisable problems as `details`.
-    pub fn problems<P: Serialize>(code: &'static str, message: String, details: &[P]) -> Self {
+    /// 400 with `details` (field or plan problems).
+    pub fn problems<P: Into<Problem>>(
+        code: &'static str,
+        message: String,
+        details: Vec<P>,
+    ) -> Self {
         ApiError {
-            details: details
-                .iter()
-                .filter_map(|d| serde_json::to_value(d).ok())
-                .collect(),
+            details: details.into_iter().map(Into::into).collect(),
             ..ApiError::new(StatusCode::BAD_REQUEST, code, message)
         }
     }
@@ -75,26 +99,41 @@ impl ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: &'a str,
-    message: &'a str,
+/// The JSON body of every error answer: `{"error", "message", "details"?, "upstream"?}`
+/// (`details` only when there are problems, `upstream` only on 502 `upstream_error`). The
+/// `Error` schema of the OpenAPI document.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody<'a> {
+    /// Machine code, e.g. `malformed_json`, `invalid_event`, `not_found`.
+    #[schema(min_length = 1, pattern = "^[a-z][a-z0-9_]*$")]
+    pub error: &'a str,
+    /// Human text.
+    pub message: &'a str,
+    /// Every problem found, each naming its field (validation errors only).
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    details: &'a [serde_json::Value],
+    #[schema(value_type = Vec<Problem>, min_items = 1)]
+    pub details: &'a [Problem],
+    /// The upstream API's answer (502 `upstream_error` only).
     #[serde(skip_serializing_if = "Option::is_none")]
-    upstream: Option<&'a serde_json::Value>,
+    #[schema(value_type = Option<Upstream>)]
+    pub upstream: Option<&'a Upstream>,
 }
 
 impl ApiError {
-    /// The JSON body of this error (what HTTP clients receive; the CLI prints the same).
-    pub fn body(&self) -> serde_json::Value {
-        serde_json::to_value(Body {
+    /// The body of this error, borrowed.
+    pub fn error_body(&self) -> ErrorBody<'_> {
+        ErrorBody {
             error: self.code,
             message: &self.message,
             details: &self.details,
             upstream: self.upstream.as_deref(),
-        })
-        .unwrap_or_default()
+        }
+    }
+
+    /// The JSON body of this error (what HTTP clients receive; the CLI prints the same).
+    pub fn body(&self) -> serde_json::Value {
+        serde_json::to_value(self.error_body()).unwrap_or_default()
     }
 }
 
@@ -108,7 +147,7 @@ impl ResponseError for ApiError {
         if let Some(secs) = self.retry_after_secs {
             resp.insert_header((RETRY_AFTER, HeaderValue::from(secs)));
         }
-        resp.json(self.body())
+        resp.json(self.error_body())
     }
 }
 

@@ -6,6 +6,7 @@
 //! - [`startup`]: `Application::build`, the actor graph and the HTTP server;
 //! - [`state`]: what the routes share (`AppState`, the actors' addresses);
 //! - [`routes`]: the HTTP API (thin: parse, validate, message, map);
+//! - [`openapi`]: the API's OpenAPI 3.1 document, generated from the code;
 //! - [`error`]: the JSON error contract;
 //! - [`answers`]: each outcome of the actors mapped to its HTTP answer (shared with the CLI);
 //! - [`body`]: request bodies: content type, size limit, JSON;
@@ -23,6 +24,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod logging;
+pub mod openapi;
 pub mod reload;
 pub mod routes;
 pub mod shutdown;

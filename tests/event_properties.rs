@@ -11,7 +11,7 @@
 use proptest::prelude::*;
 use serde_json::Value;
 use switchboard::config::DEFAULT_ROUTES;
-use switchboard::error::ApiError;
+use switchboard::error::{ApiError, Problem};
 use switchboard::routes::event::{parse_event, EventLimits, RoutableEvent};
 use switchboard_actors::router::RuleSet;
 
@@ -208,7 +208,7 @@ enum Verdict {
     Refused {
         status: u16,
         code: &'static str,
-        details: Vec<Value>,
+        details: Vec<Problem>,
     },
 }
 

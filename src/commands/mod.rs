@@ -3,6 +3,7 @@
 //! - `action`: `switchboard action create FILE [--dry-run] [--correlation-id ID]`;
 //! - `delta`: `switchboard delta apply --data-store ID --conflict MODE FILE`;
 //! - `export`: `switchboard export --report ID` (the reference stream consumer);
+//! - `openapi`: `switchboard openapi` (the HTTP API's OpenAPI document; no CXone);
 //! - `plan`: `switchboard plan validate FILE`, `switchboard orchestrate FILE [--out FILE]`;
 //! - `status`: `switchboard status [--service URL]` (over HTTP: readiness and the supervision
 //!   view of a running service).
@@ -11,6 +12,7 @@ pub mod action;
 pub mod delta;
 pub mod delta_lines;
 pub mod export;
+pub mod openapi;
 pub mod plan;
 pub mod status;
 

@@ -21,7 +21,8 @@ use switchboard_actors::{RouteError, RouteEvent, RouteOutcome};
 use super::event::{dedupe_key, parse_event, EventLimits};
 use crate::answers::route_error;
 use crate::body::read_json_body;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
+use crate::openapi::schemas::DataActionEvent;
 use crate::signature::SignedHeaders;
 use crate::state::AppState;
 
@@ -67,15 +68,106 @@ fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
-#[derive(serde::Serialize)]
-struct RoutedBody<'a> {
-    status: &'static str,
-    topic: &'a str,
-    partition: i32,
-    offset: i64,
+/// How a routed event went: to its rule's topic, or to the dead-letter topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RoutedStatus {
+    /// Produced to the topic and partition of the first matching rule.
+    Routed,
+    /// Produced to partition 0 of `routing.dead_letter_topic` (no rule matched, or the broker
+    /// refused the record for good).
+    DeadLettered,
+}
+
+/// The 200 answer for an event the broker acknowledged:
+/// `{"status": "routed"|"dead_lettered", "topic", "partition", "offset"}`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct RoutedAnswer<'a> {
+    /// Routed by a rule, or dead-lettered.
+    pub status: RoutedStatus,
+    /// The Kafka topic.
+    pub topic: &'a str,
+    /// The partition.
+    #[schema(minimum = 0)]
+    pub partition: i32,
+    /// The record's offset in the partition.
+    #[schema(minimum = 0)]
+    pub offset: i64,
+}
+
+/// `duplicate`: the only status of a redelivery's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DuplicateStatus {
+    /// Routed before, within `routing.dedupe_window_secs`.
+    Duplicate,
+}
+
+/// The 200 answer for a redelivery within the dedupe window: `{"status": "duplicate"}`
+/// (nothing produced; the acknowledgement queued again).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct DuplicateAnswer {
+    /// `duplicate`.
+    pub status: DuplicateStatus,
+}
+
+/// A 200 answer of `POST /webhook/cxone/data-actions`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum IngestAnswer<'a> {
+    /// Routed or dead-lettered.
+    Routed(RoutedAnswer<'a>),
+    /// A redelivery.
+    Duplicate(DuplicateAnswer),
 }
 
 /// The ingestion handler.
+#[utoipa::path(
+    post,
+    path = "/webhook/cxone/data-actions",
+    tag = "routing",
+    operation_id = "ingest_data_action_event",
+    summary = "Ingest a Data Action event and route it to Kafka",
+    description = "Reads the event in one strict pass, matches the routing rules against its \
+        payload, produces it to Kafka and answers only after the broker acknowledged the \
+        record; then queues its acknowledgement to CXone. With `routing.signing_secret(s)` set, \
+        the Standard Webhooks signature headers are required and checked first.",
+    params(
+        ("webhook-id" = Option<String>, Header, description = "Standard Webhooks message id: \
+            signed, and the dedupe key of the delivery when present (trimmed, not blank); \
+            otherwise `dataActionId` + `eventType` + `timestamp` are."),
+        ("webhook-timestamp" = Option<String>, Header, description = "Standard Webhooks \
+            timestamp (Unix seconds), within `routing.signature_tolerance_secs` of now; \
+            required when signatures are on."),
+        ("webhook-signature" = Option<String>, Header, description = "Standard Webhooks \
+            signatures: space-separated `v1,<base64 HMAC-SHA256>` entries over \
+            `id.timestamp.body`; required when signatures are on."),
+    ),
+    request_body(
+        content = DataActionEvent,
+        content_type = "application/json",
+        description = "The event (seed 004). Any `application/json` or `application/*+json` \
+            content type; at most `server.max_body_bytes`.",
+    ),
+    responses(
+        (status = 200, description = "The broker acknowledged the record (`routed` or \
+            `dead_lettered`), or the delivery is a `duplicate`.", body = IngestAnswer),
+        (status = 400, description = "`malformed_json` (not JSON, naming the byte offset), \
+            `invalid_event` (every problem in `details`, naming its field), or \
+            `payload_error` (the body could not be read).", body = ErrorBody),
+        (status = 401, description = "`invalid_signature`: signatures are on and the \
+            signature is missing, wrong or outside the tolerance.", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: over `server.max_body_bytes`.",
+            body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: the content type is not JSON.",
+            body = ErrorBody),
+        (status = 422, description = "`no_route`: no rule matches and there is no dead-letter \
+            topic.", body = ErrorBody),
+        (status = 503, description = "`broker_timeout`, `broker_unavailable`, `queue_full`, \
+            `router_unavailable`, `in_flight_elsewhere` or `state_unavailable`: not routed; \
+            send it again after `Retry-After` seconds.", body = ErrorBody),
+    ),
+)]
 pub async fn ingest(
     req: HttpRequest,
     payload: web::Payload,
@@ -94,26 +186,28 @@ pub async fn ingest(
     };
     METRICS.event(outcome).inc();
     Ok(match result? {
-        RouteOutcome::Routed(r) => HttpResponse::Ok().json(RoutedBody {
-            status: "routed",
+        RouteOutcome::Routed(r) => HttpResponse::Ok().json(IngestAnswer::Routed(RoutedAnswer {
+            status: RoutedStatus::Routed,
             topic: &r.topic,
             partition: r.partition,
             offset: r.offset,
-        }),
-        RouteOutcome::Duplicate => HttpResponse::Ok()
-            .content_type("application/json")
-            .body(r#"{"status":"duplicate"}"#),
+        })),
+        RouteOutcome::Duplicate => {
+            HttpResponse::Ok().json(IngestAnswer::Duplicate(DuplicateAnswer {
+                status: DuplicateStatus::Duplicate,
+            }))
+        }
         RouteOutcome::DeadLettered { routed, reason } => {
             METRICS
                 .dead_lettered
                 .with_label_values(&[reason.code()])
                 .inc();
-            HttpResponse::Ok().json(RoutedBody {
-                status: "dead_lettered",
+            HttpResponse::Ok().json(IngestAnswer::Routed(RoutedAnswer {
+                status: RoutedStatus::DeadLettered,
                 topic: &routed.topic,
                 partition: routed.partition,
                 offset: routed.offset,
-            })
+            }))
         }
     })
 }
