@@ -14,6 +14,7 @@ mod exports;
 mod helpers;
 mod json_logs;
 mod kafka_security;
+mod openapi;
 mod orchestration;
 mod reload;
 mod replicas;
