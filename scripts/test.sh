@@ -7,6 +7,9 @@
 #    15432, so a server on 5432 is left alone; scripts/postgres.sh), exported as
 #    SWITCHBOARD_TEST_POSTGRES_URL.
 # Fails if either cannot be installed or started. Extra arguments go to `cargo test`.
+# Then scripts/schemathesis.sh checks the service against its OpenAPI document (schemathesis
+# from PyPI, against the binary `cargo test` built and the broker above); SKIP_SCHEMATHESIS=1
+# leaves it out.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -33,3 +36,10 @@ export SWITCHBOARD_TEST_POSTGRES_URL
 
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 cargo test --workspace "$@"
+
+if [[ "${SKIP_SCHEMATHESIS:-0}" != "1" ]]; then
+  PROFILE_DIR=debug
+  for arg in "$@"; do if [[ "$arg" == "--release" ]]; then PROFILE_DIR=release; fi; done
+  TARGET_DIR="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
+  SWITCHBOARD_BIN="$TARGET_DIR/$PROFILE_DIR/switchboard" scripts/schemathesis.sh
+fi
