@@ -25,7 +25,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 SCHEMATHESIS_VERSION="${SCHEMATHESIS_VERSION:-4.32.5}"
-MAX_EXAMPLES="${SCHEMATHESIS_MAX_EXAMPLES:-40}"
+MAX_EXAMPLES="${SCHEMATHESIS_MAX_EXAMPLES:-300}"
 BROKERS="${SWITCHBOARD_TEST_BROKERS:-127.0.0.1:19092}"
 VENV="$ROOT/.venv-schemathesis"
 CHECKS="not_a_server_error,status_code_conformance,content_type_conformance"

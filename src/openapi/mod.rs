@@ -38,7 +38,8 @@ header naming the method it serves; an unknown path is 404 `not_found`.
 `application/*+json`: 415 `unsupported_media_type` otherwise) and fit the route's size limit \
 (413 `payload_too_large`).
 
-**503 and 429** answers carry `Retry-After` (seconds).";
+**503 and 429** answers carry `Retry-After` (seconds). While a graceful stop drains \
+(`GET /readyz` answers 503 `draining`), every answer carries `Connection: close`.";
 
 /// The document's derive: every operation, and the schemas the operations do not reach.
 #[derive(OpenApi)]

@@ -30,8 +30,10 @@ fn healthz() {}
     description = "Each dependency is asked with a 5 s timeout.",
     responses(
         (status = 200, description = "Ready.", body = Readiness),
-        (status = 503, description = "`not_ready`: the message names what failed (broker, \
-            token).", body = ErrorBody),
+        (status = 503, description = "`not_ready` (the message names what failed: broker, \
+            token), or `draining`: a graceful stop is under way (the service still serves for \
+            `server.shutdown_timeout_secs`, but a load balancer should send nothing new).",
+            body = ErrorBody),
     ),
 )]
 fn readyz() {}
