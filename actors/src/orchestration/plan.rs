@@ -97,8 +97,12 @@ impl Plan {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PlanProblem {
     /// The kind: `empty`, `invalid_id`, `duplicate_id`, `unknown_dependency`,
-    /// `self_dependency`, `cycle`, `concurrency_out_of_range`, `invalid_merge_condition`,
-    /// `too_many_sub_flows` or `invalid_field` (see the module docs).
+    /// `self_dependency`, `cycle` (the cycle's ids in order in the message),
+    /// `concurrency_out_of_range`, `invalid_merge_condition`, `too_many_sub_flows`, or
+    /// `invalid_field` for JSON of the wrong shape.
+    #[schema(
+        pattern = "^(empty|invalid_id|duplicate_id|unknown_dependency|self_dependency|cycle|concurrency_out_of_range|invalid_merge_condition|too_many_sub_flows|invalid_field)$"
+    )]
     pub kind: &'static str,
     /// The sub-flow concerned, when one is.
     #[serde(skip_serializing_if = "Option::is_none")]
