@@ -5,13 +5,19 @@
 #  2. starts `switchboard serve --sandbox` on free ports with a throwaway configuration (state,
 #     audit log in a temporary directory; the broker $SWITCHBOARD_TEST_BROKERS, default
 #     127.0.0.1:19092, as scripts/test.sh exports it) and waits until /readyz answers 200;
-#  3. runs schemathesis on every operation of /openapi.json but the WebSocket upgrade
+#  3. pass 1: runs schemathesis on every operation of /openapi.json but the WebSocket upgrade
 #     (GET /stream), positive and negative data (wrong methods included), with the checks in
-#     $CHECKS, at most $SCHEMATHESIS_MAX_EXAMPLES examples per operation and phase. The paths
-#     are selected by an including regex rather than by excluding /stream: schemathesis leaves
-#     out the operation that served the document (GET /openapi.json) unless a filter
-#     includes it;
-#  4. stops the service (always) and exits non-zero on any failure.
+#     $CHECKS, at most $SCHEMATHESIS_MAX_EXAMPLES examples per operation and phase; no
+#     answer may be a 5xx. The paths are selected by an including regex rather than by
+#     excluding /stream: schemathesis leaves out the operation that served the document
+#     (GET /openapi.json) unless a filter includes it;
+#  4. pass 2, upstream faults: has the sandbox answer half of the CXone calls 503 and 5% 429
+#     (`POST /sandbox/faults`), then fuzzes the operations that call CXone (definitions,
+#     deltas, orchestrations, completions) with $SCHEMATHESIS_FAULT_EXAMPLES examples each:
+#     the same checks, but a documented 502 (CXone failed) is not a server error there; a 500
+#     or 503 still is. The configuration makes those failures surface quickly (CXone retries
+#     10-100 ms apart, no 429 retries for definitions);
+#  5. stops the service (always) and exits non-zero on any failure.
 # The binary is $SWITCHBOARD_BIN when set (scripts/test.sh passes the one `cargo test` built),
 # otherwise `cargo build --bin switchboard` builds it. $SCHEMATHESIS_SEED replays a run (the
 # seed of every run is printed); $SCHEMATHESIS_ARGS adds flags (e.g. `--report har`). The
@@ -26,6 +32,7 @@ cd "$ROOT"
 
 SCHEMATHESIS_VERSION="${SCHEMATHESIS_VERSION:-4.32.5}"
 MAX_EXAMPLES="${SCHEMATHESIS_MAX_EXAMPLES:-300}"
+FAULT_EXAMPLES="${SCHEMATHESIS_FAULT_EXAMPLES:-100}"
 BROKERS="${SWITCHBOARD_TEST_BROKERS:-127.0.0.1:19092}"
 VENV="$ROOT/.venv-schemathesis"
 CHECKS="not_a_server_error,status_code_conformance,content_type_conformance"
@@ -86,6 +93,9 @@ BROKER_LIST="\"${BROKERS//,/\", \"}\""
 cat > "$WORK/config.toml" <<EOF
 [server]
 bind = "127.0.0.1:$PORT"
+# Stopped at the end: no load balancer to wait for.
+shutdown_timeout_secs = 0
+drain_timeout_secs = 5
 [sandbox]
 bind = "127.0.0.1:$SANDBOX_PORT"
 [kafka]
@@ -96,6 +106,16 @@ rules_file = "$ROOT/config/routes.toml"
 path = "$WORK/audit.jsonl"
 [state]
 url = "sqlite://$WORK/state.db"
+[cxone]
+backoff_initial_ms = 10
+backoff_max_ms = 100
+[definitions]
+rate_limit_retries = 0
+EOF
+# Pass 2: CXone's failures are documented 502s there.
+cat > "$WORK/faults.toml" <<EOF
+[checks.not_a_server_error]
+expected-statuses = ["2xx", "3xx", "4xx", "502"]
 EOF
 
 RUST_LOG="${RUST_LOG:-warn}" "$SWITCHBOARD_BIN" serve --sandbox --config "$WORK/config.toml" \
@@ -126,17 +146,29 @@ echo "schemathesis: switchboard serve --sandbox is ready at $BASE (pid $SERVICE)
 
 SEED_ARGS=()
 if [[ -n "${SCHEMATHESIS_SEED:-}" ]]; then SEED_ARGS=(--seed "$SCHEMATHESIS_SEED"); fi
+COMMON=(--mode all --workers 2 --request-timeout 30 --generation-database none --no-color)
 started=$SECONDS
+echo "schemathesis: pass 1, every operation but GET /stream"
 "$VENV/bin/schemathesis" run "$BASE/openapi.json" \
   --include-path-regex '^/(?!stream$)' \
   --checks "$CHECKS" \
-  --mode all \
   --phases examples,coverage,fuzzing,stateful \
   --max-examples "$MAX_EXAMPLES" \
-  --workers 2 \
-  --request-timeout 30 \
-  --generation-database none \
-  --no-color \
-  ${SCHEMATHESIS_ARGS:-} \
-  "${SEED_ARGS[@]}"
+  "${COMMON[@]}" ${SCHEMATHESIS_ARGS:-} "${SEED_ARGS[@]}"
+
+echo "schemathesis: pass 2, the operations that call CXone, with upstream faults"
+"$PY" - "http://127.0.0.1:$SANDBOX_PORT/sandbox/faults" <<'EOF'
+import json, sys, urllib.request
+faults = {"error_rate": 0.5, "throttle_rate": 0.05}
+request = urllib.request.Request(sys.argv[1], data=json.dumps(faults).encode(),
+                                 headers={"Content-Type": "application/json"})
+with urllib.request.urlopen(request, timeout=10) as r:
+    assert r.status == 200, r.status
+EOF
+"$VENV/bin/schemathesis" --config-file "$WORK/faults.toml" run "$BASE/openapi.json" \
+  --include-path-regex '^/(data-actions|deltas|orchestrations|cxone/webhook)' \
+  --checks "$CHECKS" \
+  --phases fuzzing \
+  --max-examples "$FAULT_EXAMPLES" \
+  "${COMMON[@]}" ${SCHEMATHESIS_ARGS:-} "${SEED_ARGS[@]}"
 echo "schemathesis: passed in $((SECONDS - started)) s"
