@@ -10,7 +10,8 @@
 //! every 503 and 429 answer carries `Retry-After` (seconds; [`crate::error::ApiError`] sets it
 //! on each), every response header the document names is always sent (so it is `required`,
 //! which `utoipa`'s header object cannot say), a request header is never null (an optional
-//! one is absent), and every error body is the shared `Error` schema.
+//! one is absent), every path answers the methods it does not serve with 405 and `Allow`
+//! (said in each path's description), and every error body is the shared `Error` schema.
 
 mod operations;
 pub mod schemas;
@@ -93,7 +94,8 @@ fn always_sent_headers() -> [(&'static str, &'static [&'static str], Value); 1] 
 
 /// The document as JSON: [`ApiDoc`] with the conventions of the module docs applied (each
 /// header of `always_sent_headers` added to every answer of its statuses, every response
-/// header marked `required`, `null` taken out of the types of the request headers).
+/// header marked `required`, `null` taken out of the types of the request headers, and each
+/// path described with the 405 and `Allow` its other methods get).
 pub fn document() -> Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
     doc["info"]["version"] = json!(env!("CARGO_PKG_VERSION"));
@@ -143,6 +145,23 @@ pub fn document() -> Value {
                 }
             }
         }
+    }
+    for item in doc["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+    {
+        let methods: Vec<String> = item
+            .as_object()
+            .into_iter()
+            .flat_map(|operations| operations.keys())
+            .map(|method| method.to_uppercase())
+            .collect();
+        item["description"] = json!(format!(
+            "Any other method answers 405 `method_not_allowed` (the `Error` schema) with \
+             `Allow: {}`.",
+            methods.join(", ")
+        ));
     }
     doc
 }
