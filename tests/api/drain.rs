@@ -288,3 +288,57 @@ async fn sigterm_under_load_drains_answers_every_request_and_exits_0() {
     assert_eq!(received.len(), 5_000);
     assert_in_order("drain", &received, 0);
 }
+
+#[actix_rt::test]
+async fn acknowledgements_that_cannot_be_sent_in_time_are_logged_with_their_count() {
+    crate::helpers::init_logging();
+    let sandbox = crate::helpers::spawn_sandbox().await;
+    let dir = temp_dir();
+    let state_url = format!("sqlite://{}", dir.join("state.db").display());
+    let (mut command, port) = serve_command(&dir, &sandbox.base_url(), "slow-acks", &state_url);
+    // One acknowledgement a second, and a second to send them once the listener closed.
+    command
+        .env("SWITCHBOARD__SERVER__SHUTDOWN_TIMEOUT_SECS", "0")
+        .env("SWITCHBOARD__SERVER__DRAIN_TIMEOUT_SECS", "1")
+        .env("SWITCHBOARD__CXONE__REQUESTS_PER_MINUTE", "60")
+        .env("SWITCHBOARD__CXONE__BURST", "1");
+    let mut service = spawn_service(command, port).await;
+    let http = awc::Client::new();
+    let mut routed = BTreeSet::new();
+    for i in 0..20 {
+        let id = format!("slow-ack-{i}");
+        let mut resp = http
+            .post(format!("{}/webhook/cxone/data-actions", service.address))
+            .send_json(&event(&id, json!({"i": i})))
+            .await
+            .expect("answer");
+        let body: Value = resp.json().await.expect("JSON");
+        assert_eq!(resp.status().as_u16(), 200, "{body}");
+        routed.insert(id);
+    }
+    service.signal("TERM");
+    let status = service
+        .exited(Duration::from_secs(30))
+        .await
+        .expect("the service exits");
+    assert_eq!(status.code(), Some(0));
+    let log = std::fs::read_to_string(dir.join("slow-acks.log")).expect("service log");
+    let left: usize = log
+        .lines()
+        .filter_map(|l| l.split("event=acknowledgements_left count=").nth(1))
+        .filter_map(|rest| rest.split_whitespace().next()?.parse::<usize>().ok())
+        .sum();
+    let audited = std::fs::read_to_string(dir.join("slow-acks-audit.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|r| r["operation"] == "acknowledge" && r["http_status"] == 200)
+        .filter(|r| {
+            r["target_id"]
+                .as_str()
+                .is_some_and(|id| routed.contains(id))
+        })
+        .count();
+    assert!(left > 0, "at one a second, 20 cannot all be sent: {log}");
+    assert_eq!(audited + left, 20, "audited {audited}, left {left}");
+}
