@@ -31,6 +31,20 @@ pub fn proc_cpu_secs(pid: impl Display) -> Option<f64> {
     Some(stat_ticks(&stat)? as f64 / CLK_TCK)
 }
 
+/// The pids of every process named `comm` (e.g. `postgres`: the server and its backends).
+pub fn processes_named(comm: &str) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let name = std::fs::read_to_string(e.path().join("comm")).ok()?;
+            (name.trim_end() == comm).then_some(pid)
+        })
+        .collect()
+}
+
 /// The pid of a process named `comm` whose command line contains `arg` (the first found).
 pub fn find_process(comm: &str, arg: &str) -> Option<u32> {
     std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {

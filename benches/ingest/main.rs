@@ -51,7 +51,8 @@
 //! Each target's best round is also broken down by CPU per event (from `/proc`): the load
 //! generator's thread, the rest of this process (the server under test, or the bench's
 //! rskafka client for the broker rows), the broker's process when a `nisshi` naming the
-//! broker's address runs on this machine, and the cores kept busy. All three share the
+//! broker's address runs on this machine, PostgreSQL's processes when it runs here (`store`:
+//! shared dedupe's claims and confirms), and the cores kept busy. All three share the
 //! machine's cores, so this is what bounds a target once they are all busy.
 //!
 //! Targets 2–5 run at each concurrency of `BENCH_CONCURRENCY` (default 64 and 256). Two are

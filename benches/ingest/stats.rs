@@ -135,11 +135,11 @@ pub(crate) fn print_row(t: &Target) {
 /// The CPU block's header: see [`print_cpu_row`].
 pub(crate) fn print_cpu_header(cores: usize) {
     println!(
-        "CPU per event in each target's best round, in µs (the three share the {cores} cores; a target cannot exceed {cores} s / total events per second):"
+        "CPU per event in each target's best round, in µs (all share the {cores} cores; a target cannot exceed {cores} s / total events per second; store: PostgreSQL's processes on this machine):"
     );
     println!(
-        "{:<28} {:>9} {:>9} {:>9} {:>9} {:>11} {:>16}",
-        "target", "load gen", "server", "broker", "total", "cores busy", "broker/request"
+        "{:<28} {:>9} {:>9} {:>9} {:>9} {:>9} {:>11} {:>16}",
+        "target", "load gen", "server", "broker", "store", "total", "cores busy", "broker/request"
     );
 }
 
@@ -154,17 +154,18 @@ pub(crate) fn print_cpu_row(t: &Target) {
         None => "-".to_string(),
     };
     let c = &m.cpu;
-    let total = c.load.unwrap_or(0.0) + c.server + c.broker.unwrap_or(0.0);
+    let total = c.total();
     let per_request = match (c.broker, m.produce_requests) {
         (Some(b), Some(n)) if n > 0.0 => format!("{:.0} µs", b * 1e6 / n),
         _ => "-".to_string(),
     };
     println!(
-        "{:<28} {:>9} {:>9} {:>9} {:>9} {:>11.2} {:>16}",
+        "{:<28} {:>9} {:>9} {:>9} {:>9} {:>9} {:>11.2} {:>16}",
         t.name,
         us(c.load),
         us(Some(c.server)),
         us(c.broker),
+        us(c.store),
         us(Some(total)),
         c.cores_busy(),
         per_request
