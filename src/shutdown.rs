@@ -8,11 +8,11 @@
 use std::time::{Duration, Instant};
 
 use actix::{Actor, Addr, Handler};
-use switchboard_actors::GetLifecycle;
+use actix_web::dev::ServerHandle;
+use switchboard_actors::{Drain, GetLifecycle};
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
 use crate::reload::RulesReload;
-use crate::startup::GracefulStop;
 
 /// How often [`emptied`] asks an actor for its queue.
 pub const QUEUE_POLL: Duration = Duration::from_millis(20);
@@ -87,5 +87,46 @@ where
             return left;
         }
         tokio::time::sleep(QUEUE_POLL).await;
+    }
+}
+
+/// A graceful stop of one service (see [`Drain`] for the sequence).
+#[derive(Clone)]
+pub struct GracefulStop {
+    drain: Drain,
+    server: ServerHandle,
+    window: Duration,
+}
+
+impl GracefulStop {
+    /// The stop of the server `server` whose routes share `drain`, serving on for `window`
+    /// (`server.shutdown_timeout_secs`) once it began.
+    pub fn new(drain: Drain, server: ServerHandle, window: Duration) -> Self {
+        GracefulStop {
+            drain,
+            server,
+            window,
+        }
+    }
+
+    /// Drains: readiness answers 503 at once, and the service keeps serving, with
+    /// `Connection: close`, until `server.shutdown_timeout_secs` passed or `cut_short`
+    /// resolved; then export streams close with 1001 and the listener closes, requests in
+    /// flight being answered. Returns once the HTTP server stopped;
+    /// [`Application::run_until_stopped`](crate::startup::Application::run_until_stopped)
+    /// does the rest.
+    pub async fn run(self, cut_short: impl std::future::Future<Output = ()>) {
+        self.drain.start();
+        log::info!(
+            "component=shutdown event=draining window_secs={}",
+            self.window.as_secs()
+        );
+        tokio::select! {
+            () = tokio::time::sleep(self.window) => {}
+            () = cut_short => log::info!("component=shutdown event=window_cut_short"),
+        }
+        log::info!("component=shutdown event=closing_listener");
+        self.drain.close_streams();
+        self.server.stop(true).await;
     }
 }

@@ -28,6 +28,7 @@ use switchboard_sandbox::Sandbox;
 
 use crate::config::{ServerSettings, Settings};
 use crate::reload::RulesReload;
+use crate::shutdown::GracefulStop;
 use crate::signature::{SignatureVerifier, StandardWebhooks};
 use crate::state::{Actors, AppState};
 
@@ -341,11 +342,11 @@ impl Application {
     /// What starts a graceful stop ([`GracefulStop::run`]); the process's signals reach it
     /// through [`crate::shutdown::on_signals`].
     pub fn graceful_stop(&self) -> GracefulStop {
-        GracefulStop {
-            drain: self.drain.clone(),
-            server: self.server.handle(),
-            window: Duration::from_secs(self.settings.server.shutdown_timeout_secs),
-        }
+        GracefulStop::new(
+            self.drain.clone(),
+            self.server.handle(),
+            Duration::from_secs(self.settings.server.shutdown_timeout_secs),
+        )
     }
 
     /// What reloads the routing rules (SIGHUP, through [`crate::shutdown::on_signals`]).
@@ -391,35 +392,5 @@ impl Application {
         }
         log::info!("component=shutdown event=stopped");
         result
-    }
-}
-
-/// A graceful stop of one service (see [`Drain`] for the sequence).
-#[derive(Clone)]
-pub struct GracefulStop {
-    drain: Drain,
-    server: ServerHandle,
-    window: Duration,
-}
-
-impl GracefulStop {
-    /// Drains: readiness answers 503 at once, and the service keeps serving, with
-    /// `Connection: close`, until `server.shutdown_timeout_secs` passed or `cut_short`
-    /// resolved; then export streams close with 1001 and the listener closes, requests in
-    /// flight being answered. Returns once the HTTP server stopped;
-    /// [`Application::run_until_stopped`] does the rest.
-    pub async fn run(self, cut_short: impl std::future::Future<Output = ()>) {
-        self.drain.start();
-        log::info!(
-            "component=shutdown event=draining window_secs={}",
-            self.window.as_secs()
-        );
-        tokio::select! {
-            () = tokio::time::sleep(self.window) => {}
-            () = cut_short => log::info!("component=shutdown event=window_cut_short"),
-        }
-        log::info!("component=shutdown event=closing_listener");
-        self.drain.close_streams();
-        self.server.stop(true).await;
     }
 }
