@@ -15,7 +15,7 @@ use serde_json::Value;
 use switchboard_actors::definitions::CallSummary;
 use switchboard_actors::lifecycle::LastRestart;
 use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
-use utoipa::openapi::Array;
+use utoipa::openapi::{Array, Object};
 use utoipa::ToSchema;
 
 // Read by `crate::routes::event::parse_event`.
@@ -140,11 +140,7 @@ pub enum RestMethod {
 #[serde(deny_unknown_fields)]
 pub struct RestDefinition {
     /// 1..=128 letters, digits, `_`, `-`, `.` and spaces, not only spaces.
-    #[schema(
-        min_length = 1,
-        max_length = 128,
-        pattern = r"^[\w .-]*[\w.-][\w .-]*$"
-    )]
+    #[schema(schema_with = definition_name)]
     pub name: String,
     /// At most 1024 characters.
     #[schema(max_length = 1024)]
@@ -181,11 +177,7 @@ pub struct RestConfiguration {
 #[serde(deny_unknown_fields)]
 pub struct OtherDefinition {
     /// 1..=128 letters, digits, `_`, `-`, `.` and spaces, not only spaces.
-    #[schema(
-        min_length = 1,
-        max_length = 128,
-        pattern = r"^[\w .-]*[\w.-][\w .-]*$"
-    )]
+    #[schema(schema_with = definition_name)]
     pub name: String,
     /// At most 1024 characters.
     #[schema(max_length = 1024)]
@@ -201,6 +193,20 @@ pub struct OtherDefinition {
     /// At most 50 unique tags of 1..=64 characters.
     #[schema(schema_with = tags)]
     pub tags: Option<Vec<String>>,
+}
+
+/// The schema of a definition's `name`: 1..=128 letters, digits, `_`, `-`, `.` and spaces,
+/// not only spaces.
+fn definition_name() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(
+            "1..=128 letters, digits, `_`, `-`, `.` and spaces, not only spaces.",
+        ))
+        .min_length(Some(1))
+        .max_length(Some(128))
+        .pattern(Some(r"^[\w .-]*[\w.-][\w .-]*$"))
+        .build()
 }
 
 /// The schema of a definition's `tags`: null, or at most 50 unique strings of 1..=64

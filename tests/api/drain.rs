@@ -18,8 +18,8 @@ use crate::exports::{
     started_job, Event,
 };
 use crate::helpers::{
-    brokers, event, eventually, read_partition, serve_command, spawn_service, start_service,
-    temp_dir,
+    brokers, event, eventually, read_partition, send_event, serve_command, spawn_service,
+    start_service, temp_dir, Answered,
 };
 
 /// Senders, as in the run.
@@ -61,38 +61,16 @@ async fn sender(
             return;
         }
         let id = format!("drain-{n}-{i}");
-        let sent = http
-            .post(format!("{address}/webhook/cxone/data-actions"))
-            .insert_header(("Content-Type", "application/json"))
-            .send_json(&event(&id, json!({"sender": n, "i": i})))
-            .await;
-        let mut resp = match sent {
-            Ok(resp) => resp,
-            Err(e) => {
-                tally
-                    .borrow_mut()
-                    .failures
-                    .push(format!("{id}: no answer: {e}"));
-                return;
-            }
+        let answer = match send_event(&http, &address, &id, json!({"sender": n, "i": i})).await {
+            Ok(answer) => answer,
+            Err(failure) => return tally.borrow_mut().failures.push(failure),
         };
-        let close = resp
-            .headers()
-            .get("connection")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.eq_ignore_ascii_case("close"));
-        let status = resp.status().as_u16();
-        let retry_after = resp.headers().contains_key("retry-after");
-        let body: Value = match resp.json().await {
-            Ok(body) => body,
-            Err(e) => {
-                tally
-                    .borrow_mut()
-                    .failures
-                    .push(format!("{id}: body cut: {e}"));
-                return;
-            }
-        };
+        let Answered {
+            status,
+            body,
+            connection_close: close,
+            retry_after,
+        } = answer;
         let mut t = tally.borrow_mut();
         if drained_at.is_some() {
             t.after_drain += 1;

@@ -397,6 +397,51 @@ impl TestApp {
     }
 }
 
+/// A webhook answer as the load tests read it.
+#[derive(Debug)]
+pub struct Answered {
+    pub status: u16,
+    pub body: Value,
+    /// It said `Connection: close`.
+    pub connection_close: bool,
+    /// It carried `Retry-After`.
+    pub retry_after: bool,
+}
+
+/// POSTs event `id` with `payload` to the ingestion endpoint of the service at `address`;
+/// its answer, or why there was none (the connection failed or dropped, or the body was
+/// cut), naming the event.
+pub async fn send_event(
+    http: &awc::Client,
+    address: &str,
+    id: &str,
+    payload: Value,
+) -> Result<Answered, String> {
+    let mut resp = http
+        .post(format!("{address}/webhook/cxone/data-actions"))
+        .insert_header(("Content-Type", "application/json"))
+        .send_json(&event(id, payload))
+        .await
+        .map_err(|e| format!("{id}: no answer: {e}"))?;
+    let headers = resp.headers();
+    let connection_close = headers
+        .get("connection")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("close"));
+    let retry_after = headers.contains_key("retry-after");
+    let status = resp.status().as_u16();
+    let body = resp
+        .json::<Value>()
+        .await
+        .map_err(|e| format!("{id}: body cut: {e}"))?;
+    Ok(Answered {
+        status,
+        body,
+        connection_close,
+        retry_after,
+    })
+}
+
 /// A response's status and JSON body (Null when the body is not JSON).
 pub async fn status_and_json<S>(mut resp: awc::ClientResponse<S>) -> (u16, Value)
 where

@@ -8,11 +8,12 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::json;
 use sha2::Digest as _;
 
 use crate::helpers::{
-    event, eventually, metric_value, serve_command, spawn_sandbox, spawn_service, temp_dir, Service,
+    eventually, metric_value, send_event, serve_command, spawn_sandbox, spawn_service, temp_dir,
+    Answered, Service,
 };
 
 /// Senders during the swap.
@@ -77,17 +78,11 @@ async fn sender(
             return;
         }
         let started = Instant::now();
-        let sent = http
-            .post(format!("{address}/webhook/cxone/data-actions"))
-            .insert_header(("Content-Type", "application/json"))
-            .send_json(&event(&format!("reload-{n}-{i}"), json!({"n": n, "i": i})))
-            .await;
-        let mut resp = match sent {
-            Ok(resp) => resp,
-            Err(e) => return failures.borrow_mut().push(format!("no answer: {e}")),
+        let id = format!("reload-{n}-{i}");
+        let (status, body) = match send_event(&http, &address, &id, json!({"n": n, "i": i})).await {
+            Ok(answer) => (answer.status, answer.body),
+            Err(failure) => return failures.borrow_mut().push(failure),
         };
-        let status = resp.status().as_u16();
-        let body: Value = resp.json().await.unwrap_or(Value::Null);
         if status != 200 || body["status"] != "routed" {
             failures.borrow_mut().push(format!("{status} {body}"));
             continue;
@@ -102,13 +97,11 @@ async fn sender(
 
 /// Routes one event; its topic and partition.
 async fn route_one(address: &str, id: &str) -> (String, i64) {
-    let mut resp = awc::Client::new()
-        .post(format!("{address}/webhook/cxone/data-actions"))
-        .send_json(&event(id, json!({"one": true})))
-        .await
-        .expect("answer");
-    let body: Value = resp.json().await.expect("JSON");
-    assert_eq!(resp.status().as_u16(), 200, "{body}");
+    let Answered { status, body, .. } =
+        send_event(&awc::Client::new(), address, id, json!({"one": true}))
+            .await
+            .expect("answer");
+    assert_eq!(status, 200, "{body}");
     (
         body["topic"].as_str().unwrap_or_default().to_string(),
         body["partition"].as_i64().unwrap_or(-1),

@@ -189,7 +189,7 @@ impl RuleSet {
     }
 
     /// The version of the text the rules were compiled from ([`rules_version`]; rules
-    /// compiled from a list have the version of its TOML form).
+    /// compiled from a list, as tests and benches do, that of the list's `Debug` form).
     pub fn version(&self) -> &str {
         &self.version
     }
