@@ -99,13 +99,14 @@ async fn embed_sandbox(settings: &mut Settings) -> anyhow::Result<Sandbox> {
 
 /// Starts the supervised actors behind the routes: definitions, deltas, orchestration, the
 /// acknowledger and the router (over `kafka`), beside `runtime`'s token, rate limiter and
-/// audit.
+/// audit. The router takes part in `drain` (its writes to the shared dedupe window).
 fn start_actors(
     settings: &Settings,
     runtime: CxoneRuntime,
     kafka: Arc<KafkaConnection>,
     store: &Store,
     replica_id: &str,
+    drain: &Drain,
 ) -> Actors {
     let CxoneRuntime {
         handle,
@@ -151,11 +152,13 @@ fn start_actors(
             let lease = Duration::from_millis(settings.kafka.produce_timeout_ms.saturating_mul(2));
             SharedDedupe::new(store.clone(), replica_id.to_string(), window, lease)
         });
+        let drain = drain.clone();
         Supervisor::start(move |_| {
             let dedupe = Box::new(MemoryDedupe::new(window, capacity));
             let router = KafkaRouterActor::new(&kafka_settings, kafka, dedupe)
                 .with_acknowledger(acks)
-                .with_dead_letter(dead_letter);
+                .with_dead_letter(dead_letter)
+                .with_drain(drain.clone());
             match shared {
                 Some(shared) => router.with_shared_dedupe(shared),
                 None => router,
@@ -282,7 +285,7 @@ impl Application {
             kafka.clone(),
             dead_letter.clone(),
         );
-        let actors = start_actors(&settings, runtime, kafka, &store, &replica_id);
+        let actors = start_actors(&settings, runtime, kafka, &store, &replica_id, &drain);
         let state = web::Data::new(AppState {
             settings: settings.clone(),
             actors: actors.clone(),

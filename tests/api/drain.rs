@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use futures::StreamExt as _;
 use serde_json::{json, Value};
 use switchboard_sandbox::{Sandbox, SandboxOptions};
 
@@ -319,4 +320,60 @@ async fn acknowledgements_that_cannot_be_sent_in_time_are_logged_with_their_coun
         .count();
     assert!(left > 0, "at one a second, 20 cannot all be sent: {log}");
     assert_eq!(audited + left, 20, "audited {audited}, left {left}");
+}
+
+#[actix_rt::test]
+async fn a_graceful_stop_writes_the_shared_windows_last_keys_before_exiting() {
+    // Routed keys reach the shared dedupe window after a short gathering (the router's
+    // SHARED_WINDOW_UPDATE_LINGER); a stop right after the last answer must still write them,
+    // or a redelivery to another replica would be produced again.
+    crate::helpers::init_logging();
+    let sandbox = crate::helpers::spawn_sandbox().await;
+    let dir = temp_dir();
+    let state_url = format!("sqlite://{}", dir.join("state.db").display());
+    let (mut command, port) = serve_command(&dir, &sandbox.base_url(), "window", &state_url);
+    command
+        .env("SWITCHBOARD__ROUTING__DEDUPE", "shared")
+        .env("SWITCHBOARD__SERVER__SHUTDOWN_TIMEOUT_SECS", "0")
+        // Acknowledgements go at once: the stop itself takes milliseconds, less than the
+        // gathering, so a write the stop did not wait for would be lost.
+        .env("SWITCHBOARD__CXONE__REQUESTS_PER_MINUTE", "1000000")
+        .env("SWITCHBOARD__CXONE__BURST", "10000");
+    let mut service = spawn_service(command, port).await;
+    let http = awc::Client::new();
+    const EVENTS: usize = 200;
+    let answers: Vec<Result<Answered, String>> = futures::stream::iter(0..EVENTS)
+        .map(|i| {
+            let (http, address) = (&http, service.address.as_str());
+            async move { send_event(http, address, &format!("window-{i}"), json!({"i": i})).await }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    for answer in &answers {
+        let answer = answer.as_ref().expect("an answer");
+        assert_eq!(answer.body["status"], "routed", "{}", answer.body);
+    }
+    // No idle keep-alive connection holds the listener's close up.
+    drop(http);
+    service.signal("TERM");
+    let status = service
+        .exited(Duration::from_secs(30))
+        .await
+        .expect("the service exits");
+    assert_eq!(status.code(), Some(0));
+
+    let store = switchboard_actors::store::Store::open(&state_url, 1)
+        .await
+        .expect("the state store opens");
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT state, COUNT(*) FROM dedupe_keys GROUP BY state")
+            .fetch_all(store.pool())
+            .await
+            .expect("the window reads");
+    assert_eq!(
+        rows,
+        vec![("routed".to_string(), EVENTS as i64)],
+        "every routed event's key confirmed before the exit"
+    );
 }

@@ -27,6 +27,7 @@ use super::kafka_error::BrokerCallError;
 use super::replies::{Outbox, ReplyChannel, ReplyTo};
 use super::rules::Route;
 use crate::acknowledger::Acknowledge;
+use crate::drain::Drain;
 use crate::lifecycle::Lifecycle;
 use crate::metrics::METRICS;
 use crate::settings::{KafkaCompression, KafkaSettings};
@@ -69,11 +70,27 @@ pub const SHARED_CLAIMS_IN_FLIGHT: usize = 1;
 /// How often the shared dedupe window's expired keys are deleted.
 pub const SHARED_DEDUPE_CLEANUP: Duration = Duration::from_secs(60);
 
+/// How long the keys of ended deliveries gather before they are written to the shared dedupe
+/// window (confirmed or released) in one write: 20 ms. Nothing waits for that write (the
+/// events were answered when the broker acknowledged them), so gathering costs no latency,
+/// and a few large statements cost the store far less CPU than many small ones: measured
+/// with `cargo bench --bench ingest`, target `shared` at 64 in flight, PostgreSQL's CPU per
+/// event fell from ~76 µs to ~44 µs with writes of ~13 keys becoming writes of ~200. Meanwhile
+/// another replica answers a redelivery of such a key as in flight elsewhere (retry later),
+/// as it does while the produce runs. During a graceful stop nothing gathers: each write
+/// starts at once, and the stop waits for it ([`Drain::settled`]).
+pub const SHARED_WINDOW_UPDATE_LINGER: Duration = Duration::from_millis(20);
+
 /// Keys whose deliveries ended, on their way to the shared dedupe window: one write (confirm,
-/// then release) in flight at a time, in the background; keys ending meanwhile go together in
-/// the next, so the store gets a few large statements rather than one per produce batch.
+/// then release) in flight at a time, in the background, after gathering for
+/// [`SHARED_WINDOW_UPDATE_LINGER`]; keys ending meanwhile go together in the next, so the
+/// store gets a few large statements rather than one per produce batch.
 #[derive(Default, Clone)]
-struct WindowUpdates(Rc<RefCell<PendingKeys>>);
+struct WindowUpdates {
+    pending: Rc<RefCell<PendingKeys>>,
+    /// The service's drain: its writes are tracked so a graceful stop waits for them.
+    drain: Option<Drain>,
+}
 
 #[derive(Default)]
 struct PendingKeys {
@@ -86,7 +103,7 @@ impl WindowUpdates {
     /// Queues `confirmed` and `released` keys, starting a write unless one runs.
     fn queue(&self, shared: &SharedDedupe, confirmed: Vec<DedupeKey>, released: Vec<DedupeKey>) {
         let start = {
-            let mut p = self.0.borrow_mut();
+            let mut p = self.pending.borrow_mut();
             p.confirmed.extend(confirmed);
             p.released.extend(released);
             let due = !(p.confirmed.is_empty() && p.released.is_empty());
@@ -95,9 +112,12 @@ impl WindowUpdates {
         if !start {
             return;
         }
-        let (pending, shared) = (self.0.clone(), shared.clone());
-        actix_rt::spawn(async move {
+        let (pending, shared, drain) = (self.pending.clone(), shared.clone(), self.drain.clone());
+        let writes = async move {
             loop {
+                if !drain.as_ref().is_some_and(Drain::is_draining) {
+                    actix_rt::time::sleep(SHARED_WINDOW_UPDATE_LINGER).await;
+                }
                 let (confirmed, released) = {
                     let mut p = pending.borrow_mut();
                     if p.confirmed.is_empty() && p.released.is_empty() {
@@ -125,7 +145,11 @@ impl WindowUpdates {
                     );
                 }
             }
-        });
+        };
+        match &self.drain {
+            Some(d) => actix_rt::spawn(d.tracker().track_future(writes)),
+            None => actix_rt::spawn(writes),
+        };
     }
 }
 
@@ -329,6 +353,13 @@ impl KafkaRouterActor {
     /// deliveries in flight.
     pub fn with_shared_dedupe(mut self, shared: SharedDedupe) -> Self {
         self.shared = Some(shared);
+        self
+    }
+
+    /// Takes part in the service's graceful stop: writes to the shared dedupe window start at
+    /// once while it drains, and [`Drain::settled`] waits for them.
+    pub fn with_drain(mut self, drain: Drain) -> Self {
+        self.window_updates.drain = Some(drain);
         self
     }
 
