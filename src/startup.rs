@@ -128,6 +128,7 @@ fn start_actors(
         completions: SqlCompletions::new(store.clone()),
         owner: replica_id.to_string(),
         lease: Duration::from_secs(settings.orchestration.lease_secs.max(1)),
+        keep_settled: settings.orchestration.keep_finished_runs,
     };
     let (runs, completions) = orchestration::start(
         &settings.orchestration,

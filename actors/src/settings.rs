@@ -378,7 +378,8 @@ pub struct OrchestrationSettings {
     /// Largest plan body accepted by `POST /orchestrations`, bytes (a plan of
     /// `max_sub_flows` sub-flows is a few MB, more than `server.max_body_bytes`).
     pub max_plan_bytes: usize,
-    /// Finished runs whose reports are kept (oldest forgotten first).
+    /// Finished runs whose reports are kept (oldest forgotten first), in memory and in the
+    /// state store (older settled runs are deleted there at start-up and every minute).
     pub keep_finished_runs: usize,
     /// Seconds a replica owns its unsettled runs without renewing them (renewed every third
     /// of it); after that another replica, or this one restarted, resumes them.

@@ -452,6 +452,62 @@ mod runs {
         store.close().await;
     }
 
+    async fn settled_runs_beyond_the_kept_are_forgotten_oldest_first(url: &str) {
+        let store = Store::open(url, 2).await.expect("open");
+        let runs = SqlRunReports::new(store.clone());
+        let snapshot = |id: &str, settled: bool| RunSnapshot {
+            run_id: id.into(),
+            owner: "a".into(),
+            settled,
+            report: report(&["succeeded"]),
+        };
+        // Settled in this order (a millisecond apart at least), and one still running.
+        for id in ["old", "mid", "new"] {
+            runs.create(snapshot(id, false), &json!({"sub_flows": []}), i64::MAX)
+                .await
+                .expect("create");
+            runs.save_transitions(id, "a", &[(0, json!({"status": "succeeded"}))])
+                .await
+                .expect("write");
+            runs.save(snapshot(id, true)).await.expect("settle");
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        runs.create(
+            snapshot("running", false),
+            &json!({"sub_flows": []}),
+            i64::MAX,
+        )
+        .await
+        .expect("create");
+
+        assert_eq!(runs.forget_settled_beyond(2).await.expect("forget"), 1);
+        assert!(runs.load("old").await.expect("load").is_none());
+        for id in ["mid", "new", "running"] {
+            assert!(runs.load(id).await.expect("load").is_some(), "{id} kept");
+        }
+        assert_eq!(runs.forget_settled_beyond(2).await.expect("forget"), 0);
+        assert_eq!(runs.forget_settled_beyond(0).await.expect("forget"), 2);
+        assert!(runs.load("running").await.expect("load").is_some());
+        let orphans: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM run_sub_flows WHERE run_id IN ('old', 'mid', 'new')",
+        )
+        .fetch_one(store.pool())
+        .await
+        .expect("count");
+        assert_eq!(orphans, 0, "their sub-flow records go with them");
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn sqlite_settled_runs_beyond_the_kept_are_forgotten_oldest_first() {
+        settled_runs_beyond_the_kept_are_forgotten_oldest_first(&super::sqlite_url()).await;
+    }
+
+    #[tokio::test]
+    async fn postgres_settled_runs_beyond_the_kept_are_forgotten_oldest_first() {
+        settled_runs_beyond_the_kept_are_forgotten_oldest_first(&super::postgres_url().await).await;
+    }
+
     #[tokio::test]
     async fn sqlite_transitions_are_the_owners_and_newer_than_the_report() {
         transitions_are_the_owners_and_newer_than_the_report(&super::sqlite_url()).await;

@@ -115,7 +115,8 @@ pub async fn submit(
     summary = "A run's report",
     description = "From this replica while it runs or is kept here (the most recent \
         `orchestration.keep_finished_runs` settled runs), otherwise its last snapshot in the \
-        state store (another replica's run, or one from before a restart).",
+        state store (another replica's run, or one from before a restart), which also keeps \
+        the most recent `orchestration.keep_finished_runs` settled runs: older ones answer 404.",
     params(("run_id" = String, Path, description = "The run's id, as `POST /orchestrations` \
         answered it.", min_length = 1)),
     responses(

@@ -230,6 +230,52 @@ async fn a_settled_runs_report_outlives_a_restart() {
     assert_eq!(after["outcome"], "satisfied");
 }
 
+#[actix_rt::test]
+async fn settled_runs_beyond_keep_finished_runs_are_forgotten_from_the_store() {
+    let sandbox = spawn_sandbox().await;
+    let topics = unique_topics();
+    let dir = crate::helpers::temp_dir();
+    let state_url = format!("sqlite://{}", dir.join("state.db").display());
+    let keep_two = |s: &mut switchboard::config::Settings| {
+        s.state.url = state_url.clone();
+        s.orchestration.keep_finished_runs = 2;
+    };
+    let first = spawn_replicas(1, &sandbox.base_url(), &topics, keep_two).await;
+    let mut paths = Vec::new();
+    for _ in 0..3 {
+        let report = run_to_settled(&first[0].address, &plan(2, 5)).await;
+        let id = report["run_id"].as_str().expect("run_id").to_string();
+        // Its settled snapshot is written in the background: wait until the store has it.
+        eventually(Duration::from_secs(5), "the settled snapshot", || async {
+            let snapshot = switchboard_actors::store::SqlRunReports::new(first[0].store.clone())
+                .load(&id)
+                .await
+                .ok()??;
+            snapshot.settled.then_some(())
+        })
+        .await;
+        paths.push(format!("/orchestrations/{id}"));
+    }
+    first[0].handle.stop(true).await;
+
+    // The restarted service deletes the oldest at start; the two newest stay readable.
+    let second = spawn_replicas(1, &sandbox.base_url(), &topics, keep_two).await;
+    eventually(
+        Duration::from_secs(10),
+        "the oldest run forgotten",
+        || async {
+            let (status, _) = get_json(&second[0].address, &paths[0]).await;
+            (status == 404).then_some(())
+        },
+    )
+    .await;
+    for path in &paths[1..] {
+        let (status, report) = get_json(&second[0].address, path).await;
+        assert_eq!(status, 200, "{path}: {report}");
+        assert_eq!(report["settled"], true);
+    }
+}
+
 /// A plan of `chains` chains of `length` sub-flows of `latency_ms` each, all running at once:
 /// each sub-flow starts when its predecessor's completion arrives.
 fn chains_plan(chains: usize, length: usize, latency_ms: u64) -> Value {

@@ -1,6 +1,8 @@
 //! RunsActor: starts runs and answers for them. Active runs are asked for their report;
 //! settled runs' reports are kept in a [`RunStore`] (the local one keeps the most recent
-//! `orchestration.keep_finished_runs`; a shared store would let replicas answer for each other).
+//! `orchestration.keep_finished_runs`). With durable runs, the state store keeps them too and
+//! answers for other replicas' runs; settled runs beyond the same number are deleted there at
+//! start and every [`SETTLED_RUNS_CLEANUP`].
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
@@ -79,7 +81,14 @@ pub struct DurableRuns {
     pub owner: String,
     /// How long a run stays this replica's without a heartbeat.
     pub lease: Duration,
+    /// Settled runs kept in the store (`orchestration.keep_finished_runs`): older ones are
+    /// deleted at start and every [`SETTLED_RUNS_CLEANUP`].
+    pub keep_settled: usize,
 }
+
+/// How often the settled runs beyond `orchestration.keep_finished_runs` are deleted from
+/// the state store (and once at start).
+pub const SETTLED_RUNS_CLEANUP: Duration = Duration::from_secs(60);
 
 impl DurableRuns {
     fn lease_until(&self) -> i64 {
@@ -194,10 +203,27 @@ impl Actor for RunsActor {
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(1024);
         self.lifecycle.started();
-        if let Some(durable) = &self.durable {
+        if let Some(durable) = self.durable.clone() {
             let every = (durable.lease / 3).max(Duration::from_millis(100));
             self.heartbeat(ctx);
             ctx.run_interval(every, |act, ctx| act.heartbeat(ctx));
+            let (reports, keep) = (durable.reports, durable.keep_settled);
+            let forget = move || {
+                let reports = reports.clone();
+                async move {
+                    match reports.forget_settled_beyond(keep).await {
+                        Ok(0) => {}
+                        Ok(n) => log::info!(
+                            "actor=RunsActor event=settled_runs_forgotten count={n} kept={keep}"
+                        ),
+                        Err(e) => log::warn!("actor=RunsActor event=cleanup_failed error={e}"),
+                    }
+                }
+            };
+            ctx.spawn(fut::wrap_future(forget()));
+            ctx.run_interval(SETTLED_RUNS_CLEANUP, move |_, ctx| {
+                ctx.spawn(fut::wrap_future(forget()));
+            });
         }
     }
 

@@ -292,6 +292,54 @@ impl SqlRunReports {
         Ok(())
     }
 
+    /// Deletes the settled runs beyond the `keep` most recently settled (by the time of
+    /// their last snapshot, then run id), with their sub-flow records; how many runs.
+    /// Unsettled runs are never deleted. Any replica may call it at any time: the deletion
+    /// is one transaction, and two replicas deleting at once delete the same runs.
+    ///
+    /// Errors: [`StoreError::Database`]; nothing is deleted.
+    pub async fn forget_settled_beyond(&self, keep: usize) -> Result<u64, StoreError> {
+        let this = self.clone();
+        detached(async move { this.forget_settled_beyond_now(keep).await }).await
+    }
+
+    async fn forget_settled_beyond_now(&self, keep: usize) -> Result<u64, StoreError> {
+        let db = |e| self.store.error(e);
+        // The newest run to delete: the first one past the `keep` newest.
+        let newest_gone = sqlx::query(
+            "SELECT updated_at, run_id FROM orchestration_runs WHERE settled = 1 \
+             ORDER BY updated_at DESC, run_id DESC LIMIT 1 OFFSET $1",
+        )
+        .bind(i64::try_from(keep).unwrap_or(i64::MAX))
+        .fetch_optional(self.store.pool())
+        .await
+        .map_err(db)?;
+        let Some(row) = newest_gone else {
+            return Ok(0);
+        };
+        let updated_at: i64 = row.try_get(0).map_err(db)?;
+        let run_id: String = row.try_get(1).map_err(db)?;
+        let gone = "settled = 1 AND (updated_at < $1 OR (updated_at = $1 AND run_id <= $2))";
+        let mut tx = self.store.pool().begin().await.map_err(db)?;
+        sqlx::query(&format!(
+            "DELETE FROM run_sub_flows WHERE run_id IN \
+             (SELECT run_id FROM orchestration_runs WHERE {gone})"
+        ))
+        .bind(updated_at)
+        .bind(run_id.clone())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        let done = sqlx::query(&format!("DELETE FROM orchestration_runs WHERE {gone}"))
+            .bind(updated_at)
+            .bind(run_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(done.rows_affected())
+    }
+
     /// The run's last snapshot, if any; while the run is unsettled, with the sub-flow
     /// records written since.
     ///
