@@ -15,7 +15,7 @@ use switchboard_actors::definitions::DefinitionActor;
 use switchboard_actors::deltas::DeltaBatchActor;
 use switchboard_actors::exports::ExportOptions;
 use switchboard_actors::metrics::METRICS;
-use switchboard_actors::orchestration::{self, DurableRuns};
+use switchboard_actors::orchestration::{self, DurableRuns, ReleaseRuns};
 use switchboard_actors::router::{LiveRules, MemoryDedupe, Route, RouterIntake};
 use switchboard_actors::settings::DedupeMode;
 use switchboard_actors::store::{
@@ -359,15 +359,27 @@ impl Application {
     }
 
     /// Serves until the server stops ([`GracefulStop::run`] or [`ServerHandle::stop`]); then
-    /// gives the router's queue, the acknowledgement queue and the export streams with their
-    /// checkpoint writes `server.drain_timeout_secs` each (what is left is logged with its
-    /// count), flushes the audit log, closes the state store and stops the sandbox.
+    /// hands the runs in progress over (their leases end at once: [`ReleaseRuns`]), gives the
+    /// router's queue, the acknowledgement queue and the export streams with their checkpoint
+    /// writes (and the shared dedupe window's writes) `server.drain_timeout_secs` each (what
+    /// is left is logged with its count), flushes the audit log, closes the state store and
+    /// stops the sandbox.
     ///
     /// Errors: the server failed.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
         log::info!("component=startup event=server_stopped");
         let within = Duration::from_secs(self.settings.server.drain_timeout_secs);
+        // Runs in flight are handed over at once: their leases end now, so another replica
+        // (or this one restarted) resumes them at its next heartbeat.
+        match self.actors.runs.send(ReleaseRuns).await {
+            Ok(Ok(0)) | Err(_) => {}
+            Ok(Ok(n)) => log::info!("component=shutdown event=runs_released count={n}"),
+            Ok(Err(e)) => log::warn!(
+                "component=shutdown event=runs_release_failed error={e} \
+                 reason=\"their leases pass as usual\""
+            ),
+        }
         // Streams still open (a stop without the graceful sequence) close now.
         self.drain.close_streams();
         let router = crate::shutdown::emptied(&self.actors.router, within);

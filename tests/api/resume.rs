@@ -1,6 +1,8 @@
 //! A run survives its service being SIGKILLed (a 200-sub-flow plan, cap 10, ~200 ms each): the
 //! service restarted on the same state store, or another replica on PostgreSQL,
 //! claims the run once its lease passes and finishes it, and no sub-flow is executed twice.
+//! A graceful stop (SIGTERM) hands the run over at once: the other replica claims it at its
+//! next heartbeat, without waiting for the lease to pass.
 
 use std::time::{Duration, Instant};
 
@@ -8,8 +10,8 @@ use serde_json::{json, Value};
 use switchboard_actors::store::{SqlRunReports, Store};
 
 use crate::helpers::{
-    eventually, executions_by_sub_flow, postgres_database, spawn_sandbox, start_service,
-    status_and_json, temp_dir, Service, LEASE,
+    eventually, executions_by_sub_flow, postgres_database, serve_command, spawn_sandbox,
+    spawn_service, start_service, status_and_json, temp_dir, Service, LEASE,
 };
 
 /// The plan: [`SUB_FLOWS`] sub-flows in 10 chains (each depends on the one 10 before it),
@@ -40,11 +42,20 @@ fn plan() -> Value {
 
 const SUB_FLOWS: usize = 200;
 
-/// Submits the plan to `first`, SIGKILLs it once a third of the executions started, and
+/// How the first service stops mid-run.
+enum Stop {
+    /// SIGKILL: its leases pass.
+    Kill,
+    /// SIGTERM: a graceful stop, which must exit 0.
+    Term,
+}
+
+/// Submits the plan to `first`, stops it (`stop`) once a third of the executions started, and
 /// checks that `finisher` (already running, or started by `then`) claims the run (within
-/// `claim_within` of the SIGKILL, when given) and settles it with one execution per sub-flow.
-async fn killed_mid_run_then_finished_by<F, Fut>(
-    first: Service,
+/// `claim_within` of the signal, when given) and settles it with one execution per sub-flow.
+async fn stopped_mid_run_then_finished_by<F, Fut>(
+    mut first: Service,
+    stop: Stop,
     sandbox_url: &str,
     state_url: &str,
     claim_within: Option<Duration>,
@@ -81,8 +92,18 @@ async fn killed_mid_run_then_finished_by<F, Fut>(
             .owner
     };
     let first_owner = owner(runs.clone(), run_id.clone()).await;
-    drop(first); // SIGKILL
     let killed = Instant::now();
+    match stop {
+        Stop::Kill => drop(first),
+        Stop::Term => {
+            first.signal("TERM");
+            let status = first
+                .exited(Duration::from_secs(30))
+                .await
+                .expect("the first service exits");
+            assert_eq!(status.code(), Some(0));
+        }
+    }
 
     let finisher = then().await;
     eventually(
@@ -95,7 +116,7 @@ async fn killed_mid_run_then_finished_by<F, Fut>(
     if let Some(bound) = claim_within {
         assert!(
             claimed_after <= bound,
-            "claimed {claimed_after:?} after the SIGKILL, more than {bound:?}"
+            "claimed {claimed_after:?} after the signal, more than {bound:?}"
         );
     }
     let path = format!("{}/orchestrations/{run_id}", finisher.address);
@@ -140,7 +161,7 @@ async fn a_run_whose_service_was_sigkilled_is_resumed_after_a_restart_with_one_e
     let dir = temp_dir();
     let state_url = format!("sqlite://{}", dir.join("state.db").display());
     let first = start_service(&dir, &sandbox_url, "first", &state_url).await;
-    killed_mid_run_then_finished_by(first, &sandbox_url, &state_url, None, || {
+    stopped_mid_run_then_finished_by(first, Stop::Kill, &sandbox_url, &state_url, None, || {
         start_service(&dir, &sandbox_url, "second", &state_url)
     })
     .await;
@@ -158,5 +179,49 @@ async fn a_run_of_a_sigkilled_replica_is_claimed_and_finished_by_the_other_on_po
     // A's lease passes at most a lease after the SIGKILL, and B looks every third of one;
     // one more second for this shared machine.
     let bound = LEASE + LEASE / 3 + Duration::from_secs(1);
-    killed_mid_run_then_finished_by(a, &sandbox_url, &state_url, Some(bound), || async { b }).await;
+    stopped_mid_run_then_finished_by(
+        a,
+        Stop::Kill,
+        &sandbox_url,
+        &state_url,
+        Some(bound),
+        || async { b },
+    )
+    .await;
+}
+
+#[actix_rt::test]
+async fn a_replica_stopped_gracefully_hands_its_run_over_before_the_lease_passes() {
+    crate::helpers::init_logging();
+    let sandbox = spawn_sandbox().await;
+    let sandbox_url = sandbox.base_url();
+    let dir = temp_dir();
+    let state_url = postgres_database().await;
+    // A lease of 9 s, renewed every 3 s: a lease left to pass would keep the run A's for at
+    // least 6 s after its stop. No drain window: the runs are handed over when it ends.
+    let lease = Duration::from_secs(9);
+    let start = |tag: &'static str| {
+        let (mut command, port) = serve_command(&dir, &sandbox_url, tag, &state_url);
+        command
+            .env(
+                "SWITCHBOARD__ORCHESTRATION__LEASE_SECS",
+                lease.as_secs().to_string(),
+            )
+            .env("SWITCHBOARD__SERVER__SHUTDOWN_TIMEOUT_SECS", "0");
+        spawn_service(command, port)
+    };
+    let a = start("a").await;
+    let b = start("b").await;
+    // B looks every third of a lease; one more second and a half for the stop itself and
+    // this shared machine: still short of the 6 s the lease would take.
+    let bound = lease / 3 + Duration::from_millis(1_500);
+    stopped_mid_run_then_finished_by(
+        a,
+        Stop::Term,
+        &sandbox_url,
+        &state_url,
+        Some(bound),
+        || async { b },
+    )
+    .await;
 }

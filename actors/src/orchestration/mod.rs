@@ -17,8 +17,10 @@ mod subflow;
 
 pub use completions::{Completion, CompletionRouter, Delivery, ExecutionStatus};
 pub use plan::{validate_plan, MergeCondition, Plan, PlanProblem, SubFlow};
-pub use run::{GetRunReport, OrchestrationActor, RunContext, RunReport, RunSettled, SubFlowRecord};
-pub use runs::{DurableRuns, GetRun, MemoryRunStore, RunStore, RunsActor, StartRun};
+pub use run::{
+    GetRunReport, OrchestrationActor, ReleaseRun, RunContext, RunReport, RunSettled, SubFlowRecord,
+};
+pub use runs::{DurableRuns, GetRun, MemoryRunStore, ReleaseRuns, RunStore, RunsActor, StartRun};
 pub use scheduler::{decide, Scheduler, SubFlowState};
 pub use subflow::{SubFlowActor, SubFlowFinished, Timing};
 

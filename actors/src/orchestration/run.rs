@@ -82,6 +82,13 @@ pub struct RunReport {
 #[rtype(result = "RunReport")]
 pub struct GetRunReport;
 
+/// The replica stops: the run stops acting at once and leaves its state to the store, where
+/// another replica (or this one restarted) resumes it ([`RunsActor`](super::RunsActor)'s
+/// `ReleaseRuns`).
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct ReleaseRun;
+
 /// A run settled: its final report, for the registry.
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "()")]
@@ -493,6 +500,19 @@ impl Handler<SubFlowFinished> for OrchestrationActor {
         if self.scheduler.is_settled() {
             self.settle(ctx);
         }
+    }
+}
+
+/// Stops the run without settling it.
+impl Handler<ReleaseRun> for OrchestrationActor {
+    type Result = ();
+
+    fn handle(&mut self, _: ReleaseRun, ctx: &mut Self::Context) {
+        log::info!(
+            "actor=OrchestrationActor event=released run_id={}",
+            self.run_id
+        );
+        ctx.stop();
     }
 }
 

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::plan::{validate_plan, Plan};
 use super::run::{
-    GetRunReport, OrchestrationActor, RunContext, RunReport, RunSettled, SubFlowRecord,
+    GetRunReport, OrchestrationActor, ReleaseRun, RunContext, RunReport, RunSettled, SubFlowRecord,
 };
 use crate::lifecycle::Lifecycle;
 use crate::store::error::StoreError;
@@ -99,6 +99,13 @@ impl DurableRuns {
 /// Runs claimed per heartbeat at most.
 pub const CLAIMS_PER_HEARTBEAT: usize = 100;
 
+/// The replica stops (graceful stop): its runs stop acting, its heartbeat stops, and their
+/// leases end at once in the store, so another replica resumes them at its next heartbeat;
+/// answers how many runs were handed over (0 without durable runs).
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "Result<u64, StoreError>")]
+pub struct ReleaseRuns;
+
 /// Asks for a run's report (`None`: unknown run).
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "Option<RunReport>")]
@@ -110,6 +117,8 @@ pub struct RunsActor {
     active: HashMap<String, Addr<OrchestrationActor>>,
     store: Box<dyn RunStore>,
     durable: Option<DurableRuns>,
+    /// Set by [`ReleaseRuns`]: no more heartbeats, renewals or claims.
+    released: bool,
     /// Its lifecycle log lines and restart count.
     lifecycle: Lifecycle,
 }
@@ -125,6 +134,7 @@ impl RunsActor {
             active: HashMap::new(),
             store,
             durable: None,
+            released: false,
             lifecycle: Lifecycle::new("RunsActor"),
         }
     }
@@ -142,6 +152,9 @@ impl RunsActor {
         let Some(durable) = self.durable.clone() else {
             return;
         };
+        if self.released {
+            return;
+        }
         // A run that stopped without settling lost its lease to another replica.
         self.active.retain(|_, run| run.connected());
         let active: Vec<String> = self.active.keys().cloned().collect();
@@ -159,6 +172,13 @@ impl RunsActor {
         ctx.spawn(
             work.into_actor(self)
                 .map(|claimed, act, ctx| match claimed {
+                    // Claimed while the replica was being released: hand them over too.
+                    Ok(claimed) if act.released && !claimed.is_empty() => {
+                        ctx.spawn(
+                            fut::wrap_future(release(act.durable.clone()))
+                                .map(|_: Result<u64, StoreError>, _, _| {}),
+                        );
+                    }
                     Ok(claimed) => {
                         for (run_id, plan, report) in claimed {
                             act.resume(run_id, &plan, &report, ctx);
@@ -285,6 +305,27 @@ impl Handler<RunSettled> for RunsActor {
     fn handle(&mut self, msg: RunSettled, _: &mut Self::Context) {
         self.active.remove(&msg.0.run_id);
         self.store.put(msg.0);
+    }
+}
+
+/// Ends this replica's leases in the store (see [`ReleaseRuns`]).
+async fn release(durable: Option<DurableRuns>) -> Result<u64, StoreError> {
+    match durable {
+        Some(d) => d.reports.release(&d.owner).await,
+        None => Ok(0),
+    }
+}
+
+/// Stops the runs and hands them over (see [`ReleaseRuns`]).
+impl Handler<ReleaseRuns> for RunsActor {
+    type Result = ResponseFuture<Result<u64, StoreError>>;
+
+    fn handle(&mut self, _: ReleaseRuns, _: &mut Self::Context) -> Self::Result {
+        self.released = true;
+        for (_, run) in self.active.drain() {
+            run.do_send(ReleaseRun);
+        }
+        Box::pin(release(self.durable.clone()))
     }
 }
 

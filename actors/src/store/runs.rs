@@ -118,6 +118,26 @@ impl SqlRunReports {
         Ok(())
     }
 
+    /// Ends `owner`'s leases on its unsettled runs at once (its graceful stop), so that
+    /// another replica claims them at its next heartbeat rather than once the lease passes;
+    /// how many runs.
+    ///
+    /// Errors: [`StoreError::Database`]; the leases then pass as usual.
+    pub async fn release(&self, owner: &str) -> Result<u64, StoreError> {
+        let (this, owner) = (self.clone(), owner.to_string());
+        detached(async move {
+            let done = sqlx::query(
+                "UPDATE orchestration_runs SET lease_until = 0 WHERE owner = $1 AND settled = 0",
+            )
+            .bind(owner)
+            .execute(this.store.pool())
+            .await
+            .map_err(|e| this.store.error(e))?;
+            Ok(done.rows_affected())
+        })
+        .await
+    }
+
     /// Takes over, for `owner` until `lease_until`, every unsettled run whose lease has
     /// passed (at most `limit`): their run ids, plans and last reports.
     ///
