@@ -239,6 +239,45 @@ mod shared_dedupe {
         store.close().await;
     }
 
+    async fn a_cleanup_deletes_every_expired_key_in_batches(url: &str) {
+        let store = Store::open(url, 2).await.expect("store");
+        let hour = Duration::from_secs(3600);
+        let gone = SharedDedupe::new(store.clone(), "gone".into(), hour, Duration::ZERO);
+        let live = SharedDedupe::new(store.clone(), "live".into(), hour, hour);
+        let expired: Vec<DedupeKey> = (0..2_500).map(|i| key(&format!("old-{i}"))).collect();
+        gone.claim(&expired).await.expect("claim");
+        let kept = key("kept");
+        assert_eq!(
+            live.claim(&[kept]).await.expect("claim")[&kept],
+            Claim::Ours
+        );
+        // Leases of zero pass within the next millisecond.
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        assert_eq!(
+            live.forget_expired_in_batches_of(1_000)
+                .await
+                .expect("cleanup"),
+            2_500,
+            "three statements: 1 000, 1 000 and 500"
+        );
+        let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM dedupe_keys")
+            .fetch_one(store.pool())
+            .await
+            .expect("count");
+        assert_eq!(left, 1, "the live key stays");
+        store.close().await;
+    }
+
+    #[actix_rt::test]
+    async fn sqlite_a_cleanup_deletes_every_expired_key_in_batches() {
+        a_cleanup_deletes_every_expired_key_in_batches(&super::sqlite_url()).await;
+    }
+
+    #[actix_rt::test]
+    async fn postgres_a_cleanup_deletes_every_expired_key_in_batches() {
+        a_cleanup_deletes_every_expired_key_in_batches(&super::postgres_url().await).await;
+    }
+
     #[actix_rt::test]
     async fn sqlite_two_replicas_share_one_window() {
         two_replicas_share_one_window(&super::sqlite_url()).await;

@@ -14,7 +14,7 @@ use sqlx::postgres::PgListener;
 use sqlx::Row as _;
 
 use super::error::{Backend, StoreError};
-use super::{detached, now_millis, Store};
+use super::{delete_in_batches, detached, now_millis, Store, CLEANUP_BATCH};
 
 /// The PostgreSQL channel completion events are announced on. The payload is a
 /// [`StoredCompletion`] as JSON.
@@ -109,21 +109,24 @@ impl SqlCompletions {
         }))
     }
 
-    /// Deletes the events received before `before` (ms since the epoch); how many.
+    /// Deletes the events received before `before` (ms since the epoch), [`CLEANUP_BATCH`]
+    /// per statement; how many.
     ///
-    /// Errors: [`StoreError::Database`].
+    /// Errors: [`StoreError::Database`]; the batches deleted before it stay deleted.
     pub async fn forget_received_before(&self, before: i64) -> Result<u64, StoreError> {
         let this = self.clone();
         detached(async move { this.forget_received_before_now(before).await }).await
     }
 
     async fn forget_received_before_now(&self, before: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM completion_events WHERE received_at < $1")
-            .bind(before)
-            .execute(self.store.pool())
-            .await
-            .map_err(|e| self.store.error(e))?;
-        Ok(done.rows_affected())
+        delete_in_batches(
+            &self.store,
+            "DELETE FROM completion_events WHERE execution_id IN \
+             (SELECT execution_id FROM completion_events WHERE received_at < $1 LIMIT $2)",
+            before,
+            CLEANUP_BATCH,
+        )
+        .await
     }
 
     /// A connection listening on [`CHANNEL`] (PostgreSQL), or `None` on SQLite, where one

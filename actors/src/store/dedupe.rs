@@ -20,7 +20,7 @@ use std::time::Duration;
 use sqlx::Row as _;
 
 use super::error::{Backend, StoreError};
-use super::{detached, millis, now_millis, Store};
+use super::{delete_in_batches, detached, millis, now_millis, Store, CLEANUP_BATCH};
 use crate::router::dedupe::DedupeKey;
 
 /// What a claim found for a key.
@@ -258,20 +258,29 @@ impl SharedDedupe {
         Ok(())
     }
 
-    /// Deletes the keys whose lease or window has passed; how many.
+    /// Deletes the keys whose lease or window has passed, [`CLEANUP_BATCH`] per statement;
+    /// how many.
     ///
-    /// Errors: [`StoreError`].
+    /// Errors: [`StoreError`]; the batches deleted before it stay deleted.
     pub async fn forget_expired(&self) -> Result<u64, StoreError> {
-        let this = self.clone();
-        detached(async move { this.forget_expired_now().await }).await
+        self.forget_expired_in_batches_of(CLEANUP_BATCH).await
     }
 
-    async fn forget_expired_now(&self) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM dedupe_keys WHERE expires_at < $1")
-            .bind(now_millis())
-            .execute(self.store.pool())
+    /// [`SharedDedupe::forget_expired`], `batch` keys per statement.
+    ///
+    /// Errors: [`StoreError`].
+    pub async fn forget_expired_in_batches_of(&self, batch: i64) -> Result<u64, StoreError> {
+        let this = self.clone();
+        detached(async move {
+            delete_in_batches(
+                &this.store,
+                "DELETE FROM dedupe_keys WHERE dedupe_key IN \
+                 (SELECT dedupe_key FROM dedupe_keys WHERE expires_at < $1 LIMIT $2)",
+                now_millis(),
+                batch,
+            )
             .await
-            .map_err(|e| self.store.error(e))?;
-        Ok(done.rows_affected())
+        })
+        .await
     }
 }

@@ -225,6 +225,37 @@ where
         .map_err(|_| StoreError::Interrupted)?
 }
 
+/// Rows a periodic cleanup deletes per statement: a cleanup of many rows is many short
+/// transactions, so it holds no lock (and, on PostgreSQL, writes no WAL burst) for long, and
+/// replicas cleaning up at once take turns rather than wait on one large delete.
+pub const CLEANUP_BATCH: i64 = 5_000;
+
+/// Runs `sql`, a `DELETE` whose `$1` is a time (ms since the epoch, bound to `before`) and
+/// `$2` a row limit (bound to `batch`), until a run deletes fewer than `batch` rows; how many
+/// rows in all.
+///
+/// Errors: [`StoreError::Database`]; the batches deleted before it stay deleted.
+pub(crate) async fn delete_in_batches(
+    store: &Store,
+    sql: &str,
+    before: i64,
+    batch: i64,
+) -> Result<u64, StoreError> {
+    let mut total = 0;
+    loop {
+        let done = sqlx::query(sql)
+            .bind(before)
+            .bind(batch)
+            .execute(store.pool())
+            .await
+            .map_err(|e| store.error(e))?;
+        total += done.rows_affected();
+        if i64::try_from(done.rows_affected()).unwrap_or(i64::MAX) < batch {
+            return Ok(total);
+        }
+    }
+}
+
 /// `$first, $first+1, …` for `n` bind parameters (an `IN (…)` list or a `VALUES` row).
 pub(crate) fn placeholders(first: usize, n: usize) -> String {
     (first..first + n)
