@@ -59,9 +59,14 @@ pub struct Application {
     sandbox: Option<Sandbox>,
     settings: Arc<Settings>,
     store: Store,
+    /// The shared dedupe window's pool (`routing.dedupe = "shared"`).
+    window_store: Option<Store>,
     drain: Drain,
     reload: RulesReload,
 }
+
+/// Connections of the shared dedupe window's pool: its claim, its write and its cleanup.
+const WINDOW_CONNECTIONS: u32 = 3;
 
 /// The webhook signature verifier of `routing.signing_secret(s)`, or `None` when no secret is
 /// set (signatures are not checked).
@@ -99,12 +104,14 @@ async fn embed_sandbox(settings: &mut Settings) -> anyhow::Result<Sandbox> {
 
 /// Starts the supervised actors behind the routes: definitions, deltas, orchestration, the
 /// acknowledger and the router (over `kafka`), beside `runtime`'s token, rate limiter and
-/// audit. The router takes part in `drain` (its writes to the shared dedupe window).
+/// audit. The router takes part in `drain` (its writes to the shared dedupe window), which it
+/// keeps in `window_store` with `routing.dedupe = "shared"`.
 fn start_actors(
     settings: &Settings,
     runtime: CxoneRuntime,
     kafka: Arc<KafkaConnection>,
     store: &Store,
+    window_store: Option<&Store>,
     replica_id: &str,
     drain: &Drain,
 ) -> Actors {
@@ -147,11 +154,11 @@ fn start_actors(
         let capacity = settings.routing.dedupe_capacity;
         let acks = acknowledger.clone().recipient();
         let dead_letter = Route::dead_letter(&settings.routing.dead_letter_topic);
-        let shared = (settings.routing.dedupe == DedupeMode::Shared).then(|| {
+        let shared = window_store.map(|window_store| {
             // A reservation outlives the longest produce twice over before another replica
             // may take the key of a replica that died holding it.
             let lease = Duration::from_millis(settings.kafka.produce_timeout_ms.saturating_mul(2));
-            SharedDedupe::new(store.clone(), replica_id.to_string(), window, lease)
+            SharedDedupe::new(window_store.clone(), replica_id.to_string(), window, lease)
         });
         let drain = drain.clone();
         Supervisor::start(move |_| {
@@ -286,7 +293,27 @@ impl Application {
             kafka.clone(),
             dead_letter.clone(),
         );
-        let actors = start_actors(&settings, runtime, kafka, &store, &replica_id, &drain);
+        // The shared dedupe window's statements are on the ingest path: their own pool,
+        // whose connections are not pinged before each statement (it retries one on a lost
+        // connection itself). A claim and a write run at once, and the cleanup.
+        let window_store = match settings.routing.dedupe {
+            DedupeMode::Shared => Some(
+                store
+                    .lean(WINDOW_CONNECTIONS)
+                    .await
+                    .with_context(|| format!("state.url {}", settings.state.redacted_url()))?,
+            ),
+            DedupeMode::Memory => None,
+        };
+        let actors = start_actors(
+            &settings,
+            runtime,
+            kafka,
+            &store,
+            window_store.as_ref(),
+            &replica_id,
+            &drain,
+        );
         let state = web::Data::new(AppState {
             settings: settings.clone(),
             actors: actors.clone(),
@@ -308,6 +335,7 @@ impl Application {
             sandbox,
             settings,
             store,
+            window_store,
             drain,
             reload,
         })
@@ -403,6 +431,9 @@ impl Application {
         }
         // Waits for the connections in use (the last checkpoint writes) to be returned.
         self.store.close().await;
+        if let Some(window_store) = &self.window_store {
+            window_store.close().await;
+        }
         if let Some(sandbox) = self.sandbox {
             sandbox.stop().await;
         }

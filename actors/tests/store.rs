@@ -269,6 +269,48 @@ mod shared_dedupe {
     }
 
     #[actix_rt::test]
+    async fn postgres_the_window_survives_its_connections_being_ended_by_the_server() {
+        // As after a restart of PostgreSQL: the window's pool does not check a connection
+        // before each statement, so the first statement on one the server ended fails, and
+        // runs once more on a new one.
+        let url = super::postgres_url().await;
+        let store = Store::open(&url, 2).await.expect("store");
+        let lean = store.lean(1).await.expect("the window's pool");
+        let hour = Duration::from_secs(3600);
+        let window = SharedDedupe::new(lean.clone(), "a".into(), hour, hour);
+        let end_every_other_connection = || async {
+            let ended: Vec<bool> = sqlx::query_scalar(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            )
+            .fetch_all(store.pool())
+            .await
+            .expect("terminate");
+            assert!(!ended.is_empty() && ended.iter().all(|e| *e), "{ended:?}");
+        };
+        let (first, second) = (key("before"), key("after"));
+        assert_eq!(
+            window.claim(&[first]).await.expect("claim")[&first],
+            Claim::Ours
+        );
+        end_every_other_connection().await;
+        assert_eq!(
+            window
+                .claim(&[second])
+                .await
+                .expect("a claim on a new connection")[&second],
+            Claim::Ours
+        );
+        end_every_other_connection().await;
+        window.confirm(&[first, second]).await.expect("confirm");
+        let other = SharedDedupe::new(store.clone(), "b".into(), hour, hour);
+        let claims = other.claim(&[first, second]).await.expect("claim");
+        assert!(claims.values().all(|c| *c == Claim::Routed), "{claims:?}");
+        lean.close().await;
+        store.close().await;
+    }
+
+    #[actix_rt::test]
     async fn sqlite_a_cleanup_deletes_every_expired_key_in_batches() {
         a_cleanup_deletes_every_expired_key_in_batches(&super::sqlite_url()).await;
     }

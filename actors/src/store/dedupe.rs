@@ -20,7 +20,9 @@ use std::time::Duration;
 use sqlx::Row as _;
 
 use super::error::{Backend, StoreError};
-use super::{delete_in_batches, detached, millis, now_millis, Store, CLEANUP_BATCH};
+use super::{
+    delete_in_batches, detached, is_connection_lost, millis, now_millis, Store, CLEANUP_BATCH,
+};
 use crate::router::dedupe::DedupeKey;
 
 /// What a claim found for a key.
@@ -110,6 +112,28 @@ impl Statements {
     }
 }
 
+/// Runs `statement`, and once more when the connection was lost under it
+/// ([`is_connection_lost`]: the server restarted, or ended the connection). The window runs
+/// on a pool whose connections are not checked before each use ([`Store::lean`]), so the
+/// first statement on a connection the server closed meanwhile fails this way; every
+/// statement of the window may be repeated (a repeated claim reads the keys it reserved
+/// back as this replica's own; confirms and releases set what they set).
+async fn once_more_if_lost<T, F, Fut>(mut statement: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    match statement().await {
+        Err(e) if is_connection_lost(&e) => {
+            log::info!(
+                "component=state event=connection_lost error={e}; the statement runs once more"
+            );
+            statement().await
+        }
+        other => other,
+    }
+}
+
 fn hex(key: &DedupeKey) -> String {
     let mut s = String::with_capacity(32);
     for b in key.0 {
@@ -151,16 +175,18 @@ impl SharedDedupe {
         unique.dedup();
         let mut claims = HashMap::with_capacity(unique.len());
         for chunk in unique.chunks(KEYS_PER_STATEMENT) {
-            self.claim_chunk(chunk, &mut claims).await?;
+            claims.extend(once_more_if_lost(|| self.claim_chunk(chunk)).await?);
         }
         Ok(claims)
     }
 
+    /// The claims of `keys`. May be repeated: keys this replica reserved in an attempt whose
+    /// answer was lost read back as its own.
     async fn claim_chunk(
         &self,
         keys: &[DedupeKey],
-        claims: &mut HashMap<DedupeKey, Claim>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<HashMap<DedupeKey, Claim>, StoreError> {
+        let mut claims = HashMap::with_capacity(keys.len());
         let now = now_millis();
         let by_hex: HashMap<String, DedupeKey> = keys.iter().map(|k| (hex(k), *k)).collect();
         let reserved = sqlx::query(&self.statements.reserve)
@@ -179,7 +205,7 @@ impl SharedDedupe {
         }
         let others: Vec<&DedupeKey> = keys.iter().filter(|k| !claims.contains_key(k)).collect();
         if others.is_empty() {
-            return Ok(());
+            return Ok(claims);
         }
         let rows = sqlx::query(&self.statements.read)
             .bind(self.statements.keys(others.iter().copied()))
@@ -204,7 +230,7 @@ impl SharedDedupe {
         for k in others {
             claims.entry(*k).or_insert(Claim::InFlightElsewhere);
         }
-        Ok(())
+        Ok(claims)
     }
 
     /// The deliveries of `keys`, reserved by this replica, reached Kafka: remembered as
@@ -245,15 +271,19 @@ impl SharedDedupe {
         sql: &str,
     ) -> Result<(), StoreError> {
         for chunk in keys.chunks(KEYS_PER_STATEMENT) {
-            let mut query = sqlx::query(sql).bind(self.owner.clone());
-            if let Some(time) = time {
-                query = query.bind(time);
-            }
-            query = query.bind(self.statements.keys(chunk));
-            query
-                .execute(self.store.pool())
-                .await
-                .map_err(|e| self.store.error(e))?;
+            let keys = self.statements.keys(chunk);
+            once_more_if_lost(|| async {
+                let mut query = sqlx::query(sql).bind(self.owner.clone());
+                if let Some(time) = time {
+                    query = query.bind(time);
+                }
+                query
+                    .bind(keys.clone())
+                    .execute(self.store.pool())
+                    .await
+                    .map_err(|e| self.store.error(e))
+            })
+            .await?;
         }
         Ok(())
     }

@@ -103,6 +103,40 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// A pool of at most `max_connections` (at least 1) connections to `url` (a [`StoreUrl`]'s);
+/// SQLite connections are switched to WAL. `ping_before_use`: each connection taken from the
+/// pool is checked with a round trip first (sqlx's `test_before_acquire`).
+async fn connect(
+    url: &str,
+    backend: Backend,
+    max_connections: u32,
+    ping_before_use: bool,
+) -> Result<AnyPool, sqlx::Error> {
+    let sqlite = backend == Backend::Sqlite;
+    AnyPoolOptions::new()
+        .max_connections(max_connections.max(1))
+        .acquire_timeout(std::time::Duration::from_secs(10))
+        .test_before_acquire(ping_before_use)
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                if sqlite {
+                    // In WAL mode a commit is durable across a crash of the process
+                    // without an fsync of its own (only a crash of the machine may lose
+                    // the last commits), and readers do not wait for the writer. The
+                    // first connection switches the file to WAL; it stays so.
+                    sqlx::Executor::execute(
+                        &mut *conn,
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL",
+                    )
+                    .await?;
+                }
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await
+}
+
 impl Store {
     /// Opens the store at `url` with at most `max_connections` connections (at least 1),
     /// creating a SQLite file (and its directory) when missing, and applies the migrations
@@ -130,27 +164,7 @@ impl Store {
             backend,
             error: Arc::new(e),
         };
-        let sqlite = backend == Backend::Sqlite;
-        let pool = AnyPoolOptions::new()
-            .max_connections(max_connections.max(1))
-            .acquire_timeout(std::time::Duration::from_secs(10))
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if sqlite {
-                        // In WAL mode a commit is durable across a crash of the process
-                        // without an fsync of its own (only a crash of the machine may lose
-                        // the last commits), and readers do not wait for the writer. The
-                        // first connection switches the file to WAL; it stays so.
-                        sqlx::Executor::execute(
-                            &mut *conn,
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL",
-                        )
-                        .await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect(&url)
+        let pool = connect(&url, backend, max_connections, true)
             .await
             .map_err(db)?;
         MIGRATOR
@@ -165,6 +179,23 @@ impl Store {
             pool,
             backend,
             url: url.into(),
+        })
+    }
+
+    /// A second pool of at most `max_connections` on the same database whose connections
+    /// are not checked with a round trip each time they are taken from the pool (the default
+    /// pool's are), for a hot path that retries a statement on a lost connection itself
+    /// ([`is_connection_lost`]): one round trip per statement rather than two.
+    ///
+    /// Errors: [`StoreError::Database`] when the database cannot be reached.
+    pub async fn lean(&self, max_connections: u32) -> Result<Store, StoreError> {
+        let pool = connect(&self.url, self.backend, max_connections, false)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(Store {
+            pool,
+            backend: self.backend,
+            url: self.url.clone(),
         })
     }
 
@@ -204,6 +235,24 @@ impl Store {
     /// Closes the pool (waits for connections in use to be returned).
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// Whether `e` says the connection was lost (closed by the server, or the socket broken)
+/// rather than that the statement failed: an I/O error, or a PostgreSQL error of SQLSTATE
+/// class 08 (connection exception) or 57 (operator intervention: the server shuts down or
+/// restarts, or an administrator ended the connection). A statement that can be repeated
+/// without harm may then be tried once more on another connection.
+pub fn is_connection_lost(e: &StoreError) -> bool {
+    let StoreError::Database { error, .. } = e else {
+        return false;
+    };
+    match &**error {
+        sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57")),
+        _ => false,
     }
 }
 
