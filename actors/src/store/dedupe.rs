@@ -8,6 +8,10 @@
 //! acknowledged it. A replica that dies holding reservations loses them when their lease
 //! (`kafka.produce_timeout_ms` twice over) passes.
 //!
+//! The window runs on a pool of its own ([`Store::lean`]): no round trip checks a connection
+//! before each statement; a statement that meets a connection the server ended runs once
+//! more on a new one (every statement here may be repeated).
+//!
 //! Every statement binds its keys as one parameter, read back by a subquery (PostgreSQL:
 //! `string_to_array` of comma-joined keys; SQLite: `json_each` of a JSON array), so each
 //! statement has one text whatever the number of keys: prepared, and planned, once per
