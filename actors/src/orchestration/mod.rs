@@ -20,7 +20,10 @@ pub use plan::{validate_plan, MergeCondition, Plan, PlanProblem, SubFlow};
 pub use run::{
     GetRunReport, OrchestrationActor, ReleaseRun, RunContext, RunReport, RunSettled, SubFlowRecord,
 };
-pub use runs::{DurableRuns, GetRun, MemoryRunStore, ReleaseRuns, RunStore, RunsActor, StartRun};
+pub use runs::{
+    DurableRuns, GetRun, MemoryRunStore, ReleaseRuns, RunStore, RunsActor, StartRun,
+    SETTLED_RUNS_CLEANUP,
+};
 pub use scheduler::{decide, Scheduler, SubFlowState};
 pub use subflow::{SubFlowActor, SubFlowFinished, Timing};
 
