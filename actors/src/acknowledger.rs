@@ -8,7 +8,10 @@
 //! one line when it ends, so an overload logs two lines a second, not one per event. At most
 //! `routing.ack_concurrency` calls are in flight. 200 and 409 (already acknowledged) are
 //! success; 429/5xx/transport errors are retried by the CXone client and, when its attempts
-//! are spent (or at once on 408), the id goes back to the end of the queue; any other 4xx,
+//! are spent (or at once on 408), the id goes back to the end of the queue and the queue
+//! pauses ([`REQUEUE_PAUSE_MIN`], doubling with each further failure up to
+//! [`REQUEUE_PAUSE_MAX`], plus jitter; the first success ends the run of pauses), so a CXone
+//! that keeps failing is not called again at once for every queued id; any other 4xx,
 //! and a request that cannot even be built (an id too long for a URL), is final: audited as
 //! failed once by the client, counted `failed`, never requeued.
 //!
@@ -19,6 +22,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
+use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 
 use crate::cxone::{api, CxoneClient, CxoneError, CxoneHandle};
 use crate::lifecycle::Lifecycle;
@@ -32,6 +36,24 @@ use crate::text;
 pub struct Acknowledge {
     /// The events' `dataActionId`s, queued in this order.
     pub data_action_ids: Vec<String>,
+}
+
+/// The queue's first pause after a requeued acknowledgement; each further failure before a
+/// success doubles it.
+pub const REQUEUE_PAUSE_MIN: Duration = Duration::from_secs(1);
+/// The longest pause (before jitter, which adds up to as much again).
+pub const REQUEUE_PAUSE_MAX: Duration = Duration::from_secs(60);
+
+/// The pauses of one run of failures: [`REQUEUE_PAUSE_MIN`] doubling to [`REQUEUE_PAUSE_MAX`],
+/// each with backon's jitter, without end.
+fn requeue_pauses() -> ExponentialBackoff {
+    ExponentialBuilder::default()
+        .with_min_delay(REQUEUE_PAUSE_MIN)
+        .with_max_delay(REQUEUE_PAUSE_MAX)
+        .with_factor(2.0)
+        .with_jitter()
+        .without_max_times()
+        .build()
 }
 
 /// How long drops after the first of a burst are counted before one line sums them up.
@@ -124,6 +146,10 @@ pub struct AcknowledgementActor {
     /// Ids whose call is under way, one entry per call (a redelivered event's id can be in
     /// flight twice); requeued if the actor restarts meanwhile.
     in_flight: Vec<String>,
+    /// The pauses of the current run of failures (`None`: the last call ended well).
+    pauses: Option<ExponentialBackoff>,
+    /// Whether the queue is paused (calls in flight go on).
+    paused: bool,
     drops: DropLog,
     /// Its lifecycle log lines and restart count.
     lifecycle: Lifecycle,
@@ -139,13 +165,34 @@ impl AcknowledgementActor {
             capacity: capacity.max(1),
             concurrency: concurrency.max(1),
             in_flight: Vec::new(),
+            pauses: None,
+            paused: false,
             drops: DropLog::default(),
             lifecycle: Lifecycle::new("AcknowledgementActor"),
         }
     }
 
+    /// Pauses the queue for the run of failures' next pause, unless it is paused already;
+    /// the pause (`None`: already paused).
+    fn pause(&mut self, ctx: &mut Context<Self>) -> Option<Duration> {
+        if self.paused {
+            return None;
+        }
+        let pause = self
+            .pauses
+            .get_or_insert_with(requeue_pauses)
+            .next()
+            .unwrap_or(REQUEUE_PAUSE_MAX);
+        self.paused = true;
+        ctx.run_later(pause, |act, ctx| {
+            act.paused = false;
+            act.pump(ctx);
+        });
+        Some(pause)
+    }
+
     fn pump(&mut self, ctx: &mut Context<Self>) {
-        while self.in_flight.len() < self.concurrency {
+        while !self.paused && self.in_flight.len() < self.concurrency {
             let Some(id) = self.queue.pop_front() else {
                 break;
             };
@@ -177,12 +224,19 @@ impl AcknowledgementActor {
                         text::error_for_log(&e)
                     ),
                     (AckResult::Requeue, Err(e)) => {
+                        let pause = act.pause(ctx).map_or_else(
+                            || "already".to_string(),
+                            |p| format!("{}ms", p.as_millis()),
+                        );
                         log::warn!(
-                            "actor=AcknowledgementActor event=ack_requeued data_action_id={} error={}",
+                            "actor=AcknowledgementActor event=ack_requeued data_action_id={} error={} paused={pause}",
                             text::for_log(&id),
                             text::error_for_log(&e)
                         );
                         act.enqueue(id, ctx);
+                    }
+                    (AckResult::Acknowledged | AckResult::AlreadyAcknowledged, _) => {
+                        act.pauses = None;
                     }
                     _ => {}
                 }
@@ -229,6 +283,8 @@ impl Actor for AcknowledgementActor {
 impl Supervised for AcknowledgementActor {
     fn restarting(&mut self, _: &mut Self::Context) {
         self.lifecycle.restarted();
+        // A pause's end was scheduled on the old context: the new one starts unpaused.
+        self.paused = false;
         // Calls in flight died with the old context: their ids go back to the front of the
         // queue (at-least-once); the queue itself is kept.
         for id in self.in_flight.drain(..) {

@@ -114,3 +114,68 @@ async fn an_acknowledgement_whose_request_cannot_be_built_fails_once_and_is_not_
     // record above.
     assert!(acks(&app, "failed").await >= failed_before + 1.0);
 }
+
+#[actix_rt::test]
+async fn while_cxone_keeps_failing_the_queue_pauses_longer_each_time_then_delivers() {
+    let app = spawn_app_with(|s| {
+        // One attempt per call: each failure sends the id back to the queue at once.
+        s.cxone.max_attempts = 1;
+        s.routing.ack_concurrency = 1;
+    })
+    .await;
+    app.set_faults(json!({"error_rate": 1.0})).await;
+    let id = format!("paused-{}", uuid::Uuid::new_v4().simple());
+    let (status, body) = app
+        .post_event(&event(&id, json!({"priority": "low"})), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    // Three failed calls: the second a pause of 1-2 s after the first, the third one of
+    // 2-4 s after the second (without pauses they would follow each other within
+    // milliseconds).
+    let failed = eventually(
+        Duration::from_secs(30),
+        "three failed acknowledge calls",
+        || async {
+            let records = app.audit_records().await;
+            let failed: Vec<Value> = failed_acks_of(&records, &id).into_iter().cloned().collect();
+            (failed.len() >= 3).then_some(failed)
+        },
+    )
+    .await;
+    let at: Vec<chrono::DateTime<chrono::FixedOffset>> = failed
+        .iter()
+        .map(|r| {
+            chrono::DateTime::parse_from_rfc3339(r["timestamp"].as_str().expect("timestamp"))
+                .expect("RFC 3339")
+        })
+        .collect();
+    let gap = |i: usize| (at[i + 1] - at[i]).num_milliseconds();
+    assert!(gap(0) >= 900, "first pause {} ms", gap(0));
+    assert!(gap(1) >= 1_900, "second pause {} ms", gap(1));
+    assert!(
+        gap(1) > gap(0),
+        "pauses grow: {} then {} ms",
+        gap(0),
+        gap(1)
+    );
+
+    // CXone answers again: the acknowledgement goes through after the pause under way.
+    app.set_faults(json!({"error_rate": 0.0})).await;
+    eventually(
+        Duration::from_secs(30),
+        "the acknowledgement delivered",
+        || async {
+            let records = app.audit_records().await;
+            records
+                .iter()
+                .any(|r| {
+                    r["operation"] == "acknowledge"
+                        && r["outcome"] != "failed"
+                        && r["target_id"] == id.as_str()
+                })
+                .then_some(())
+        },
+    )
+    .await;
+}
