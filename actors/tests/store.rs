@@ -288,6 +288,16 @@ mod shared_dedupe {
             .expect("terminate");
             assert!(!ended.is_empty() && ended.iter().all(|e| *e), "{ended:?}");
         };
+        // Its commits do not wait for the WAL flush; the other state's do.
+        let commit = |store: Store| async move {
+            let setting: String = sqlx::query_scalar("SHOW synchronous_commit")
+                .fetch_one(store.pool())
+                .await
+                .expect("show");
+            setting
+        };
+        assert_eq!(commit(lean.clone()).await, "off");
+        assert_eq!(commit(store.clone()).await, "on");
         let (first, second) = (key("before"), key("after"));
         assert_eq!(
             window.claim(&[first]).await.expect("claim")[&first],
