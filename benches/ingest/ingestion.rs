@@ -232,6 +232,9 @@ impl Ingestion {
         events: &Arc<Vec<Event>>,
         round: usize,
     ) -> anyhow::Result<()> {
+        // The metrics are the process's (every in-process service writes to the same
+        // registry): read them right before the round, after the other targets' rounds.
+        self.before = get_metrics(&self.client, &self.app.base).await?;
         let mut m = generate_load(
             &self.target.name,
             self.url.clone(),
@@ -248,6 +251,15 @@ impl Ingestion {
         let (batches, records) = (
             delta("switchboard_produce_batch_records_count"),
             delta("switchboard_produce_batch_records_sum"),
+        );
+        // Every event answered 200 must have been produced: an event answered from a
+        // dedupe window (a `duplicate`) measures no routing.
+        anyhow::ensure!(
+            records + 0.5 >= m.ok_events as f64,
+            "{}: {} events answered 200 but {records} records produced in round {round}: \
+             events answered as duplicates measure no routing",
+            self.target.name,
+            m.ok_events
         );
         m.note = format!("{:.1} rec/batch", records / batches.max(1.0));
         m.produce_requests = Some(batches);

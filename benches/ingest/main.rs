@@ -253,10 +253,19 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let mut summary = Vec::new();
-    for &concurrency in &cfg.concurrencies {
+    for (pass, &concurrency) in cfg.concurrencies.iter().enumerate() {
         let at = BenchConfig {
             concurrency,
             ..cfg.clone()
+        };
+        // Fresh events for every pass: shared dedupe's window is in the state store and
+        // outlives the pass's service, so the same events again would all be duplicates.
+        let events = match pass {
+            0 => events.clone(),
+            _ => Arc::new(generate_events(
+                WARMUP + cfg.rounds * cfg.events,
+                cfg.payload_bytes,
+            )?),
         };
         if let Some(ratio) = measure_at(&at, &events).await? {
             summary.push((concurrency, ratio));
