@@ -128,8 +128,6 @@ pub(crate) struct Ingestion {
     app: RunningApp,
     client: awc::Client,
     url: String,
-    /// `/metrics` after the last round (or the warm-up).
-    before: String,
     pub(crate) target: Target,
     pub(crate) extras: IngestExtras,
 }
@@ -198,14 +196,12 @@ impl Ingestion {
         if warm.failed > 0 {
             eprintln!("ingestion warm-up: statuses {:?}", warm.statuses);
         }
-        let before = get_metrics(&client, &app.base).await?;
         Ok(Ingestion {
             sandbox,
             dir,
             app,
             client,
             url,
-            before,
             target: Target::new(&name),
             extras: IngestExtras {
                 batches: 0.0,
@@ -234,7 +230,7 @@ impl Ingestion {
     ) -> anyhow::Result<()> {
         // The metrics are the process's (every in-process service writes to the same
         // registry): read them right before the round, after the other targets' rounds.
-        self.before = get_metrics(&self.client, &self.app.base).await?;
+        let before = &get_metrics(&self.client, &self.app.base).await?;
         let mut m = generate_load(
             &self.target.name,
             self.url.clone(),
@@ -246,7 +242,6 @@ impl Ingestion {
         )
         .await?;
         let after = get_metrics(&self.client, &self.app.base).await?;
-        let before = &self.before;
         let delta = |name: &str| metric_sum(&after, name) - metric_sum(before, name);
         let (batches, records) = (
             delta("switchboard_produce_batch_records_count"),
@@ -281,7 +276,6 @@ impl Ingestion {
                 v - acks_before.get(k).copied().unwrap_or(0.0);
         }
         self.target.rounds.push(m);
-        self.before = after;
         Ok(())
     }
 

@@ -104,7 +104,7 @@ async fn sigterm_under_load_drains_answers_every_request_and_exits_0() {
     .await
     .expect("sandbox starts");
     let dir = temp_dir();
-    let state_url = format!("sqlite://{}", dir.join("state.db").display());
+    let state_url = crate::helpers::sqlite_state(&dir);
     let topic = format!("sbt-{}-drain", uuid::Uuid::new_v4().simple());
     let rules = dir.join("drain-routes.toml");
     std::fs::write(
@@ -273,7 +273,7 @@ async fn acknowledgements_that_cannot_be_sent_in_time_are_logged_with_their_coun
     crate::helpers::init_logging();
     let sandbox = crate::helpers::spawn_sandbox().await;
     let dir = temp_dir();
-    let state_url = format!("sqlite://{}", dir.join("state.db").display());
+    let state_url = crate::helpers::sqlite_state(&dir);
     let (mut command, port) = serve_command(&dir, &sandbox.base_url(), "slow-acks", &state_url);
     // One acknowledgement a second, and a second to send them once the listener closed.
     command
@@ -295,12 +295,7 @@ async fn acknowledgements_that_cannot_be_sent_in_time_are_logged_with_their_coun
         assert_eq!(resp.status().as_u16(), 200, "{body}");
         routed.insert(id);
     }
-    service.signal("TERM");
-    let status = service
-        .exited(Duration::from_secs(30))
-        .await
-        .expect("the service exits");
-    assert_eq!(status.code(), Some(0));
+    service.terminate().await;
     let log = std::fs::read_to_string(dir.join("slow-acks.log")).expect("service log");
     let left: usize = log
         .lines()
@@ -330,7 +325,7 @@ async fn a_graceful_stop_writes_the_shared_windows_last_keys_before_exiting() {
     crate::helpers::init_logging();
     let sandbox = crate::helpers::spawn_sandbox().await;
     let dir = temp_dir();
-    let state_url = format!("sqlite://{}", dir.join("state.db").display());
+    let state_url = crate::helpers::sqlite_state(&dir);
     let (mut command, port) = serve_command(&dir, &sandbox.base_url(), "window", &state_url);
     command
         .env("SWITCHBOARD__ROUTING__DEDUPE", "shared")
@@ -356,12 +351,7 @@ async fn a_graceful_stop_writes_the_shared_windows_last_keys_before_exiting() {
     }
     // No idle keep-alive connection holds the listener's close up.
     drop(http);
-    service.signal("TERM");
-    let status = service
-        .exited(Duration::from_secs(30))
-        .await
-        .expect("the service exits");
-    assert_eq!(status.code(), Some(0));
+    service.terminate().await;
 
     let store = switchboard_actors::store::Store::open(&state_url, 1)
         .await

@@ -193,7 +193,7 @@ pub fn test_settings(dir: &std::path::Path, topics: &Topics, sandbox_url: &str) 
     s.kafka.brokers = vec![brokers()];
     s.routing.rules_file = rules_file.display().to_string();
     s.audit.path = dir.join("audit.jsonl").display().to_string();
-    s.state.url = format!("sqlite://{}", dir.join("state.db").display());
+    s.state.url = sqlite_state(dir);
     s.cxone.base_url = sandbox_url.to_string();
     s.cxone.requests_per_minute = 60_000;
     s.cxone.burst = 1000;
@@ -729,7 +729,7 @@ pub async fn spawn_replicas(
     for _ in 0..n {
         let dir = temp_dir();
         let mut settings = test_settings(&dir, topics, sandbox_url);
-        settings.state.url = format!("sqlite://{}", dir.join("state.db").display());
+        settings.state.url = sqlite_state(&dir);
         adjust(&mut settings);
         let app = Application::build(settings, BuildOptions::default())
             .await
@@ -765,6 +765,18 @@ impl Service {
         assert!(status.success(), "kill -{signal}");
     }
 
+    /// Sends SIGTERM (a graceful stop) and waits at most 30 s for the process to exit.
+    ///
+    /// Panics: it is still running then, or its exit code is not 0.
+    pub async fn terminate(&mut self) {
+        self.signal("TERM");
+        let status = self
+            .exited(Duration::from_secs(30))
+            .await
+            .expect("the service exits");
+        assert_eq!(status.code(), Some(0), "a graceful stop exits 0");
+    }
+
     /// Waits at most `timeout` for the process to exit; its exit status (`None`: still
     /// running). Polls off the actix thread.
     pub async fn exited(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
@@ -786,6 +798,11 @@ impl Drop for Service {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The `state.url` of a SQLite state store in `dir` (`DIR/state.db`).
+pub fn sqlite_state(dir: &std::path::Path) -> String {
+    format!("sqlite://{}", dir.join("state.db").display())
 }
 
 pub fn free_port() -> u16 {

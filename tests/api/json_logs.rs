@@ -10,7 +10,7 @@ use crate::helpers::{event, serve_command, spawn_sandbox, spawn_service, temp_di
 async fn every_line_is_a_json_object_and_lifecycle_lines_carry_typed_fields() {
     let sandbox = spawn_sandbox().await;
     let dir = temp_dir();
-    let state = format!("sqlite://{}", dir.join("state.db").display());
+    let state = crate::helpers::sqlite_state(&dir);
     let (mut command, port) = serve_command(&dir, &sandbox.base_url(), "json", &state);
     command.env("SWITCHBOARD__LOG__FORMAT", "json");
     let service = spawn_service(command, port).await;
@@ -50,7 +50,7 @@ async fn every_line_is_a_json_object_and_lifecycle_lines_carry_typed_fields() {
 async fn events_answered_503_are_summed_up_by_reason_in_one_line_a_second() {
     let sandbox = spawn_sandbox().await;
     let dir = temp_dir();
-    let state = format!("sqlite://{}", dir.join("state.db").display());
+    let state = crate::helpers::sqlite_state(&dir);
     let (mut command, port) = serve_command(&dir, &sandbox.base_url(), "unavailable", &state);
     command
         .env("SWITCHBOARD__LOG__FORMAT", "json")

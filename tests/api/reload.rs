@@ -130,7 +130,7 @@ async fn sighup_swaps_the_rules_under_load_and_a_broken_file_keeps_the_old_ones(
     let rules_file = dir.join("reload-routes.toml");
     let first = rules(&old_topic, 0, ".*");
     std::fs::write(&rules_file, &first).expect("rules file");
-    let state_url = format!("sqlite://{}", dir.join("state.db").display());
+    let state_url = crate::helpers::sqlite_state(&dir);
     let (mut command, port) = serve_command(&dir, &sandbox.base_url(), "reload", &state_url);
     command.env("SWITCHBOARD__ROUTING__RULES_FILE", &rules_file);
     let mut service = spawn_service(command, port).await;
@@ -236,10 +236,5 @@ async fn sighup_swaps_the_rules_under_load_and_a_broken_file_keeps_the_old_ones(
         "{log}"
     );
 
-    service.signal("TERM");
-    let status = service
-        .exited(Duration::from_secs(30))
-        .await
-        .expect("the service exits");
-    assert_eq!(status.code(), Some(0));
+    service.terminate().await;
 }

@@ -188,7 +188,7 @@ async fn a_settled_runs_report_outlives_a_restart() {
     let sandbox = spawn_sandbox().await;
     let topics = unique_topics();
     let dir = crate::helpers::temp_dir();
-    let state_url = format!("sqlite://{}", dir.join("state.db").display());
+    let state_url = crate::helpers::sqlite_state(&dir);
     let first = spawn_replicas(1, &sandbox.base_url(), &topics, |s| {
         s.state.url = state_url.clone()
     })
@@ -235,7 +235,7 @@ async fn settled_runs_beyond_keep_finished_runs_are_forgotten_from_the_store() {
     let sandbox = spawn_sandbox().await;
     let topics = unique_topics();
     let dir = crate::helpers::temp_dir();
-    let state_url = format!("sqlite://{}", dir.join("state.db").display());
+    let state_url = crate::helpers::sqlite_state(&dir);
     let keep_two = |s: &mut switchboard::config::Settings| {
         s.state.url = state_url.clone();
         s.orchestration.keep_finished_runs = 2;

@@ -96,12 +96,7 @@ async fn stopped_mid_run_then_finished_by<F, Fut>(
     match stop {
         Stop::Kill => drop(first),
         Stop::Term => {
-            first.signal("TERM");
-            let status = first
-                .exited(Duration::from_secs(30))
-                .await
-                .expect("the first service exits");
-            assert_eq!(status.code(), Some(0));
+            first.terminate().await;
         }
     }
 
@@ -159,7 +154,7 @@ async fn a_run_whose_service_was_sigkilled_is_resumed_after_a_restart_with_one_e
     let sandbox = spawn_sandbox().await;
     let sandbox_url = sandbox.base_url();
     let dir = temp_dir();
-    let state_url = format!("sqlite://{}", dir.join("state.db").display());
+    let state_url = crate::helpers::sqlite_state(&dir);
     let first = start_service(&dir, &sandbox_url, "first", &state_url).await;
     stopped_mid_run_then_finished_by(first, Stop::Kill, &sandbox_url, &state_url, None, || {
         start_service(&dir, &sandbox_url, "second", &state_url)

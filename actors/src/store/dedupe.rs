@@ -25,7 +25,7 @@ use sqlx::Row as _;
 
 use super::error::{Backend, StoreError};
 use super::{
-    delete_in_batches, detached, is_connection_lost, millis, now_millis, Store, CLEANUP_BATCH,
+    delete_in_batches, detached, millis, now_millis, once_more_if_lost, Store, CLEANUP_BATCH,
 };
 use crate::router::dedupe::DedupeKey;
 
@@ -113,28 +113,6 @@ impl Statements {
             out.push_str(if out.is_empty() { "[]" } else { "\"]" });
         }
         out
-    }
-}
-
-/// Runs `statement`, and once more when the connection was lost under it
-/// ([`is_connection_lost`]: the server restarted, or ended the connection). The window runs
-/// on a pool whose connections are not checked before each use ([`Store::lean`]), so the
-/// first statement on a connection the server closed meanwhile fails this way; every
-/// statement of the window may be repeated (a repeated claim reads the keys it reserved
-/// back as this replica's own; confirms and releases set what they set).
-async fn once_more_if_lost<T, F, Fut>(mut statement: F) -> Result<T, StoreError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, StoreError>>,
-{
-    match statement().await {
-        Err(e) if is_connection_lost(&e) => {
-            log::info!(
-                "component=state event=connection_lost error={e}; the statement runs once more"
-            );
-            statement().await
-        }
-        other => other,
     }
 }
 
@@ -277,12 +255,12 @@ impl SharedDedupe {
         for chunk in keys.chunks(KEYS_PER_STATEMENT) {
             let keys = self.statements.keys(chunk);
             once_more_if_lost(|| async {
-                let mut query = sqlx::query(sql).bind(self.owner.clone());
+                let mut query = sqlx::query(sql).bind(self.owner.as_str());
                 if let Some(time) = time {
                     query = query.bind(time);
                 }
                 query
-                    .bind(keys.clone())
+                    .bind(keys.as_str())
                     .execute(self.store.pool())
                     .await
                     .map_err(|e| self.store.error(e))

@@ -276,6 +276,26 @@ pub fn is_connection_lost(e: &StoreError) -> bool {
     }
 }
 
+/// Runs `statement`, and once more when the connection was lost under it
+/// ([`is_connection_lost`]: the server restarted, or ended the connection): what a user of
+/// a [`Store::lean`] pool, whose connections are not checked before each use, runs its
+/// statements through. Only for statements that may be repeated without harm.
+pub(crate) async fn once_more_if_lost<T, F, Fut>(mut statement: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    match statement().await {
+        Err(e) if is_connection_lost(&e) => {
+            log::info!(
+                "component=state event=connection_lost error={e}; the statement runs once more"
+            );
+            statement().await
+        }
+        other => other,
+    }
+}
+
 /// Runs `work` as a Tokio task of its own and awaits it; every store call goes through here.
 ///
 /// A query holds a pooled connection, which sqlx must hand back on the Tokio runtime; an
