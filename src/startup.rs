@@ -155,8 +155,8 @@ fn start_actors(
         let acks = acknowledger.clone().recipient();
         let dead_letter = Route::dead_letter(&settings.routing.dead_letter_topic);
         let shared = window_store.map(|window_store| {
-            // A reservation outlives the longest produce twice over before another replica
-            // may take the key of a replica that died holding it.
+            // A replica that stopped renewing its lease (every third of it) for the longest
+            // produce twice over is taken for gone: another may take its unrouted keys.
             let lease = Duration::from_millis(settings.kafka.produce_timeout_ms.saturating_mul(2));
             SharedDedupe::new(window_store.clone(), replica_id.to_string(), window, lease)
         });

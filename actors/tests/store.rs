@@ -145,11 +145,12 @@ mod shared_dedupe {
         DedupeKey::webhook_id(s)
     }
 
-    /// Claims `k` as `who` until it is ours, or fails after 5 s.
-    async fn claimed_eventually(who: &SharedDedupe, k: DedupeKey) {
+    /// Claims `k` as `who` (claim numbers from `claim` up) until it is ours, or fails after
+    /// 5 s.
+    async fn claimed_eventually(who: &SharedDedupe, k: DedupeKey, claim: i64) {
         let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            if who.claim(&[k]).await.expect("claim")[&k] == Claim::Ours {
+        for n in claim.. {
+            if who.claim(&[k], n).await.expect("claim")[&k] == Claim::Ours {
                 return;
             }
             assert!(Instant::now() < deadline, "the key was never free again");
@@ -164,44 +165,59 @@ mod shared_dedupe {
         let b = SharedDedupe::new(store.clone(), "replica-b".into(), hour, hour);
         let (k1, k2) = (key("k1"), key("k2"));
 
-        let claims = a.claim(&[k1, k2, k1]).await.expect("claim");
+        let claims = a.claim(&[k1, k2, k1], 1).await.expect("claim");
         assert_eq!(
             (claims[&k1], claims[&k2], claims.len()),
             (Claim::Ours, Claim::Ours, 2)
         );
         assert_eq!(
-            b.claim(&[k1]).await.expect("claim")[&k1],
+            b.claim(&[k1], 1).await.expect("claim")[&k1],
             Claim::InFlightElsewhere
         );
         assert_eq!(
-            a.claim(&[k1]).await.expect("claim")[&k1],
+            a.claim(&[k1], 2).await.expect("claim")[&k1],
             Claim::Ours,
             "A's own delivery in flight is A's to decide"
         );
-
-        a.confirm(&[k1]).await.expect("confirm");
-        assert_eq!(b.claim(&[k1]).await.expect("claim")[&k1], Claim::Routed);
-        assert_eq!(a.claim(&[k1]).await.expect("claim")[&k1], Claim::Routed);
-
-        a.release(&[k2]).await.expect("release");
+        // A renewal that does not move the watermark routes nothing.
+        a.advance(0).await.expect("advance");
         assert_eq!(
-            b.claim(&[k2]).await.expect("claim")[&k2],
-            Claim::Ours,
-            "a failed delivery's key is free for any replica"
-        );
-        // B cannot release or confirm what A holds, nor A what B holds.
-        a.release(&[k2]).await.expect("release");
-        assert_eq!(
-            a.claim(&[k2]).await.expect("claim")[&k2],
+            b.claim(&[k1], 2).await.expect("claim")[&k1],
             Claim::InFlightElsewhere
         );
 
-        // Many keys in one claim (more than one statement's worth).
+        a.release(&[k2]).await.expect("release");
+        assert_eq!(
+            b.claim(&[k2], 3).await.expect("claim")[&k2],
+            Claim::Ours,
+            "a failed delivery's key is free for any replica"
+        );
+        // Every key of A's claims 1 and 2 ended: k1 is routed, for both.
+        a.advance(2).await.expect("advance");
+        assert_eq!(b.claim(&[k1], 4).await.expect("claim")[&k1], Claim::Routed);
+        assert_eq!(a.claim(&[k1], 3).await.expect("claim")[&k1], Claim::Routed);
+        // A cannot release what B holds, nor a routed key.
+        a.release(&[k1, k2]).await.expect("release");
+        assert_eq!(
+            a.claim(&[k2], 4).await.expect("claim")[&k2],
+            Claim::InFlightElsewhere
+        );
+        assert_eq!(b.claim(&[k1], 5).await.expect("claim")[&k1], Claim::Routed);
+        // B's watermark is B's: A's does not route B's keys.
+        a.advance(4).await.expect("advance");
+        assert_eq!(
+            a.claim(&[k2], 5).await.expect("claim")[&k2],
+            Claim::InFlightElsewhere
+        );
+
+        // Many keys in one claim.
         let many: Vec<DedupeKey> = (0..1_200).map(|i| key(&format!("many-{i}"))).collect();
-        let claims = a.claim(&many).await.expect("claim");
+        let claims = a.claim(&many, 5).await.expect("claim");
         assert!(claims.values().all(|c| *c == Claim::Ours) && claims.len() == 1_200);
-        a.confirm(&many).await.expect("confirm");
-        let claims = b.claim(&many).await.expect("claim");
+        let claims = b.claim(&many, 6).await.expect("claim");
+        assert!(claims.values().all(|c| *c == Claim::InFlightElsewhere));
+        a.advance(5).await.expect("advance");
+        let claims = b.claim(&many, 7).await.expect("claim");
         assert!(claims.values().all(|c| *c == Claim::Routed));
         store.close().await;
     }
@@ -209,21 +225,46 @@ mod shared_dedupe {
     async fn leases_and_windows_pass(url: &str) {
         let store = Store::open(url, 4).await.expect("store");
         let hour = Duration::from_secs(3600);
-        // A replica that dies holding a key: its lease passes, then another may take it.
+        // A replica that stops renewing its lease: another may take its unrouted keys, not
+        // its routed ones.
         let dying = SharedDedupe::new(store.clone(), "dying".into(), hour, Duration::ZERO);
         let other = SharedDedupe::new(store.clone(), "other".into(), hour, hour);
-        let k = key("leased");
-        assert_eq!(dying.claim(&[k]).await.expect("claim")[&k], Claim::Ours);
-        claimed_eventually(&other, k).await;
+        let (routed, unrouted) = (key("routed-before"), key("leased"));
+        assert_eq!(
+            dying.claim(&[routed], 1).await.expect("claim")[&routed],
+            Claim::Ours
+        );
+        dying.advance(1).await.expect("advance");
+        assert_eq!(
+            dying.claim(&[unrouted], 2).await.expect("claim")[&unrouted],
+            Claim::Ours
+        );
+        claimed_eventually(&other, unrouted, 1).await;
+        assert_eq!(
+            other.claim(&[routed], 100).await.expect("claim")[&routed],
+            Claim::Routed,
+            "routed before its owner went"
+        );
         // A routed key is a duplicate only within the window.
         let brief = SharedDedupe::new(store.clone(), "brief".into(), Duration::ZERO, hour);
         let w = key("windowed");
-        assert_eq!(brief.claim(&[w]).await.expect("claim")[&w], Claim::Ours);
-        brief.confirm(&[w]).await.expect("confirm");
-        claimed_eventually(&other, w).await;
+        assert_eq!(brief.claim(&[w], 1).await.expect("claim")[&w], Claim::Ours);
+        brief.advance(1).await.expect("advance");
+        claimed_eventually(&other, w, 200).await;
+        // A key in flight at a replica that renews its lease stays its own past the window.
+        let slow = key("slow");
+        assert_eq!(
+            brief.claim(&[slow], 2).await.expect("claim")[&slow],
+            Claim::Ours
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        assert_eq!(
+            other.claim(&[slow], 300).await.expect("claim")[&slow],
+            Claim::InFlightElsewhere
+        );
         // Expired rows are deleted by the cleanup; live ones stay.
-        let gone = SharedDedupe::new(store.clone(), "gone".into(), hour, Duration::ZERO);
-        gone.claim(&[key("expired-1"), key("expired-2")])
+        let gone = SharedDedupe::new(store.clone(), "gone".into(), Duration::ZERO, hour);
+        gone.claim(&[key("expired-1"), key("expired-2")], 1)
             .await
             .expect("claim");
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -232,7 +273,7 @@ mod shared_dedupe {
             tokio::task::yield_now().await;
         }
         assert_eq!(
-            other.claim(&[k]).await.expect("claim")[&k],
+            other.claim(&[unrouted], 301).await.expect("claim")[&unrouted],
             Claim::Ours,
             "live rows stay"
         );
@@ -242,16 +283,16 @@ mod shared_dedupe {
     async fn a_cleanup_deletes_every_expired_key_in_batches(url: &str) {
         let store = Store::open(url, 2).await.expect("store");
         let hour = Duration::from_secs(3600);
-        let gone = SharedDedupe::new(store.clone(), "gone".into(), hour, Duration::ZERO);
+        let gone = SharedDedupe::new(store.clone(), "gone".into(), Duration::ZERO, hour);
         let live = SharedDedupe::new(store.clone(), "live".into(), hour, hour);
         let expired: Vec<DedupeKey> = (0..2_500).map(|i| key(&format!("old-{i}"))).collect();
-        gone.claim(&expired).await.expect("claim");
+        gone.claim(&expired, 1).await.expect("claim");
         let kept = key("kept");
         assert_eq!(
-            live.claim(&[kept]).await.expect("claim")[&kept],
+            live.claim(&[kept], 1).await.expect("claim")[&kept],
             Claim::Ours
         );
-        // Leases of zero pass within the next millisecond.
+        // Windows of zero pass within the next millisecond.
         tokio::time::sleep(Duration::from_millis(2)).await;
         assert_eq!(
             live.forget_expired_in_batches_of(1_000)
@@ -300,21 +341,21 @@ mod shared_dedupe {
         assert_eq!(commit(store.clone()).await, "on");
         let (first, second) = (key("before"), key("after"));
         assert_eq!(
-            window.claim(&[first]).await.expect("claim")[&first],
+            window.claim(&[first], 1).await.expect("claim")[&first],
             Claim::Ours
         );
         end_every_other_connection().await;
         assert_eq!(
             window
-                .claim(&[second])
+                .claim(&[second], 2)
                 .await
                 .expect("a claim on a new connection")[&second],
             Claim::Ours
         );
         end_every_other_connection().await;
-        window.confirm(&[first, second]).await.expect("confirm");
+        window.advance(2).await.expect("advance");
         let other = SharedDedupe::new(store.clone(), "b".into(), hour, hour);
-        let claims = other.claim(&[first, second]).await.expect("claim");
+        let claims = other.claim(&[first, second], 1).await.expect("claim");
         assert!(claims.values().all(|c| *c == Claim::Routed), "{claims:?}");
         lean.close().await;
         store.close().await;

@@ -10,7 +10,7 @@ use switchboard_actors::settings::DedupeMode;
 
 use crate::helpers::{
     brokers, event, eventually, executions_by_sub_flow, postgres_database, read_partition,
-    sandbox_state, spawn_replicas, spawn_sandbox, status_and_json, unique_topics,
+    sandbox_state, spawn_replicas, spawn_sandbox, status_and_json, unique_topics, PrivateBroker,
 };
 
 /// POSTs `events` to `address` (32 in flight), each with its own `webhook-id`; the answers'
@@ -87,6 +87,81 @@ async fn with_shared_dedupe_a_redelivery_to_another_replica_is_a_duplicate_and_p
     // And A itself still knows them (its own window, and the shared one).
     let once_more = post_all(a_address, &events[..10]).await;
     assert_eq!(once_more, BTreeMap::from([("duplicate".to_string(), 10)]));
+}
+
+#[actix_rt::test]
+async fn with_shared_dedupe_a_failed_produce_releases_its_keys_to_the_other_replica() {
+    // A's broker stops once A runs: its produces fail and it releases their keys, so the
+    // redeliveries to B are routed, neither duplicates nor in flight elsewhere. Once B's
+    // watermark passed them, A answers them as duplicates although its broker is still down.
+    let sandbox = spawn_sandbox().await;
+    let state_url = postgres_database().await;
+    let topics = unique_topics();
+    let mut broker = PrivateBroker::start().await;
+    let a_broker = std::cell::Cell::new(Some(broker.address.clone()));
+    let replicas = spawn_replicas(2, &sandbox.base_url(), &topics, |s| {
+        s.state.url = state_url.clone();
+        s.routing.dedupe = DedupeMode::Shared;
+        s.kafka.produce_timeout_ms = 1_000;
+        if let Some(address) = a_broker.take() {
+            s.kafka.brokers = vec![address];
+        }
+    })
+    .await;
+    let (a_address, b_address) = (&replicas[0].address, &replicas[1].address);
+    broker.stop();
+    let events: Vec<(String, Value)> = (0..5)
+        .map(|i| {
+            (
+                format!("msg_failed_{i}"),
+                event(&format!("da-failed-{i}"), json!({"priority": "high"})),
+            )
+        })
+        .collect();
+    let failed = post_all(a_address, &events).await;
+    assert!(
+        failed.values().sum::<usize>() == 5 && failed.keys().all(|k| k.starts_with("503")),
+        "{failed:?}"
+    );
+    // Redelivered to B as CXone would: again while answered in flight elsewhere (A's
+    // releases are written after a 20 ms gathering), until each has a final answer.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let (mut left, mut answered) = (events.clone(), BTreeMap::new());
+    while !left.is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{answered:?}, {left:?}"
+        );
+        let mut again = Vec::new();
+        for e in left {
+            let counts = post_all(b_address, std::slice::from_ref(&e)).await;
+            match counts.keys().next().map(String::as_str) {
+                Some("503 in_flight_elsewhere") => again.push(e),
+                Some(answer) => *answered.entry(answer.to_string()).or_insert(0) += 1,
+                None => unreachable!("one event, one answer"),
+            }
+        }
+        left = again;
+        if !left.is_empty() {
+            actix_rt::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    assert_eq!(
+        answered,
+        BTreeMap::from([("routed".to_string(), 5)]),
+        "{answered:?}"
+    );
+    let records = read_partition(&brokers(), &topics.high, 0, 5).await;
+    assert_eq!(records.len(), 5);
+    eventually(
+        Duration::from_secs(5),
+        "A reads B's routed keys",
+        || async {
+            let answers = post_all(a_address, &events).await;
+            (answers == BTreeMap::from([("duplicate".to_string(), 5)])).then_some(())
+        },
+    )
+    .await;
 }
 
 #[actix_rt::test]

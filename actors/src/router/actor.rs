@@ -24,6 +24,7 @@ use super::dedupe::{DedupeKey, DedupeStore};
 use super::event::{BrokerFailure, RouteError, RouteEvent, RouteOutcome, StateFailure};
 use super::kafka::KafkaConnection;
 use super::kafka_error::BrokerCallError;
+use super::ledger::ClaimLedger;
 use super::replies::{Outbox, ReplyChannel, ReplyTo};
 use super::rules::Route;
 use crate::acknowledger::Acknowledge;
@@ -72,21 +73,28 @@ pub const SHARED_CLAIMS_IN_FLIGHT: usize = 1;
 /// How often the shared dedupe window's expired keys are deleted.
 pub const SHARED_DEDUPE_CLEANUP: Duration = Duration::from_secs(60);
 
-/// How long the keys of ended deliveries gather before they are written to the shared dedupe
-/// window (confirmed or released) in one write: 20 ms. Nothing waits for that write (the
-/// events were answered when the broker acknowledged them), so gathering costs no latency,
-/// and a few large statements cost the store far less CPU than many small ones: measured
-/// with `cargo bench --bench ingest`, target `shared` at 64 in flight, PostgreSQL's CPU per
-/// event fell from ~76 µs to ~44 µs with writes of ~13 keys becoming writes of ~200. Meanwhile
-/// another replica answers a redelivery of such a key as in flight elsewhere (retry later),
-/// as it does while the produce runs. During a graceful stop nothing gathers: each write
-/// starts at once, and the stop waits for it ([`Drain::settled`]).
+/// How long ended deliveries gather before the shared dedupe window hears of them in one
+/// write: the releases of failed keys (deleted), then this replica's watermark (every key of
+/// the claims up to it ended). 20 ms. Nothing waits for that write (the events were answered
+/// when the broker acknowledged them), so gathering costs no latency, and a few large
+/// statements cost the store far less CPU than many small ones: measured with `cargo bench
+/// --bench ingest`, target `shared` at 64 in flight, PostgreSQL's CPU per event fell from
+/// ~76 µs to ~44 µs when per-key confirms of ~13 keys became writes of ~200 (before the
+/// watermark replaced them). Meanwhile another replica answers a redelivery of such a key
+/// as in flight elsewhere (retry later), as it does while the produce runs. During a graceful
+/// stop nothing gathers: each write starts at once, and the stop waits for it
+/// ([`Drain::settled`]).
 pub const SHARED_WINDOW_UPDATE_LINGER: Duration = Duration::from_millis(20);
 
-/// Keys whose deliveries ended, on their way to the shared dedupe window: one write (confirm,
-/// then release) in flight at a time, in the background, after gathering for
-/// [`SHARED_WINDOW_UPDATE_LINGER`]; keys ending meanwhile go together in the next, so the
-/// store gets a few large statements rather than one per produce batch.
+/// How long a failed write to the shared dedupe window waits before it is tried again (the
+/// releases and the watermark stay where they were meanwhile).
+pub const SHARED_WINDOW_RETRY: Duration = Duration::from_secs(1);
+
+/// This replica's side of the shared dedupe window: its [`ClaimLedger`], and the releases and
+/// watermark on their way to the store — one write at a time, in the background, after
+/// gathering for [`SHARED_WINDOW_UPDATE_LINGER`]; what ends meanwhile goes in the next. The
+/// claims' own tasks update it too, so a claim answered after the router restarted is still
+/// accounted for.
 #[derive(Default, Clone)]
 struct WindowUpdates {
     pending: Rc<RefCell<PendingKeys>>,
@@ -96,55 +104,127 @@ struct WindowUpdates {
 
 #[derive(Default)]
 struct PendingKeys {
-    confirmed: Vec<DedupeKey>,
+    ledger: ClaimLedger,
+    /// Keys to delete from the window; each ends in the ledger once deleted.
     released: Vec<DedupeKey>,
+    /// The watermark last written.
+    written: i64,
+    /// The lease is due for renewal even if the watermark did not move.
+    renew: bool,
     writing: bool,
 }
 
+impl PendingKeys {
+    fn idle(&self) -> bool {
+        self.released.is_empty() && !self.renew && self.ledger.routed_through() <= self.written
+    }
+}
+
 impl WindowUpdates {
-    /// Queues `confirmed` and `released` keys, starting a write unless one runs.
-    fn queue(&self, shared: &SharedDedupe, confirmed: Vec<DedupeKey>, released: Vec<DedupeKey>) {
+    /// Opens the next claim; its number.
+    fn begin_claim(&self) -> i64 {
+        self.pending.borrow_mut().ledger.begin()
+    }
+
+    /// Claim `n` answered; `ours`: the keys it says are this replica's.
+    fn claim_answered(&self, shared: &SharedDedupe, n: i64, ours: &[DedupeKey]) {
+        self.pending
+            .borrow_mut()
+            .ledger
+            .answered(n, ours.iter().copied());
+        self.queue(shared, Vec::new(), Vec::new());
+    }
+
+    /// Claim `n` of `keys` failed: the keys it may have reserved are released.
+    fn claim_failed(&self, shared: &SharedDedupe, n: i64, keys: &[DedupeKey]) {
+        let fresh = self.pending.borrow_mut().ledger.failed(n, keys);
+        self.queue(shared, Vec::new(), fresh);
+    }
+
+    /// The lease is renewed at the next write, whether or not the watermark moves.
+    fn renew(&self, shared: &SharedDedupe) {
+        self.pending.borrow_mut().renew = true;
+        self.queue(shared, Vec::new(), Vec::new());
+    }
+
+    /// Releases every key whose delivery the ledger holds (the router restarted: none of
+    /// them is in flight any more).
+    fn release_held(&self, shared: &SharedDedupe) {
+        let held = self.pending.borrow().ledger.held();
+        self.queue(shared, Vec::new(), held);
+    }
+
+    /// `routed` keys reached Kafka (they end now); `released` keys are queued for deletion.
+    /// Starts a write unless one runs or nothing is due.
+    fn queue(&self, shared: &SharedDedupe, routed: Vec<DedupeKey>, released: Vec<DedupeKey>) {
         let start = {
             let mut p = self.pending.borrow_mut();
-            p.confirmed.extend(confirmed);
+            for key in &routed {
+                p.ledger.ended(key);
+            }
             p.released.extend(released);
-            let due = !(p.confirmed.is_empty() && p.released.is_empty());
-            due && !std::mem::replace(&mut p.writing, true)
+            !p.idle() && !std::mem::replace(&mut p.writing, true)
         };
         if !start {
             return;
         }
         let (pending, shared, drain) = (self.pending.clone(), shared.clone(), self.drain.clone());
         let writes = async move {
+            let mut failed = false;
             loop {
-                if !drain.as_ref().is_some_and(Drain::is_draining) {
+                let draining = drain.as_ref().is_some_and(Drain::is_draining);
+                if failed {
+                    actix_rt::time::sleep(SHARED_WINDOW_RETRY).await;
+                } else if !draining {
                     actix_rt::time::sleep(SHARED_WINDOW_UPDATE_LINGER).await;
                 }
-                let (confirmed, released) = {
+                let released = {
                     let mut p = pending.borrow_mut();
-                    if p.confirmed.is_empty() && p.released.is_empty() {
+                    if p.idle() {
                         p.writing = false;
                         return;
                     }
-                    (
-                        std::mem::take(&mut p.confirmed),
-                        std::mem::take(&mut p.released),
-                    )
+                    std::mem::take(&mut p.released)
                 };
-                let written = async {
-                    if !confirmed.is_empty() {
-                        shared.confirm(&confirmed).await?;
+                failed = false;
+                if !released.is_empty() {
+                    if let Err(e) = shared.release(&released).await {
+                        log::warn!(
+                            "actor=KafkaRouterActor event=shared_dedupe_update_failed keys={} error={e}; tried again in {} s",
+                            released.len(),
+                            SHARED_WINDOW_RETRY.as_secs()
+                        );
+                        pending.borrow_mut().released.extend(released);
+                        failed = true;
+                        continue;
                     }
-                    if !released.is_empty() {
-                        shared.release(&released).await?;
+                    let mut p = pending.borrow_mut();
+                    for key in &released {
+                        p.ledger.ended(key);
                     }
-                    Ok::<(), crate::store::error::StoreError>(())
+                }
+                let target = {
+                    let mut p = pending.borrow_mut();
+                    let target = p.ledger.routed_through();
+                    let renew = std::mem::take(&mut p.renew);
+                    if target <= p.written && !renew {
+                        continue;
+                    }
+                    target
                 };
-                if let Err(e) = written.await {
-                    log::warn!(
-                        "actor=KafkaRouterActor event=shared_dedupe_update_failed keys={} error={e}; the keys stay reserved until their lease passes",
-                        confirmed.len() + released.len()
-                    );
+                match shared.advance(target).await {
+                    Ok(()) => {
+                        let mut p = pending.borrow_mut();
+                        p.written = p.written.max(target);
+                    }
+                    Err(e) => {
+                        log::warn!(
+                            "actor=KafkaRouterActor event=shared_dedupe_update_failed routed_through={target} error={e}; tried again in {} s",
+                            SHARED_WINDOW_RETRY.as_secs()
+                        );
+                        pending.borrow_mut().renew = true;
+                        failed = true;
+                    }
                 }
             }
         };
@@ -623,6 +703,10 @@ impl Actor for KafkaRouterActor {
             }
         });
         if let Some(shared) = self.shared.clone() {
+            // The lease is renewed every third of it, whether or not events come.
+            let every = (shared.lease() / 3).max(Duration::from_millis(100));
+            let renewing = shared.clone();
+            ctx.run_interval(every, move |act, _| act.window_updates.renew(&renewing));
             ctx.run_interval(SHARED_DEDUPE_CLEANUP, move |_, _| {
                 let shared = shared.clone();
                 actix_rt::spawn(async move {
@@ -656,6 +740,11 @@ impl Supervised for KafkaRouterActor {
         // with their futures (their senders see the router stopped).
         for m in std::mem::take(&mut self.to_claim) {
             m.refuse(&RouteError::Stopped, &mut outbox);
+        }
+        // None of the shared window's keys held here is in flight any more: released, so a
+        // redelivery to any replica is produced and the watermark can move on.
+        if let Some(shared) = &self.shared {
+            self.window_updates.release_held(shared);
         }
         (self.claiming, self.claims_in_flight) = (0, 0);
         outbox.send();
@@ -691,7 +780,9 @@ impl Handler<RouteEvents> for KafkaRouterActor {
 impl KafkaRouterActor {
     /// Claims the keys of every message waiting in one round trip, then admits them (or, if
     /// the store failed, answers them [`RouteError::DedupeUnavailable`]); starts the next
-    /// claim if more messages came meanwhile.
+    /// claim if more messages came meanwhile. The claim runs in a task of its own that
+    /// records its answer in the ledger before the router sees it, so a claim answered after
+    /// the router restarted still releases what it reserved.
     fn claim(&mut self, shared: SharedDedupe, ctx: &mut Context<Self>) {
         let messages = std::mem::take(&mut self.to_claim);
         if messages.is_empty() {
@@ -706,16 +797,37 @@ impl KafkaRouterActor {
         let next = shared.clone();
         METRICS.dedupe_claim_keys.observe(keys.len() as f64);
         let timer = METRICS.dedupe_claim_seconds.start_timer();
-        let claim = async move {
-            let claims = shared.claim(&keys).await;
+        let updates = self.window_updates.clone();
+        let number = updates.begin_claim();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        actix_rt::spawn(async move {
+            let claims = shared.claim(&keys, number).await;
             timer.observe_duration();
-            claims
-        };
-        ctx.spawn(claim.into_actor(self).map(move |claims, act, ctx| {
+            let ours: Vec<DedupeKey> = match &claims {
+                Ok(claims) => {
+                    let ours: Vec<DedupeKey> = claims
+                        .iter()
+                        .filter(|(_, c)| **c == Claim::Ours)
+                        .map(|(k, _)| *k)
+                        .collect();
+                    updates.claim_answered(&shared, number, &ours);
+                    ours
+                }
+                Err(_) => {
+                    updates.claim_failed(&shared, number, &keys);
+                    Vec::new()
+                }
+            };
+            if tx.send(claims).is_err() {
+                // The router restarted meanwhile: nobody admits these events.
+                updates.queue(&shared, Vec::new(), ours);
+            }
+        });
+        ctx.spawn(rx.into_actor(self).map(move |claims, act, ctx| {
             act.claims_in_flight -= 1;
             act.claiming -= n;
             match claims {
-                Ok(claims) => {
+                Ok(Ok(claims)) => {
                     // Accepted now: their linger starts after the claim. Counted from their
                     // arrival, the claim's round trip used the linger up, and the events of
                     // one claim, spread over the partitions, left in batches of 5-7 records
@@ -726,7 +838,11 @@ impl KafkaRouterActor {
                         act.admit_all(m.events, &m.replies, Some(&claims), now, ctx);
                     }
                 }
-                Err(e) => {
+                failed => {
+                    let e = match failed {
+                        Ok(Err(e)) => e,
+                        _ => crate::store::error::StoreError::Interrupted,
+                    };
                     log::warn!("actor=KafkaRouterActor event=shared_dedupe_unavailable events={n} error={e}");
                     let failure = RouteError::DedupeUnavailable(StateFailure(Arc::new(e)));
                     let mut outbox = Outbox::default();

@@ -86,7 +86,8 @@ pub struct Effects<T> {
     pub replies: Vec<(T, Reply)>,
     /// `dataActionId`s whose events are in Kafka (routed now, or duplicates of one).
     pub acks: Vec<String>,
-    /// Keys whose delivery reached Kafka.
+    /// Keys whose delivery reached Kafka: routed now, or found routed at admission (a
+    /// duplicate of this replica's own).
     pub confirmed: Vec<DedupeKey>,
     /// Keys whose delivery failed or was refused before producing.
     pub released: Vec<DedupeKey>,
@@ -171,6 +172,8 @@ impl<T> RouterCore<T> {
     ) -> Option<Route> {
         match self.dedupe.check_and_reserve(event.dedupe_key, now) {
             Some(Seen::Routed) => {
+                // In Kafka already: a shared window's claim of this key ends here.
+                effects.confirmed.push(event.dedupe_key);
                 effects.acks.push(event.data_action_id);
                 effects.replies.push((reply, Ok(RouteOutcome::Duplicate)));
                 return None;
@@ -507,6 +510,11 @@ mod tests {
         assert_eq!(core.admit(event("a"), 2, now, &mut fx), None);
         assert_eq!(fx.replies, vec![(2, Ok(RouteOutcome::Duplicate))]);
         assert_eq!(fx.acks, vec!["a".to_string()]);
+        assert_eq!(
+            fx.confirmed,
+            vec![event("a").dedupe_key],
+            "its key ends as routed"
+        );
         assert_eq!(core.pending(), 0);
     }
 

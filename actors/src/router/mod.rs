@@ -26,6 +26,7 @@ mod event;
 mod intake;
 mod kafka;
 mod kafka_error;
+mod ledger;
 mod replies;
 pub mod rules;
 mod transport;
