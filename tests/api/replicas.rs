@@ -7,10 +7,12 @@ use std::time::Duration;
 use futures::StreamExt;
 use serde_json::{json, Value};
 use switchboard_actors::settings::DedupeMode;
+use switchboard_actors::StopActor;
 
 use crate::helpers::{
     brokers, event, eventually, executions_by_sub_flow, postgres_database, read_partition,
-    sandbox_state, spawn_replicas, spawn_sandbox, status_and_json, unique_topics, PrivateBroker,
+    sandbox_state, spawn_app_with, spawn_replicas, spawn_sandbox, status_and_json, unique_topics,
+    PrivateBroker,
 };
 
 /// POSTs `events` to `address` (32 in flight), each with its own `webhook-id`; the answers'
@@ -39,6 +41,36 @@ async fn post_all(address: &str, events: &[(String, Value)]) -> BTreeMap<String,
         *counts.entry(key).or_insert(0) += 1;
     }
     counts
+}
+
+/// POSTs `events` to `address` as CXone redelivers: again, 50 ms later, while answered 503
+/// `in_flight_elsewhere` (retry later), for at most 5 s; the final answers counted.
+async fn redelivered_until_answered(
+    address: &str,
+    events: &[(String, Value)],
+) -> BTreeMap<String, usize> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let (mut left, mut answered) = (events.to_vec(), BTreeMap::new());
+    while !left.is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still in flight elsewhere: {left:?} (answered {answered:?})"
+        );
+        let mut again = Vec::new();
+        for e in left {
+            let counts = post_all(address, std::slice::from_ref(&e)).await;
+            match counts.into_keys().next() {
+                Some(answer) if answer == "503 in_flight_elsewhere" => again.push(e),
+                Some(answer) => *answered.entry(answer).or_insert(0) += 1,
+                None => panic!("no answer for {e:?}"),
+            }
+        }
+        left = again;
+        if !left.is_empty() {
+            actix_rt::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    answered
 }
 
 #[actix_rt::test]
@@ -123,29 +155,8 @@ async fn with_shared_dedupe_a_failed_produce_releases_its_keys_to_the_other_repl
         failed.values().sum::<usize>() == 5 && failed.keys().all(|k| k.starts_with("503")),
         "{failed:?}"
     );
-    // Redelivered to B as CXone would: again while answered in flight elsewhere (A's
-    // releases are written after a 20 ms gathering), until each has a final answer.
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    let (mut left, mut answered) = (events.clone(), BTreeMap::new());
-    while !left.is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{answered:?}, {left:?}"
-        );
-        let mut again = Vec::new();
-        for e in left {
-            let counts = post_all(b_address, std::slice::from_ref(&e)).await;
-            match counts.keys().next().map(String::as_str) {
-                Some("503 in_flight_elsewhere") => again.push(e),
-                Some(answer) => *answered.entry(answer.to_string()).or_insert(0) += 1,
-                None => unreachable!("one event, one answer"),
-            }
-        }
-        left = again;
-        if !left.is_empty() {
-            actix_rt::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
+    // A's releases are written after a 20 ms gathering.
+    let answered = redelivered_until_answered(b_address, &events).await;
     assert_eq!(
         answered,
         BTreeMap::from([("routed".to_string(), 5)]),
@@ -160,6 +171,90 @@ async fn with_shared_dedupe_a_failed_produce_releases_its_keys_to_the_other_repl
             let answers = post_all(a_address, &events).await;
             (answers == BTreeMap::from([("duplicate".to_string(), 5)])).then_some(())
         },
+    )
+    .await;
+}
+
+#[actix_rt::test]
+async fn with_shared_dedupe_a_restarted_router_releases_the_keys_it_held() {
+    // A's broker stops and its produce timeout is a minute: A's events wait in flight, their
+    // keys held in the shared window. A's router is stopped (its supervisor restarts it): the
+    // keys it held are released, so their redeliveries to B are routed, not answered in flight
+    // elsewhere for as long as A lives.
+    let state_url = postgres_database().await;
+    let mut broker = PrivateBroker::start().await;
+    let (a_broker, a_state) = (broker.address.clone(), state_url.clone());
+    let a = spawn_app_with(move |s| {
+        s.state.url = a_state;
+        s.routing.dedupe = DedupeMode::Shared;
+        s.kafka.brokers = vec![a_broker];
+        s.kafka.produce_timeout_ms = 60_000;
+    })
+    .await;
+    let replicas = spawn_replicas(1, &a.sandbox_url, &a.topics, |s| {
+        s.state.url = state_url.clone();
+        s.routing.dedupe = DedupeMode::Shared;
+    })
+    .await;
+    let b_address = &replicas[0].address;
+    broker.stop();
+    let events: Vec<(String, Value)> = (0..3)
+        .map(|i| {
+            (
+                format!("msg_held_{i}"),
+                event(&format!("da-held-{i}"), json!({"priority": "high"})),
+            )
+        })
+        .collect();
+    let waiting = {
+        let (address, events) = (a.address.clone(), events.clone());
+        actix_rt::spawn(async move { post_all(&address, &events).await })
+    };
+    let in_flight = BTreeMap::from([("503 in_flight_elsewhere".to_string(), 3)]);
+    eventually(Duration::from_secs(5), "A holding the keys", || async {
+        (post_all(b_address, &events).await == in_flight).then_some(())
+    })
+    .await;
+    a.actors.router.do_send(StopActor);
+    let stopped = waiting.await.expect("A's answers");
+    assert!(
+        stopped.values().sum::<usize>() == 3 && stopped.keys().all(|k| k.starts_with("503")),
+        "{stopped:?}"
+    );
+    let answered = redelivered_until_answered(b_address, &events).await;
+    assert_eq!(
+        answered,
+        BTreeMap::from([("routed".to_string(), 3)]),
+        "{answered:?}"
+    );
+    let records = read_partition(&brokers(), &a.topics.high, 0, 3).await;
+    assert_eq!(records.len(), 3);
+}
+
+#[actix_rt::test]
+async fn with_shared_dedupe_an_idle_replica_keeps_renewing_its_lease() {
+    // Its lease is twice the produce timeout (600 ms here), renewed every third of it: a
+    // replica that stops renewing is taken for gone, and its unrouted keys free for others.
+    let a = spawn_app_with(|s| {
+        s.routing.dedupe = DedupeMode::Shared;
+        s.kafka.produce_timeout_ms = 300;
+    })
+    .await;
+    let (status, body) = a
+        .post_event(&event("da-lease", json!({"priority": "high"})), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let lease_until = || async {
+        sqlx::query_scalar::<_, i64>("SELECT lease_until FROM dedupe_owners")
+            .fetch_optional(a.store.pool())
+            .await
+            .expect("the window reads")
+    };
+    let first = eventually(Duration::from_secs(5), "the replica's row", lease_until).await;
+    eventually(
+        Duration::from_secs(5),
+        "a lease renewed while no event comes",
+        || async { lease_until().await.filter(|l| *l >= first + 1_000) },
     )
     .await;
 }
