@@ -210,11 +210,20 @@ async fn with_shared_dedupe_a_restarted_router_releases_the_keys_it_held() {
         let (address, events) = (a.address.clone(), events.clone());
         actix_rt::spawn(async move { post_all(&address, &events).await })
     };
-    let in_flight = BTreeMap::from([("503 in_flight_elsewhere".to_string(), 3)]);
-    eventually(Duration::from_secs(5), "A holding the keys", || async {
-        (post_all(b_address, &events).await == in_flight).then_some(())
+    // A's claim written (B must not claim them first):
+    eventually(Duration::from_secs(10), "A holding the keys", || async {
+        let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM dedupe_keys")
+            .fetch_one(a.store.pool())
+            .await
+            .expect("the window reads");
+        (held == 3).then_some(())
     })
     .await;
+    assert_eq!(
+        post_all(b_address, &events).await,
+        BTreeMap::from([("503 in_flight_elsewhere".to_string(), 3)]),
+        "A holds them"
+    );
     a.actors.router.do_send(StopActor);
     let stopped = waiting.await.expect("A's answers");
     assert!(
