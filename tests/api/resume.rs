@@ -15,12 +15,19 @@ use crate::helpers::{
 };
 
 /// The plan: [`SUB_FLOWS`] sub-flows in 10 chains (each depends on the one 10 before it),
-/// cap 10, ~200 ms each; the last one fails, so with `ALL` the run is `unsatisfied` — a
-/// decision the resumed run must reach from the recorded and the new ends alike.
+/// cap 10, ~200 ms each; the last one, which also waits for the other chains' ends, fails, so
+/// with `ALL` the run is `unsatisfied` — a decision the resumed run must reach from the
+/// recorded and the new ends alike, with every other sub-flow succeeded.
 fn plan() -> Value {
     let sub_flows: Vec<Value> = (0..SUB_FLOWS)
         .map(|i| {
-            let deps = if i >= 10 {
+            let deps: Vec<String> = if i == SUB_FLOWS - 1 {
+                // The failing one waits for every other chain's end, so it ends last whatever
+                // order the resumed run starts the pending sub-flows in.
+                (SUB_FLOWS - 11..SUB_FLOWS - 1)
+                    .map(|d| format!("00000000-0000-4000-8000-{d:012}"))
+                    .collect()
+            } else if i >= 10 {
                 vec![format!("00000000-0000-4000-8000-{:012}", i - 10)]
             } else {
                 vec![]
