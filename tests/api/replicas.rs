@@ -7,12 +7,13 @@ use std::time::Duration;
 use futures::StreamExt;
 use serde_json::{json, Value};
 use switchboard_actors::settings::DedupeMode;
+use switchboard_actors::store::Store;
 use switchboard_actors::StopActor;
 
 use crate::helpers::{
     brokers, event, eventually, executions_by_sub_flow, postgres_database, read_partition,
-    sandbox_state, spawn_app_with, spawn_replicas, spawn_sandbox, status_and_json, unique_topics,
-    PrivateBroker,
+    sandbox_state, serve_command, spawn_app_with, spawn_replicas, spawn_sandbox, spawn_service,
+    status_and_json, temp_dir, unique_topics, PrivateBroker,
 };
 
 /// POSTs `events` to `address` (32 in flight), each with its own `webhook-id`; the answers'
@@ -49,7 +50,16 @@ async fn redelivered_until_answered(
     address: &str,
     events: &[(String, Value)],
 ) -> BTreeMap<String, usize> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    redelivered_within(address, events, Duration::from_secs(5)).await
+}
+
+/// [`redelivered_until_answered`] for at most `within`.
+async fn redelivered_within(
+    address: &str,
+    events: &[(String, Value)],
+    within: Duration,
+) -> BTreeMap<String, usize> {
+    let deadline = std::time::Instant::now() + within;
     let (mut left, mut answered) = (events.to_vec(), BTreeMap::new());
     while !left.is_empty() {
         assert!(
@@ -266,6 +276,74 @@ async fn with_shared_dedupe_an_idle_replica_keeps_renewing_its_lease() {
         || async { lease_until().await.filter(|l| *l >= first + 1_000) },
     )
     .await;
+}
+
+#[actix_rt::test]
+async fn with_shared_dedupe_the_keys_of_a_sigkilled_replica_are_taken_once_its_lease_passes() {
+    // A (a `switchboard serve` process) is SIGKILLed while its events are in flight (its
+    // broker stopped, its produce timeout 3 s, so its lease is 6 s): B answers their
+    // redeliveries in flight elsewhere while A's lease runs, then routes them.
+    let sandbox = spawn_sandbox().await;
+    let state_url = postgres_database().await;
+    let dir = temp_dir();
+    let mut broker = PrivateBroker::start().await;
+    let (mut command, port) = serve_command(&dir, &sandbox.base_url(), "a", &state_url);
+    command
+        .env("SWITCHBOARD__KAFKA__BROKERS", &broker.address)
+        .env("SWITCHBOARD__ROUTING__DEDUPE", "shared")
+        .env("SWITCHBOARD__KAFKA__PRODUCE_TIMEOUT_MS", "3000");
+    let a = spawn_service(command, port).await;
+    let topics = unique_topics();
+    let replicas = spawn_replicas(1, &sandbox.base_url(), &topics, |s| {
+        s.state.url = state_url.clone();
+        s.routing.dedupe = DedupeMode::Shared;
+    })
+    .await;
+    let b_address = &replicas[0].address;
+    broker.stop();
+    let events: Vec<(String, Value)> = (0..3)
+        .map(|i| {
+            (
+                format!("msg_killed_{i}"),
+                event(&format!("da-killed-{i}"), json!({"priority": "high"})),
+            )
+        })
+        .collect();
+    // Posted to A, whose answers never come: it is killed first.
+    for (id, body) in events.clone() {
+        let address = a.address.clone();
+        actix_rt::spawn(async move {
+            let _killed_before_answering = awc::Client::new()
+                .post(format!("{address}/webhook/cxone/data-actions"))
+                .insert_header(("webhook-id", id))
+                .send_json(&body)
+                .await;
+        });
+    }
+    // A's claim written (B must not claim them first), then A killed mid-produce.
+    let store = Store::open(&state_url, 1).await.expect("the state store");
+    eventually(Duration::from_secs(10), "A holding the keys", || async {
+        let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM dedupe_keys")
+            .fetch_one(store.pool())
+            .await
+            .expect("the window reads");
+        (held == 3).then_some(())
+    })
+    .await;
+    drop(a);
+    assert_eq!(
+        post_all(b_address, &events).await,
+        BTreeMap::from([("503 in_flight_elsewhere".to_string(), 3)]),
+        "the killed replica's lease still runs"
+    );
+    let answered = redelivered_within(b_address, &events, Duration::from_secs(15)).await;
+    assert_eq!(
+        answered,
+        BTreeMap::from([("routed".to_string(), 3)]),
+        "{answered:?}"
+    );
+    let records = read_partition(&brokers(), &topics.high, 0, 3).await;
+    assert_eq!(records.len(), 3);
 }
 
 #[actix_rt::test]
