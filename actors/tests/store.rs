@@ -12,6 +12,22 @@ fn sqlite_url() -> String {
     format!("sqlite://{}", dir.join("nested").join("state.db").display())
 }
 
+/// Two tests of the async function `$test(url)`: `$sqlite` on a new SQLite file and
+/// `$postgres` on a new PostgreSQL database.
+macro_rules! on_both_backends {
+    ($test:ident => $sqlite:ident, $postgres:ident) => {
+        #[actix_rt::test]
+        async fn $sqlite() {
+            $test(&crate::sqlite_url()).await;
+        }
+
+        #[actix_rt::test]
+        async fn $postgres() {
+            $test(&crate::postgres_url().await).await;
+        }
+    };
+}
+
 async fn postgres_url() -> String {
     let server = std::env::var("SWITCHBOARD_TEST_POSTGRES_URL").expect(
         "SWITCHBOARD_TEST_POSTGRES_URL is not set: run the tests with scripts/test.sh, which starts PostgreSQL",
@@ -101,15 +117,11 @@ async fn postgres_migrations_apply_once_and_keep_data() {
     migrations_apply_once_and_keep_data(&postgres_url().await, Backend::Postgres).await;
 }
 
-#[actix_rt::test]
-async fn sqlite_checkpoints_round_trip() {
-    checkpoints_round_trip(&sqlite_url()).await;
-}
-
-#[actix_rt::test]
-async fn postgres_checkpoints_round_trip() {
-    checkpoints_round_trip(&postgres_url().await).await;
-}
+on_both_backends!(
+    checkpoints_round_trip =>
+    sqlite_checkpoints_round_trip,
+    postgres_checkpoints_round_trip
+);
 
 #[actix_rt::test]
 async fn an_unknown_scheme_or_an_unreachable_database_is_refused_without_its_password() {
@@ -361,35 +373,23 @@ mod shared_dedupe {
         store.close().await;
     }
 
-    #[actix_rt::test]
-    async fn sqlite_a_cleanup_deletes_every_expired_key_in_batches() {
-        a_cleanup_deletes_every_expired_key_in_batches(&super::sqlite_url()).await;
-    }
+    on_both_backends!(
+        a_cleanup_deletes_every_expired_key_in_batches =>
+        sqlite_a_cleanup_deletes_every_expired_key_in_batches,
+        postgres_a_cleanup_deletes_every_expired_key_in_batches
+    );
 
-    #[actix_rt::test]
-    async fn postgres_a_cleanup_deletes_every_expired_key_in_batches() {
-        a_cleanup_deletes_every_expired_key_in_batches(&super::postgres_url().await).await;
-    }
+    on_both_backends!(
+        two_replicas_share_one_window =>
+        sqlite_two_replicas_share_one_window,
+        postgres_two_replicas_share_one_window
+    );
 
-    #[actix_rt::test]
-    async fn sqlite_two_replicas_share_one_window() {
-        two_replicas_share_one_window(&super::sqlite_url()).await;
-    }
-
-    #[actix_rt::test]
-    async fn postgres_two_replicas_share_one_window() {
-        two_replicas_share_one_window(&super::postgres_url().await).await;
-    }
-
-    #[actix_rt::test]
-    async fn sqlite_leases_and_windows_pass() {
-        leases_and_windows_pass(&super::sqlite_url()).await;
-    }
-
-    #[actix_rt::test]
-    async fn postgres_leases_and_windows_pass() {
-        leases_and_windows_pass(&super::postgres_url().await).await;
-    }
+    on_both_backends!(
+        leases_and_windows_pass =>
+        sqlite_leases_and_windows_pass,
+        postgres_leases_and_windows_pass
+    );
 }
 
 mod completions {
@@ -630,23 +630,15 @@ mod runs {
         store.close().await;
     }
 
-    #[tokio::test]
-    async fn sqlite_settled_runs_beyond_the_kept_are_forgotten_oldest_first() {
-        settled_runs_beyond_the_kept_are_forgotten_oldest_first(&super::sqlite_url()).await;
-    }
+    on_both_backends!(
+        settled_runs_beyond_the_kept_are_forgotten_oldest_first =>
+        sqlite_settled_runs_beyond_the_kept_are_forgotten_oldest_first,
+        postgres_settled_runs_beyond_the_kept_are_forgotten_oldest_first
+    );
 
-    #[tokio::test]
-    async fn postgres_settled_runs_beyond_the_kept_are_forgotten_oldest_first() {
-        settled_runs_beyond_the_kept_are_forgotten_oldest_first(&super::postgres_url().await).await;
-    }
-
-    #[tokio::test]
-    async fn sqlite_transitions_are_the_owners_and_newer_than_the_report() {
-        transitions_are_the_owners_and_newer_than_the_report(&super::sqlite_url()).await;
-    }
-
-    #[tokio::test]
-    async fn postgres_transitions_are_the_owners_and_newer_than_the_report() {
-        transitions_are_the_owners_and_newer_than_the_report(&super::postgres_url().await).await;
-    }
+    on_both_backends!(
+        transitions_are_the_owners_and_newer_than_the_report =>
+        sqlite_transitions_are_the_owners_and_newer_than_the_report,
+        postgres_transitions_are_the_owners_and_newer_than_the_report
+    );
 }

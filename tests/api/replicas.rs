@@ -44,6 +44,34 @@ async fn post_all(address: &str, events: &[(String, Value)]) -> BTreeMap<String,
     counts
 }
 
+/// `n` events routed to the `high` topic, each with its own `webhook-id` (`msg_{tag}_{i}`) and
+/// `dataActionId` (`da-{tag}-{i}`).
+fn high_priority_events(tag: &str, n: usize) -> Vec<(String, Value)> {
+    (0..n)
+        .map(|i| {
+            (
+                format!("msg_{tag}_{i}"),
+                event(
+                    &format!("da-{tag}-{i}"),
+                    json!({"priority": "high", "n": i}),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// Waits until the shared dedupe window in `store` holds `n` keys (a claim written).
+async fn wait_for_keys_in_window(store: &Store, n: i64) {
+    eventually(Duration::from_secs(10), "the keys claimed", || async {
+        let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM dedupe_keys")
+            .fetch_one(store.pool())
+            .await
+            .expect("the window reads");
+        (held == n).then_some(())
+    })
+    .await;
+}
+
 /// POSTs `events` to `address` as CXone redelivers: again, 50 ms later, while answered 503
 /// `in_flight_elsewhere` (retry later), for at most 5 s; the final answers counted.
 async fn redelivered_until_answered(
@@ -95,18 +123,7 @@ async fn with_shared_dedupe_a_redelivery_to_another_replica_is_a_duplicate_and_p
     .await;
     let (a_address, b_address) = (&replicas[0].address, &replicas[1].address);
 
-    let events: Vec<(String, Value)> = (0..1_000)
-        .map(|i| {
-            let id = format!("msg_shared_{i}");
-            (
-                id,
-                event(
-                    &format!("da-shared-{i}"),
-                    json!({"priority": "high", "n": i}),
-                ),
-            )
-        })
-        .collect();
+    let events = high_priority_events("shared", 1_000);
     let first = post_all(a_address, &events).await;
     assert_eq!(
         first,
@@ -152,14 +169,7 @@ async fn with_shared_dedupe_a_failed_produce_releases_its_keys_to_the_other_repl
     .await;
     let (a_address, b_address) = (&replicas[0].address, &replicas[1].address);
     broker.stop();
-    let events: Vec<(String, Value)> = (0..5)
-        .map(|i| {
-            (
-                format!("msg_failed_{i}"),
-                event(&format!("da-failed-{i}"), json!({"priority": "high"})),
-            )
-        })
-        .collect();
+    let events = high_priority_events("failed", 5);
     let failed = post_all(a_address, &events).await;
     assert!(
         failed.values().sum::<usize>() == 5 && failed.keys().all(|k| k.starts_with("503")),
@@ -208,27 +218,13 @@ async fn with_shared_dedupe_a_restarted_router_releases_the_keys_it_held() {
     .await;
     let b_address = &replicas[0].address;
     broker.stop();
-    let events: Vec<(String, Value)> = (0..3)
-        .map(|i| {
-            (
-                format!("msg_held_{i}"),
-                event(&format!("da-held-{i}"), json!({"priority": "high"})),
-            )
-        })
-        .collect();
+    let events = high_priority_events("held", 3);
     let waiting = {
         let (address, events) = (a.address.clone(), events.clone());
         actix_rt::spawn(async move { post_all(&address, &events).await })
     };
     // A's claim written (B must not claim them first):
-    eventually(Duration::from_secs(10), "A holding the keys", || async {
-        let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM dedupe_keys")
-            .fetch_one(a.store.pool())
-            .await
-            .expect("the window reads");
-        (held == 3).then_some(())
-    })
-    .await;
+    wait_for_keys_in_window(&a.store, 3).await;
     assert_eq!(
         post_all(b_address, &events).await,
         BTreeMap::from([("503 in_flight_elsewhere".to_string(), 3)]),
@@ -301,14 +297,7 @@ async fn with_shared_dedupe_the_keys_of_a_sigkilled_replica_are_taken_once_its_l
     .await;
     let b_address = &replicas[0].address;
     broker.stop();
-    let events: Vec<(String, Value)> = (0..3)
-        .map(|i| {
-            (
-                format!("msg_killed_{i}"),
-                event(&format!("da-killed-{i}"), json!({"priority": "high"})),
-            )
-        })
-        .collect();
+    let events = high_priority_events("killed", 3);
     // Posted to A, whose answers never come: it is killed first.
     for (id, body) in events.clone() {
         let address = a.address.clone();
@@ -322,14 +311,7 @@ async fn with_shared_dedupe_the_keys_of_a_sigkilled_replica_are_taken_once_its_l
     }
     // A's claim written (B must not claim them first), then A killed mid-produce.
     let store = Store::open(&state_url, 1).await.expect("the state store");
-    eventually(Duration::from_secs(10), "A holding the keys", || async {
-        let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM dedupe_keys")
-            .fetch_one(store.pool())
-            .await
-            .expect("the window reads");
-        (held == 3).then_some(())
-    })
-    .await;
+    wait_for_keys_in_window(&store, 3).await;
     drop(a);
     assert_eq!(
         post_all(b_address, &events).await,
@@ -354,14 +336,7 @@ async fn with_memory_dedupe_the_other_replica_does_not_know_the_event() {
     let topics = unique_topics();
     let replicas = spawn_replicas(2, &sandbox.base_url(), &topics, |_| {}).await;
     let (a_address, b_address) = (&replicas[0].address, &replicas[1].address);
-    let events: Vec<(String, Value)> = (0..20)
-        .map(|i| {
-            (
-                format!("msg_mem_{i}"),
-                event(&format!("da-mem-{i}"), json!({"priority": "high"})),
-            )
-        })
-        .collect();
+    let events = high_priority_events("mem", 20);
     assert_eq!(post_all(a_address, &events).await["routed"], 20);
     assert_eq!(post_all(b_address, &events).await["routed"], 20);
 }

@@ -803,21 +803,16 @@ impl KafkaRouterActor {
         actix_rt::spawn(async move {
             let claims = shared.claim(&keys, number).await;
             timer.observe_duration();
-            let ours: Vec<DedupeKey> = match &claims {
-                Ok(claims) => {
-                    let ours: Vec<DedupeKey> = claims
-                        .iter()
-                        .filter(|(_, c)| **c == Claim::Ours)
-                        .map(|(k, _)| *k)
-                        .collect();
-                    updates.claim_answered(&shared, number, &ours);
-                    ours
-                }
-                Err(_) => {
-                    updates.claim_failed(&shared, number, &keys);
-                    Vec::new()
-                }
-            };
+            let ours: Vec<DedupeKey> = claims
+                .iter()
+                .flatten()
+                .filter(|(_, c)| **c == Claim::Ours)
+                .map(|(k, _)| *k)
+                .collect();
+            match &claims {
+                Ok(_) => updates.claim_answered(&shared, number, &ours),
+                Err(_) => updates.claim_failed(&shared, number, &keys),
+            }
             if tx.send(claims).is_err() {
                 // The router restarted meanwhile: nobody admits these events.
                 updates.queue(&shared, Vec::new(), ours);
@@ -826,8 +821,9 @@ impl KafkaRouterActor {
         ctx.spawn(rx.into_actor(self).map(move |claims, act, ctx| {
             act.claims_in_flight -= 1;
             act.claiming -= n;
-            match claims {
-                Ok(Ok(claims)) => {
+            // A claim whose task ended without answering failed as an interrupted store call.
+            match claims.unwrap_or(Err(crate::store::error::StoreError::Interrupted)) {
+                Ok(claims) => {
                     // Accepted now: their linger starts after the claim. Counted from their
                     // arrival, the claim's round trip used the linger up, and the events of
                     // one claim, spread over the partitions, left in batches of 5-7 records
@@ -838,11 +834,7 @@ impl KafkaRouterActor {
                         act.admit_all(m.events, &m.replies, Some(&claims), now, ctx);
                     }
                 }
-                failed => {
-                    let e = match failed {
-                        Ok(Err(e)) => e,
-                        _ => crate::store::error::StoreError::Interrupted,
-                    };
+                Err(e) => {
                     log::warn!("actor=KafkaRouterActor event=shared_dedupe_unavailable events={n} error={e}");
                     let failure = RouteError::DedupeUnavailable(StateFailure(Arc::new(e)));
                     let mut outbox = Outbox::default();

@@ -61,7 +61,8 @@ pub struct SharedDedupe {
     window: Duration,
     lease: Duration,
     statements: std::sync::Arc<Statements>,
-    /// Set once this replica's `dedupe_owners` row is written: no key is reserved before it.
+    /// Set once this replica's `dedupe_owners` row is written (watermark 0, by the first
+    /// claim): no key is reserved before it.
     registered: std::sync::Arc<tokio::sync::OnceCell<()>>,
 }
 
@@ -76,8 +77,6 @@ struct Statements {
     reserve: String,
     /// `$1` keys: each key's owner, and whether it is routed (1) or not (0).
     read: String,
-    /// `$1` owner, `$2` lease end: this replica's row, written if missing.
-    register: String,
     /// `$1` owner, `$2` watermark, `$3` lease end.
     advance: String,
     /// `$1` owner, `$2` keys.
@@ -118,10 +117,6 @@ impl Statements {
                  WHERE d.dedupe_key IN ({})",
                 keys(1)
             ),
-            register: "INSERT INTO dedupe_owners (owner, routed_through, lease_until) \
-                       VALUES ($1, 0, $2) \
-                       ON CONFLICT (owner) DO UPDATE SET lease_until = excluded.lease_until"
-                .into(),
             // Written if missing: a replica's row deleted while it could not reach the store
             // for longer than a window comes back.
             advance: "INSERT INTO dedupe_owners (owner, routed_through, lease_until) \
@@ -216,8 +211,9 @@ impl SharedDedupe {
         keys: &[DedupeKey],
         claim: i64,
     ) -> Result<HashMap<DedupeKey, Claim>, StoreError> {
+        // Written before any key of it, so no key is taken for a gone replica's.
         self.registered
-            .get_or_try_init(|| once_more_if_lost(|| self.register()))
+            .get_or_try_init(|| self.advance_now(0))
             .await?;
         let mut unique: Vec<DedupeKey> = keys.to_vec();
         unique.sort_unstable_by_key(|k| k.0);
@@ -227,17 +223,6 @@ impl SharedDedupe {
             claims.extend(once_more_if_lost(|| self.claim_chunk(chunk, claim)).await?);
         }
         Ok(claims)
-    }
-
-    /// Writes this replica's `dedupe_owners` row (watermark 0) unless it is there.
-    async fn register(&self) -> Result<(), StoreError> {
-        sqlx::query(&self.statements.register)
-            .bind(self.owner.as_str())
-            .bind(now_millis().saturating_add(millis(self.lease)))
-            .execute(self.store.pool())
-            .await
-            .map_err(|e| self.store.error(e))?;
-        Ok(())
     }
 
     /// The claims of `keys`. May be repeated: keys this replica reserved in an attempt whose
@@ -302,20 +287,21 @@ impl SharedDedupe {
     /// Errors: [`StoreError`]; the watermark and lease stay where they were.
     pub async fn advance(&self, routed_through: i64) -> Result<(), StoreError> {
         let this = self.clone();
-        detached(async move {
-            once_more_if_lost(|| async {
-                sqlx::query(&this.statements.advance)
-                    .bind(this.owner.as_str())
-                    .bind(routed_through)
-                    .bind(now_millis().saturating_add(millis(this.lease)))
-                    .execute(this.store.pool())
-                    .await
-                    .map_err(|e| this.store.error(e))
-            })
-            .await?;
-            Ok(())
+        detached(async move { this.advance_now(routed_through).await }).await
+    }
+
+    async fn advance_now(&self, routed_through: i64) -> Result<(), StoreError> {
+        once_more_if_lost(|| async {
+            sqlx::query(&self.statements.advance)
+                .bind(self.owner.as_str())
+                .bind(routed_through)
+                .bind(now_millis().saturating_add(millis(self.lease)))
+                .execute(self.store.pool())
+                .await
+                .map_err(|e| self.store.error(e))
         })
-        .await
+        .await?;
+        Ok(())
     }
 
     /// The deliveries of `keys`, reserved by this replica and not yet routed, failed (or
